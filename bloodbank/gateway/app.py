@@ -1,0 +1,65 @@
+"""The gateway's app factory: routes, error shape, API keys, and a lifespan that runs the bus."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from bloodbank.bus import Bus
+from bloodbank.gateway.auth import api_key_guard
+from bloodbank.gateway.errors import install_error_handlers
+from bloodbank.gateway.events import event_routes
+from bloodbank.gateway.health import health_routes
+from bloodbank.gateway.state import GatewayState
+from bloodbank.metrics import BloodbankMetrics
+from bloodbank.settings import BloodbankSettings
+from holyfields import Catalog, EventValidator, default_catalog, default_validator
+from holyfields.api import schema_router
+
+__all__ = ["create_gateway"]
+
+_DESCRIPTION = """\
+Publish events to the Bloodbank bus over HTTP. An event is answered `202` only once the broker
+confirmed it durably. Every error answer has one shape: `{"errors": [{"path", "message"}]}`.
+"""
+
+
+def create_gateway(
+    settings: BloodbankSettings | None = None, *, bus: Bus | None = None, catalog: Catalog | None = None
+) -> FastAPI:
+    """The HTTP gateway. Settings come from ``BLOODBANK_*`` when not given.
+
+    Without ``bus``, the lifespan starts one from the settings (connect, declare the topology)
+    and closes it on shutdown, after the requests in flight; a given ``bus`` stays its owner's,
+    and its topology is verified at start.
+    """
+    settings = settings or (bus.settings if bus is not None else BloodbankSettings())
+    if bus is not None:
+        validator = bus.validator
+    elif catalog is None or catalog is default_catalog():
+        validator = default_validator()  # compiled once per process
+    else:
+        validator = EventValidator(catalog)
+    catalog = validator.catalog
+    state = GatewayState(
+        settings, validator=validator, metrics=bus.metrics if bus is not None else BloodbankMetrics(), bus=bus
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(title="Bloodbank gateway", version="1.0.0", description=_DESCRIPTION, lifespan=lifespan)
+    app.state.gateway = state
+    install_error_handlers(app)
+    guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
+    app.include_router(event_routes(state), dependencies=guarded)
+    app.include_router(schema_router(catalog), dependencies=guarded, responses={404: {"description": "Not found"}})
+    app.include_router(health_routes(state))
+    return app

@@ -1,0 +1,276 @@
+"""``POST /events`` and ``POST /events/batch``: accept events over HTTP, answer only after the broker's confirm.
+
+The body is read as bytes and decoded once by msgspec (integers of any size stay exact);
+there is no pydantic model for the envelope, and the publisher validates each event in one
+pass. A 202 (or an ``accepted`` item) means the broker confirmed the event durably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from bloodbank.errors import BrokerUnavailable
+from bloodbank.gateway.errors import ERROR_RESPONSES, ErrorItem, GatewayError, issues_as_json, json_response
+from bloodbank.gateway.intake import Intake, batch_items
+from bloodbank.gateway.state import GatewayState
+from bloodbank.publisher import Publisher, PublishOutcome
+from holyfields import InvalidEvent, ValidationIssue
+from holyfields.validation import decode_json
+
+__all__ = ["event_routes"]
+
+_LEGACY_PARAMETER: dict[str, Any] = {
+    "name": "legacy",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean"},
+    "description": "Legacy envelopes are upgraded when the gateway's switch BLOODBANK_ACCEPT_LEGACY is on; "
+    "`true` asks for it explicitly (422 when the switch is off), `false` refuses them for this request.",
+}
+_TRUE = frozenset(("true", "1", "yes", "on"))
+_FALSE = frozenset(("false", "0", "no", "off"))
+
+
+class EventAccepted(BaseModel):
+    """The broker confirmed the event: it is durable."""
+
+    event_id: str = Field(examples=["0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b"])
+
+
+class BatchItemResult(BaseModel):
+    """What became of one event of a batch (``index`` is its position in the request)."""
+
+    index: int
+    status: Literal["accepted", "rejected", "failed"] = Field(
+        description="accepted: confirmed by the broker; rejected: invalid, do not retry as is; "
+        "failed: not confirmed (the broker refused it or became unreachable), retry it"
+    )
+    event_id: str | None = None
+    errors: list[ErrorItem] | None = None
+
+
+class BatchResults(BaseModel):
+    """One result per event, in the order of the request."""
+
+    results: list[BatchItemResult]
+
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A complete envelope, or `event_type` and `payload` with any other envelope field: the "
+    "gateway fills in `event_id` (UUIDv7), `timestamp`, `version`, `source` and `correlation_ids` ([]).",
+    "required": ["event_type", "payload"],
+    "properties": {
+        "event_type": {"type": "string", "example": "retail.offer.surfaced.v1"},
+        "payload": {"type": "object", "description": "validated by the schema of event_type (GET /schemas)"},
+        "correlation_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+        "agent_context": {"type": "object"},
+        "source": {"type": "object"},
+        "event_id": {"type": "string", "format": "uuid"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "version": {"type": "string"},
+        "trace_context": {"type": "object"},
+    },
+}
+
+
+def _documented(body: dict[str, Any]) -> dict[str, Any]:
+    """The request body and the ``legacy`` flag, read by hand (no per-request model or dependency) but documented."""
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "parameters": [_LEGACY_PARAMETER],
+    }
+
+
+def event_routes(state: GatewayState) -> APIRouter:
+    """The publishing routes of one gateway."""
+    router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+    publishing = _Publishing(state)
+
+    @router.post(
+        "/events",
+        status_code=202,
+        response_model=EventAccepted,
+        summary="Publish one event",
+        description="Answers 202 with the event's id once the broker confirmed it; never a 2xx before.",
+        openapi_extra=_documented(_EVENT_SCHEMA),
+    )
+    async def publish_event(request: Request) -> Response:
+        with state.in_flight:
+            return await publishing.one(request)
+
+    @router.post(
+        "/events/batch",
+        response_model=BatchResults,
+        summary="Publish many events",
+        description=f"Up to BLOODBANK_MAX_BATCH ({state.settings.max_batch}) events, as an array or "
+        '`{"events": [...]}`, pipelined to the broker; one result per event, in order.',
+        openapi_extra=_documented(
+            {
+                "oneOf": [
+                    {"type": "array", "items": _EVENT_SCHEMA},
+                    {"type": "object", "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA}}},
+                ]
+            }
+        ),
+    )
+    async def publish_batch(request: Request) -> Response:
+        with state.in_flight:
+            return await publishing.batch(request)
+
+    return router
+
+
+class _Publishing:
+    """What the publishing routes do, for one gateway."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+        self.settings = state.settings
+
+    async def one(self, request: Request) -> Response:
+        document = await _read_json(request, limit=self.settings.max_body_bytes)
+        try:
+            envelope = self._intake(request).envelope(document)
+        except InvalidEvent as exc:
+            self._count_refused()
+            raise GatewayError(422, _hint_batch(document, exc.issues)) from exc
+        try:
+            outcome = (await self.state.publisher.publish_many([envelope]))[0]
+        except BrokerUnavailable as exc:
+            raise GatewayError.broker_unavailable(str(exc)) from exc
+        if outcome.issues:
+            raise GatewayError(422, outcome.issues)
+        if outcome.error is not None:
+            raise GatewayError.broker_unavailable(f"the broker refused the event: {outcome.error}")
+        return json_response(202, {"event_id": outcome.event_id})
+
+    async def batch(self, request: Request) -> Response:
+        document = await _read_json(request, limit=self.settings.max_body_bytes)
+        try:
+            items = batch_items(document)
+        except InvalidEvent as exc:
+            raise GatewayError(422, exc.issues) from exc
+        if len(items) > self.settings.max_batch:
+            raise GatewayError.about_request(
+                413,
+                f"the batch has {len(items)} events; at most {self.settings.max_batch} are accepted per request: "
+                "split it into smaller batches",
+            )
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        envelopes: list[dict[str, Any]] = []
+        positions: list[int] = []
+        convert = self._intake(request).envelope
+        for index, item in enumerate(items):
+            try:
+                envelopes.append(convert(item))
+            except InvalidEvent as exc:
+                self._count_refused()
+                results[index] = _rejected(index, exc.issues)
+                continue
+            positions.append(index)
+        outcomes = await _publish(self.state.publisher, envelopes, window=self.settings.publish_window)
+        for index, outcome in zip(positions, outcomes, strict=True):
+            results[index] = _result(index, outcome)
+        return json_response(200, {"results": results})
+
+    def _intake(self, request: Request) -> Intake:
+        client = request.client
+        return Intake(
+            client_host=client.host if client is not None and client.host else self.state.hostname,
+            source_app=self.settings.source_app,
+            accept_legacy=self.settings.accept_legacy,
+            legacy_flag=_legacy_flag(request),
+        )
+
+    def _count_refused(self) -> None:
+        """Count an event refused before validation (not an object, or a refused legacy envelope)."""
+        self.state.metrics.validation.labels("publish", "invalid").inc()
+        self.state.metrics.publish.labels("unknown", "invalid").inc()
+
+
+def _legacy_flag(request: Request) -> bool | None:
+    """The ``?legacy=`` flag: ``None`` when absent; 422 when it is not a boolean."""
+    if not request.scope.get("query_string"):
+        return None
+    value = request.query_params.get("legacy")
+    if value is None:
+        return None
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise GatewayError(422, [ValidationIssue("query.legacy", f"{value!r} is not a boolean: use true or false")])
+
+
+async def _read_json(request: Request, *, limit: int) -> Any:
+    """The decoded body; 413 as soon as it is known to exceed ``limit`` bytes, 422 when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    try:
+        return decode_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    except ValueError as exc:
+        raise GatewayError(422, [ValidationIssue("$", f"not valid JSON: {exc}")]) from exc
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError.about_request(
+        413, f"the body is larger than {limit} bytes (BLOODBANK_MAX_BODY_BYTES): send fewer or smaller events"
+    )
+
+
+async def _publish(
+    publisher: Publisher, envelopes: Sequence[dict[str, Any]], *, window: int
+) -> list[PublishOutcome | None]:
+    """Publish window by window; ``None`` for events left unconfirmed when the broker went away mid-batch.
+
+    Raises 503 when the broker is unreachable before any event was confirmed, so that a
+    client never sees a 2xx that covers nothing durable.
+    """
+    outcomes: list[PublishOutcome | None] = []
+    for start in range(0, len(envelopes), window):
+        try:
+            outcomes.extend(await publisher.publish_many(envelopes[start : start + window]))
+        except BrokerUnavailable as exc:
+            if not any(outcome is not None and outcome.ok for outcome in outcomes):
+                raise GatewayError.broker_unavailable(str(exc)) from exc
+            return outcomes + [None] * (len(envelopes) - len(outcomes))
+    return outcomes
+
+
+def _result(index: int, outcome: PublishOutcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return _failed(index, None, "the broker became unreachable before it confirmed this event: retry it")
+    if outcome.issues:
+        return _rejected(index, outcome.issues)
+    if outcome.error is not None:
+        return _failed(index, outcome.event_id, f"the broker refused this event: {outcome.error}; retry it")
+    return {"index": index, "status": "accepted", "event_id": outcome.event_id}
+
+
+def _rejected(index: int, issues: Sequence[ValidationIssue]) -> dict[str, Any]:
+    return {"index": index, "status": "rejected", "errors": issues_as_json(issues)}
+
+
+def _failed(index: int, event_id: str | None, message: str) -> dict[str, Any]:
+    return {"index": index, "status": "failed", "event_id": event_id, "errors": [{"path": None, "message": message}]}
+
+
+def _hint_batch(document: object, issues: Sequence[ValidationIssue]) -> Sequence[ValidationIssue]:
+    """An array sent to ``/events`` was probably meant for ``/events/batch``: say so."""
+    if isinstance(document, list):
+        return [ValidationIssue("$", f"{issues[0].message}; to publish several events, POST them to /events/batch")]
+    return issues

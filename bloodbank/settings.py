@@ -1,0 +1,43 @@
+"""Bloodbank's settings, read from ``BLOODBANK_*`` environment variables when the service starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["BloodbankSettings"]
+
+
+class BloodbankSettings(BaseSettings):
+    """Everything Bloodbank reads from its environment. Built in the app factory, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="BLOODBANK_", extra="ignore")
+
+    broker_url: str | None = Field(default=None, description="amqp://… for RabbitMQ; unset for the embedded broker")
+    redis_url: str | None = Field(default=None, description="redis://… for idempotency and correlation; unset: local")
+    redis_prefix: str = Field(default="bloodbank:", description="prefix of every Redis key Bloodbank writes")
+    data_dir: Path = Field(default=Path(".33god"), description="where the embedded broker and local stores live")
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated; empty: open")
+    signing_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated")
+    source_app: str = "bloodbank"
+    publish_timeout: float = Field(default=30.0, gt=0, description="seconds a publish may retry across reconnects")
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_batch: int = Field(default=1000, gt=0)
+    publish_window: int = Field(default=256, gt=0, description="unconfirmed messages in flight in a batch")
+    accept_legacy: bool = Field(default=False, description="let the gateway upgrade legacy envelopes")
+    idempotency_ttl: int = Field(default=7 * 24 * 3600, gt=0, description="seconds a handled event id is remembered")
+    correlation_ttl: int = Field(default=24 * 3600, gt=0, description="seconds causation links are kept")
+
+    @field_validator("api_keys", "signing_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def embedded_path(self) -> Path:
+        return self.data_dir / "bloodbank.sqlite3"

@@ -1,0 +1,143 @@
+"""The transport port: what Bloodbank needs from a message broker, and nothing more.
+
+Two adapters implement it and pass one conformance suite (``tests/bloodbank/conformance``):
+:mod:`bloodbank.transport.rabbitmq` (aio-pika, the production engine) and
+:mod:`bloodbank.transport.embedded` (SQLite, one process, no broker).
+
+Semantics every adapter guarantees:
+
+* **Topology.** :meth:`Transport.declare_topology` declares the main topic exchange,
+  the unroutable catch and the dead-letter exchange and queue of design.md,
+  idempotently; :meth:`Transport.declare_consumer` declares a consumer's queue,
+  its retry queues and its bindings. Either raises
+  :class:`~bloodbank.errors.TopologyMismatch` when an existing object differs.
+* **Publishing.** :meth:`Transport.publish_batch` returns only when the broker has
+  durably accepted every message (publisher confirms); a message no binding matches
+  is kept in ``unrouted.all`` and reported with ``routed=False`` when the adapter can
+  tell (``None`` when it cannot). An unreachable broker raises
+  :class:`~bloodbank.errors.BrokerUnavailable`; a refused message
+  :class:`~bloodbank.errors.PublishFailed`.
+* **Consuming.** Each message is delivered at least once, also across a process
+  restart, to the handler given to :meth:`Transport.consume`, with at most
+  ``prefetch`` unsettled at a time. The handler settles each delivery exactly once:
+  ``ack`` (done), ``retry`` (durably moved to the retry queue of that delay, then
+  acknowledged), ``dead_letter`` (durably moved to ``dlq.all``, then acknowledged) or
+  ``release`` (given back unacknowledged, for shutdown). A delivery the handler does
+  not settle stays unacknowledged and comes back after a reconnect or restart.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bloodbank.topology import ConsumerSpec
+
+__all__ = ["Delivery", "DeliveryHandler", "OutgoingMessage", "PublishResult", "Subscription", "Transport"]
+
+HeaderValue = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """An encoded event on its way to the main exchange (or, for replays, another exchange)."""
+
+    body: bytes
+    routing_key: str
+    message_id: str
+    headers: Mapping[str, HeaderValue] = field(default_factory=dict)
+    exchange: str | None = None  # None: the main exchange
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """The broker's answer to one publish: confirmed, and whether a queue took it."""
+
+    message_id: str
+    routed: bool | None
+
+
+class Delivery(ABC):
+    """One received message; settle it exactly once."""
+
+    body: bytes
+    routing_key: str
+    message_id: str | None
+    headers: Mapping[str, Any]
+    redelivered: bool
+
+    @abstractmethod
+    async def ack(self) -> None:
+        """The message is handled: remove it."""
+
+    @abstractmethod
+    async def retry(self, *, delay: float, headers: Mapping[str, HeaderValue]) -> None:
+        """Move the message durably to the consumer's retry queue of ``delay`` with ``headers`` added, then ack it."""
+
+    @abstractmethod
+    async def dead_letter(self, *, headers: Mapping[str, HeaderValue]) -> None:
+        """Move the message durably to the dead-letter queue with ``headers`` added, then ack it."""
+
+    @abstractmethod
+    async def release(self) -> None:
+        """Give the message back unacknowledged so that it is delivered again (shutdown, dependency outage)."""
+
+
+DeliveryHandler = Callable[[Delivery], Awaitable[None]]
+
+
+class Subscription(ABC):
+    """A running consumer."""
+
+    @abstractmethod
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Stop taking messages, let the handlers in progress finish (up to ``timeout``), then return."""
+
+
+class Transport(ABC):
+    """A message broker as Bloodbank uses it."""
+
+    name: str
+
+    @abstractmethod
+    async def connect(self, *, timeout: float = 10.0) -> None:
+        """Open the connection; raise :class:`~bloodbank.errors.BrokerUnavailable` when the broker cannot be reached."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the connection; subscriptions stop."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """Whether the broker is reachable right now."""
+
+    @abstractmethod
+    async def declare_topology(self, *, verify_only: bool = False) -> None:
+        """Declare (or, with ``verify_only``, check) the shared exchanges and queues."""
+
+    @abstractmethod
+    async def declare_consumer(self, spec: ConsumerSpec, *, verify_only: bool = False) -> None:
+        """Declare (or check) a consumer's queue, retry queues and bindings."""
+
+    @abstractmethod
+    async def publish_batch(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
+        """Publish every message and wait for all confirms (within ``timeout`` seconds)."""
+
+    @abstractmethod
+    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler, *, prefetch: int) -> Subscription:
+        """Deliver the consumer queue's messages to ``handler`` until the subscription stops."""
+
+    @abstractmethod
+    async def consume_queue(self, queue: str, handler: DeliveryHandler, *, prefetch: int) -> Subscription:
+        """Deliver the messages of an existing queue (``dlq.all``, ``unrouted.all``); no retry or dead_letter there."""
+
+    @abstractmethod
+    async def tail(self, patterns: Sequence[str], handler: DeliveryHandler) -> Subscription:
+        """Deliver copies of new events matching ``patterns`` through a temporary queue removed on stop."""
+
+    @abstractmethod
+    async def queue_depth(self, queue: str) -> int:
+        """How many messages wait in ``queue`` (ready ones, not those delivered and unsettled)."""
