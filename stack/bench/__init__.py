@@ -1,0 +1,19 @@
+"""Benchmarks: each measures ours and a baseline in the same run and returns the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from stack.bench.bus import run_bus
+from stack.bench.gateway import run_gateway
+from stack.bench.validation import run_validation
+
+__all__ = ["BENCHMARKS"]
+
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "validation": run_validation,
+    "bus": run_bus,
+    "gateway": run_gateway,
+}
+"""Benchmarks by name; each takes ``seconds`` and a ``console`` and returns its JSON figures."""

@@ -1,0 +1,114 @@
+"""`33god up` serves the platform from a real process; `33god bench` prints its figures as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"33god up exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """`33god up` prints its URLs, accepts events on the embedded bus, serves /schemas, and exits cleanly on SIGINT."""
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("BLOODBANK_")}
+    process = subprocess.Popen(
+        [str(BIN / "33god"), "up", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**environment, "NO_COLOR": "1", "BLOODBANK_DATA_DIR": str(tmp_path)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{base}/health/ready", process)
+        schemas = httpx.get(f"{base}/schemas", timeout=5).json()["items"]
+        assert len(schemas) == 17
+        offer = next(item for item in schemas if item["event_type"] == "retail.offer.surfaced.v1")
+        example = httpx.get(f"{base}/schemas/{offer['event_type']}", timeout=5).json()["examples"][0]
+        accepted = httpx.post(
+            f"{base}/events", json={"event_type": "retail.offer.surfaced.v1", "payload": example}, timeout=10
+        )
+        assert accepted.status_code == 202, accepted.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert f"schema registry  {base}/schemas" in output
+    assert f"publish          POST {base}/events, POST {base}/events/batch" in output
+    assert f"embedded broker at {tmp_path / 'bloodbank.sqlite3'}" in output
+    assert (tmp_path / "bloodbank.sqlite3").exists()
+
+
+def test_bench_validation_ends_with_a_json_line() -> None:
+    """`33god bench validation` measures ours and the baseline and ends with one JSON object."""
+    result = subprocess.run(
+        [str(BIN / "33god"), "bench", "validation", "--seconds", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "validation"
+    assert figures["unit"] == "events/s"
+    assert figures["ours"] > 0
+    assert figures["baseline"]["value"] > 0
+    assert figures["ratio"] == pytest.approx(figures["ours"] / figures["baseline"]["value"], rel=0.01)
+
+
+def test_bench_rejects_an_unknown_name() -> None:
+    """An unknown benchmark name is answered with the valid names and exit code 2."""
+    result = subprocess.run(
+        [str(BIN / "33god"), "bench", "nope"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "choose one of validation" in result.stdout
+
+
+def test_bench_gateway_ends_with_a_json_line(tmp_path: Path) -> None:
+    """`33god bench gateway` drives the gateway and its baseline and reports both, every answer checked."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOODBANK_")}
+    result = subprocess.run(
+        [str(BIN / "33god"), "bench", "gateway", "--seconds", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "gateway"
+    assert figures["broker"] == "embedded"
+    assert figures["ours"] > 0
+    assert figures["batch_events_per_s"] > 0
+    assert figures["baseline"]["value"] > 0
