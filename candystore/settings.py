@@ -1,0 +1,41 @@
+"""Candystore's settings, read from ``CANDYSTORE_*`` environment variables when the service starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CandystoreSettings"]
+
+
+class CandystoreSettings(BaseSettings):
+    """Everything Candystore reads from its environment. Built in the app factory, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDYSTORE_", extra="ignore")
+
+    database_url: str | None = Field(default=None, description="postgresql+asyncpg://…; unset: SQLite in data_dir")
+    data_dir: Path = Field(default=Path(".33god"), description="where the embedded SQLite database lives")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8683, gt=0, lt=65536)
+    batch_size: int = Field(default=500, gt=0, description="events written per transaction at most")
+    batch_wait: float = Field(default=0.05, gt=0, description="seconds a partial batch waits for more events")
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"retail.#": 7},
+        description='days to keep events by type pattern (routing-key syntax), JSON: {"retail.#": 7}',
+    )
+    purge_interval: float = Field(default=3600.0, gt=0, description="seconds between retention runs")
+    trace_max_nodes: int = Field(default=1000, gt=0, description="nodes a trace returns at most")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        if bad := {pattern: days for pattern, days in value.items() if days < 1}:
+            raise ValueError(f"retention days must be at least 1, got {bad}")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """``database_url``, or the embedded SQLite file when it is unset."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'candystore.sqlite3'}"

@@ -1,0 +1,26 @@
+"""Candystore's storage layer: tables, migrations and the :class:`EventStore` repository."""
+
+from candystore.store.dead_letters import DeadLetter, DeadLetterState
+from candystore.store.engine import create_engine
+from candystore.store.errors import DatabaseUnavailable, InvalidCursor, StoreError
+from candystore.store.queries import EventFilter, Page
+from candystore.store.repository import EventStore
+from candystore.store.trace import Trace, TraceEdge, TraceNode
+from candystore.store.writes import Outcome, StoreResult
+
+__all__ = [
+    "DatabaseUnavailable",
+    "DeadLetter",
+    "DeadLetterState",
+    "EventFilter",
+    "EventStore",
+    "InvalidCursor",
+    "Outcome",
+    "Page",
+    "StoreError",
+    "StoreResult",
+    "Trace",
+    "TraceEdge",
+    "TraceNode",
+    "create_engine",
+]

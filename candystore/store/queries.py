@@ -1,0 +1,179 @@
+"""Reading events: one by id, and filtered pages in (timestamp, event_id) order with an opaque cursor.
+
+The cursor is the position of the last item returned (its timestamp and id). The
+next page starts strictly after it, so events that arrive in between never shift
+a page: newer ones appear at the end (ascending) or are not reached (descending).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Boolean, ColumnElement, Select, and_, cast, false, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from candystore.store.errors import InvalidCursor
+from candystore.store.schema import causation, events
+from candystore.store.writes import normalise_timestamp
+from holyfields.validation import decode_json
+
+__all__ = ["EventFilter", "Page", "fetch_documents", "get_event", "query_events"]
+
+JsonScalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventFilter:
+    """The filters of ``GET /events``; all given ones must match."""
+
+    event_type: str | None = None
+    """An exact type, or a pattern where ``*`` stands for one or more characters (``retail.*``)."""
+    source_app: str | None = None
+    since: datetime | None = None
+    """Inclusive lower bound on the envelope timestamp."""
+    until: datetime | None = None
+    """Exclusive upper bound on the envelope timestamp."""
+    correlation_id: str | None = None
+    """Events that name this id among their parents (``correlation_ids``)."""
+    agent_name: str | None = None
+    payload: Mapping[str, JsonScalar] = field(default_factory=dict)
+    """Top-level payload fields and the scalar value each must equal (numbers compare by value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of envelopes; ``next_cursor`` is None on the last page."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without an offset; the store writes only UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def encode_cursor(moment: datetime, event_id: uuid.UUID) -> str:
+    raw = msgspec.json.encode([_as_utc(moment).isoformat(), event_id.hex])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, event_id = msgspec.json.decode(raw, type=tuple[str, str])
+        return datetime.fromisoformat(moment).astimezone(UTC), uuid.UUID(hex=event_id)
+    except (binascii.Error, msgspec.DecodeError, ValueError) as exc:
+        raise InvalidCursor(cursor) from exc
+
+
+def _type_condition(pattern: str) -> ColumnElement[bool]:
+    column: ColumnElement[str] = events.c.event_type
+    if "*" not in pattern:
+        return column == pattern
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped.replace("*", "_%"), escape="\\")
+
+
+def _payload_condition(dialect: str, key: str, value: JsonScalar) -> ColumnElement[bool]:
+    payload: ColumnElement[Any] = events.c.payload
+    if dialect == "postgresql":  # containment uses the GIN (jsonb_path_ops) index
+        return payload.op("@>", return_type=Boolean)(cast(literal(msgspec.json.encode({key: value}).decode()), JSONB))
+    path = '$."' + key.replace('"', '\\"') + '"'
+    kind = func.json_type(events.c.payload, path)
+    if value is None:
+        return kind == "null"
+    if isinstance(value, bool):
+        return kind == ("true" if value else "false")
+    extracted = func.json_extract(events.c.payload, path)
+    if isinstance(value, str):
+        return and_(kind == "text", extracted == value)
+    return and_(kind.in_(("integer", "real")), extracted == value)
+
+
+def _conditions(dialect: str, filters: EventFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.event_type is not None:
+        conditions.append(_type_condition(filters.event_type))
+    if filters.source_app is not None:
+        conditions.append(events.c.source_app == filters.source_app)
+    if filters.agent_name is not None:
+        conditions.append(events.c.agent_name == filters.agent_name)
+    if filters.since is not None:
+        conditions.append(events.c.timestamp >= normalise_timestamp(filters.since)[1])
+    if filters.until is not None:
+        conditions.append(events.c.timestamp < normalise_timestamp(filters.until)[1])
+    if filters.correlation_id is not None:
+        try:
+            parent = uuid.UUID(filters.correlation_id)
+        except ValueError:
+            conditions.append(false())  # no stored event can name a non-UUID parent
+        else:
+            children = select(causation.c.child_id).where(causation.c.parent_id == parent)
+            conditions.append(events.c.event_id.in_(children))
+    conditions.extend(_payload_condition(dialect, key, value) for key, value in filters.payload.items())
+    return conditions
+
+
+def _page_statement(
+    dialect: str, filters: EventFilter, limit: int, cursor: str | None, *, descending: bool
+) -> Select[Any]:
+    position = tuple_(events.c.timestamp, events.c.event_id)
+    statement = select(events.c.timestamp, events.c.event_id, events.c.document).where(*_conditions(dialect, filters))
+    if cursor is not None:
+        moment, event_id = decode_cursor(cursor)
+        after = tuple_(literal(moment, events.c.timestamp.type), literal(event_id, events.c.event_id.type))
+        statement = statement.where(position < after if descending else position > after)
+    order = (
+        (events.c.timestamp.desc(), events.c.event_id.desc()) if descending else (events.c.timestamp, events.c.event_id)
+    )
+    return statement.order_by(*order).limit(limit + 1)
+
+
+async def query_events(
+    connection: AsyncConnection,
+    filters: EventFilter,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    descending: bool = False,
+) -> Page:
+    """One page of the events matching ``filters``, oldest first (newest first when ``descending``)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    statement = _page_statement(connection.dialect.name, filters, limit, cursor, descending=descending)
+    rows = (await connection.execute(statement)).all()
+    items = [decode_json(row.document) for row in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].timestamp, rows[limit - 1].event_id) if len(rows) > limit else None
+    return Page(items, next_cursor)
+
+
+async def get_event(connection: AsyncConnection, event_id: str | uuid.UUID) -> dict[str, Any] | None:
+    """The envelope stored under ``event_id`` as published (timestamp in UTC), or None."""
+    found = await fetch_documents(connection, [event_id])
+    return next(iter(found.values()), None)
+
+
+async def fetch_documents(
+    connection: AsyncConnection, event_ids: list[str | uuid.UUID] | list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The stored envelopes among ``event_ids``, by id (ids that are not UUIDs are simply not found)."""
+    ids: list[uuid.UUID] = []
+    for event_id in event_ids:
+        try:
+            ids.append(event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id))
+        except ValueError:
+            continue
+    found: dict[uuid.UUID, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        statement = select(events.c.event_id, events.c.document).where(events.c.event_id.in_(ids[start : start + 500]))
+        found.update({row.event_id: decode_json(row.document) for row in await connection.execute(statement)})
+    return found

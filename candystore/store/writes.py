@@ -1,0 +1,227 @@
+"""Writing events: from an envelope to a row, and a batch in one transaction.
+
+Exact round trip: the envelope is kept as JSON text (``events.document``) encoded
+from the decoded envelope with msgspec, which keeps key order, integers of any
+size and floats (shortest text that decodes to the same double). Only the
+timestamp is rewritten, to UTC with ``Z``, keeping its fractional digits as given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from candystore.store.schema import causation, events
+
+__all__ = ["EventRecord", "Outcome", "StoreResult", "build_record", "insert_records", "normalise_timestamp"]
+
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
+)
+_encoder = msgspec.json.Encoder()
+_sorted_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class Outcome(StrEnum):
+    """What ``store_batch`` did with one envelope."""
+
+    STORED = "stored"
+    """Inserted: it was new."""
+    DUPLICATE = "duplicate"
+    """Already stored with the same content (a redelivery): absorbed, nothing written."""
+    CONFLICT = "conflict"
+    """Its event_id is stored with different content: not stored; the first one is kept."""
+    INVALID = "invalid"
+    """It cannot be stored (no UUID event_id, unparsable timestamp…): not stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """The outcome for one envelope of a batch; ``reason`` says why for a conflict or an invalid one."""
+
+    event_id: str | None
+    outcome: Outcome
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An envelope ready to insert: its ``events`` row and its parents (the causation links)."""
+
+    event_id: uuid.UUID
+    row: dict[str, Any]
+    parents: tuple[uuid.UUID, ...]
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.row["content_hash"])
+
+
+def normalise_timestamp(value: str | datetime) -> tuple[str, datetime]:
+    """An RFC 3339 timestamp as UTC text (fraction kept as given, ``Z``) and as an aware datetime."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()!r} has no UTC offset")
+        value = value.isoformat()
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise ValueError(f"timestamp {value!r} is not RFC 3339 with an offset, e.g. '2026-11-02T14:03:27Z'")
+    offset = match["offset"].upper().replace("Z", "+00:00")
+    whole = datetime.fromisoformat(f"{match['date']}T{match['time']}{offset}").astimezone(UTC)
+    fraction = match["fraction"] or ""
+    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    return whole.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z", whole + timedelta(microseconds=micros)
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with U+0000 replaced (PostgreSQL's JSONB cannot hold it); for the query copies only."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
+def _uuid(value: object, where: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise ValueError(f"{where} {value!r} is not a UUID") from None
+
+
+def build_record(envelope: Mapping[str, Any], *, stored_at: datetime) -> EventRecord:
+    """The row of one envelope; raises ``ValueError`` or ``TypeError`` saying what makes it unstorable."""
+    event_id = _uuid(envelope.get("event_id"), "event_id")
+    timestamp = envelope.get("timestamp")
+    if not isinstance(timestamp, str | datetime):
+        raise TypeError("timestamp is missing")
+    text, moment = normalise_timestamp(timestamp)
+    document = {**envelope, "timestamp": text}
+    correlation_ids = document.get("correlation_ids") or []
+    if not isinstance(correlation_ids, list):
+        raise TypeError("correlation_ids is not a list")
+    parents = tuple(dict.fromkeys(_uuid(parent, "correlation_ids item") for parent in correlation_ids))
+    source = document.get("source")
+    agent = document.get("agent_context")
+    app = source.get("app") if isinstance(source, Mapping) else None
+    agent_name = agent.get("name") if isinstance(agent, Mapping) else None
+    row = {
+        "event_id": event_id,
+        "event_type": str(document.get("event_type", "")),
+        "timestamp": moment,
+        "version": str(document.get("version", "")),
+        "source": source,
+        "correlation_ids": correlation_ids,
+        "agent_context": agent,
+        "payload": document.get("payload"),
+        "trace_context": document.get("trace_context"),
+        "stored_at": stored_at,
+        "source_app": app if isinstance(app, str) else None,
+        "agent_name": agent_name if isinstance(agent_name, str) else None,
+        # Sorted keys: the same event re-encoded with another key order is still a duplicate.
+        "content_hash": hashlib.sha256(_sorted_encoder.encode(document)).hexdigest(),
+        "document": _encoder.encode(document).decode(),
+    }
+    if "\\u0000" in str(row["document"]):
+        for name in (
+            "source",
+            "correlation_ids",
+            "agent_context",
+            "payload",
+            "trace_context",
+            "source_app",
+            "agent_name",
+        ):
+            row[name] = _without_nul(row[name])
+    return EventRecord(event_id, row, parents)
+
+
+def _insert(connection: AsyncConnection, table: Any) -> Insert:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+async def insert_records(connection: AsyncConnection, records: Sequence[EventRecord]) -> set[uuid.UUID]:
+    """Insert records and their causation links, skipping ids already stored; returns the ids inserted."""
+    if not records:
+        return set()
+    statement = _insert(connection, events).returning(events.c.event_id)
+    inserted = set((await connection.execute(statement, [record.row for record in records])).scalars())
+    links = [
+        {"parent_id": parent, "child_id": record.event_id}
+        for record in records
+        if record.event_id in inserted
+        for parent in record.parents
+    ]
+    if links:
+        await connection.execute(_insert(connection, causation), links)
+    return inserted
+
+
+async def stored_hashes(connection: AsyncConnection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The content hash of each of ``ids`` that is stored."""
+    found: dict[uuid.UUID, str] = {}
+    for start in range(0, len(ids), 500):  # chunks keep well under every driver's parameter limit
+        chunk = ids[start : start + 500]
+        rows = await connection.execute(
+            select(events.c.event_id, events.c.content_hash).where(events.c.event_id.in_(chunk))
+        )
+        found.update({row.event_id: row.content_hash for row in rows})
+    return found
+
+
+def _classify(record: EventRecord, stored_hash: str) -> StoreResult:
+    event_id = str(record.event_id)
+    if stored_hash == record.content_hash:
+        return StoreResult(event_id, Outcome.DUPLICATE)
+    return StoreResult(
+        event_id, Outcome.CONFLICT, f"event_id {event_id} is already stored with different content; the first is kept"
+    )
+
+
+async def write_batch(connection: AsyncConnection, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
+    """Store a batch on ``connection`` (the caller owns the transaction); one result per envelope, in order."""
+    now = datetime.now(UTC)
+    results: list[StoreResult | None] = [None] * len(envelopes)
+    first_by_id: dict[uuid.UUID, EventRecord] = {}
+    pending: list[tuple[int, EventRecord]] = []
+    repeats: list[tuple[int, EventRecord]] = []
+    for index, envelope in enumerate(envelopes):
+        try:
+            record = build_record(envelope, stored_at=now)
+        except (ValueError, TypeError) as exc:
+            raw_id = envelope.get("event_id")
+            results[index] = StoreResult(None if raw_id is None else str(raw_id), Outcome.INVALID, str(exc))
+            continue
+        if first_by_id.setdefault(record.event_id, record) is record:
+            pending.append((index, record))
+        else:  # the same id twice in one batch: judged against whatever ends up stored
+            repeats.append((index, record))
+    existing = await stored_hashes(connection, [record.event_id for _, record in pending])
+    fresh = [record for _, record in pending if record.event_id not in existing]
+    inserted = await insert_records(connection, fresh)
+    # An id neither found nor inserted was committed by a concurrent writer in between: look again.
+    raced = [record.event_id for record in fresh if record.event_id not in inserted]
+    if raced:
+        existing.update(await stored_hashes(connection, raced))
+    for index, record in pending:
+        if record.event_id in inserted:
+            results[index] = StoreResult(str(record.event_id), Outcome.STORED)
+        else:
+            results[index] = _classify(record, existing[record.event_id])
+    for index, record in repeats:
+        results[index] = _classify(record, existing.get(record.event_id, first_by_id[record.event_id].content_hash))
+    return [result for result in results if result is not None]
