@@ -1,0 +1,143 @@
+"""The batching consumer: every event on the bus into the store, acknowledged only after its commit.
+
+The consumer queue ``candystore.events`` is bound to ``#``. Each delivery is decoded and
+validated at once; an invalid one is dead-lettered there and then. Valid events are
+written in batches (``batch_size`` / ``batch_wait`` from the settings), one transaction
+per batch, and settled after the commit::
+
+    stored, duplicate  → ack
+    conflict           → dead_letter: "event id reused with different content: …" (the first is kept)
+    invalid            → dead_letter (the store cannot keep it: no UUID id, bad timestamp…)
+
+A database outage holds the batch (see :mod:`candystore.batching`): no ack, nothing
+dead-lettered, attempts spaced up to 10 s apart, resumed by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from bloodbank import ConsumerSpec
+from bloodbank.topology import Headers
+from bloodbank.transport import Delivery, Subscription, Transport
+from candystore.batching import Batcher, Held
+from candystore.metrics import IngestMetrics
+from candystore.settings import CandystoreSettings
+from candystore.store import EventStore, Outcome, StoreResult
+from candystore.store.writes import normalise_timestamp
+from holyfields import EventValidator, InvalidEvent, default_validator
+
+__all__ = ["CONSUMER", "Ingestor"]
+
+log = structlog.get_logger(__name__)
+
+CONSUMER = ConsumerSpec("candystore.events", ("#",))
+"""Candystore's consumer queue: every event on the main exchange."""
+
+_Document = dict[str, Any]
+
+
+class Ingestor:
+    """Consumes ``candystore.events`` into an :class:`EventStore`, in batches, acknowledging after commit."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        store: EventStore,
+        *,
+        settings: CandystoreSettings,
+        validator: EventValidator | None = None,
+        registry: CollectorRegistry | None = None,
+        spec: ConsumerSpec = CONSUMER,
+    ) -> None:
+        self.transport = transport
+        self.store = store
+        self.spec = spec
+        self.validator = validator or default_validator()
+        self.metrics = IngestMetrics(registry)
+        self.batches: Batcher[_Document, list[StoreResult]] = Batcher(
+            name=spec.name,
+            write=self._write,
+            settle=self._settle,
+            batch_size=settings.batch_size,
+            batch_wait=settings.batch_wait,
+        )
+        self._prefetch = settings.batch_size * 2  # one batch being written, the next one filling
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Declare the topology and the consumer queue (idempotent), then start consuming."""
+        if self._subscription is not None:
+            return
+        await self.transport.declare_topology()
+        await self.transport.declare_consumer(self.spec)
+        self.batches.start()
+        self._subscription = await self.transport.consume(self.spec, self._receive, prefetch=self._prefetch)
+        log.info("ingesting", queue=self.spec.name, prefetch=self._prefetch)
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Store the batch in hand (within ``timeout``), release what could not be stored, stop consuming."""
+        await self.batches.stop(timeout=timeout)
+        if self._subscription is not None:
+            await self._subscription.stop(timeout=timeout)
+            self._subscription = None
+
+    async def _receive(self, delivery: Delivery) -> None:
+        try:
+            document = self.validator.parse(delivery.body)
+        except InvalidEvent as exc:
+            self.metrics.store.labels(Outcome.INVALID.value).inc()
+            await self._dead_letter(delivery, f"InvalidEvent: {exc}", handled=False)
+            return
+        # Refused once stopping began: left unsettled, the transport gives it back when the subscription stops.
+        self.batches.offer(delivery, document)
+
+    async def _write(self, batch: Sequence[Held[_Document]]) -> list[StoreResult]:
+        return await self.store.store_batch([held.value for held in batch])
+
+    async def _settle(self, batch: Sequence[Held[_Document]], results: list[StoreResult]) -> None:
+        committed = datetime.now(UTC)
+        for held, result in zip(batch, results, strict=True):
+            self.metrics.store.labels(result.outcome.value).inc()
+            if result.outcome is Outcome.STORED:
+                self._observe_latency(held.value, committed)
+        settled = await asyncio.gather(
+            *(self._settle_one(held.delivery, result) for held, result in zip(batch, results, strict=True)),
+            return_exceptions=True,
+        )
+        for held, outcome in zip(batch, settled, strict=True):
+            if isinstance(outcome, BaseException):  # unsettled, it comes back and is absorbed as a duplicate
+                log.warning("settling failed", message_id=held.delivery.message_id, error=str(outcome))
+
+    async def _settle_one(self, delivery: Delivery, result: StoreResult) -> None:
+        if result.outcome in {Outcome.STORED, Outcome.DUPLICATE}:
+            await delivery.ack()
+        elif result.outcome is Outcome.CONFLICT:
+            await self._dead_letter(delivery, f"event id reused with different content: {result.reason}", handled=True)
+        else:
+            await self._dead_letter(delivery, f"not storable: {result.reason}", handled=True)
+
+    async def _dead_letter(self, delivery: Delivery, error: str, *, handled: bool) -> None:
+        attempts = int(delivery.headers.get(Headers.ATTEMPTS, 0) or 0) + (1 if handled else 0)
+        log.error("dead-lettering", consumer=self.spec.name, message_id=delivery.message_id, error=error[:500])
+        await delivery.dead_letter(
+            headers={
+                Headers.ERROR: error[:4000],
+                Headers.CONSUMER: self.spec.name,
+                Headers.ATTEMPTS: attempts,
+                Headers.FAILED_AT: datetime.now(UTC).isoformat(),
+            }
+        )
+
+    def _observe_latency(self, document: _Document, committed: datetime) -> None:
+        try:
+            _, created = normalise_timestamp(document["timestamp"])
+        except (KeyError, ValueError):
+            return
+        self.metrics.e2e_latency.observe(max((committed - created).total_seconds(), 0.0))

@@ -1,0 +1,45 @@
+"""Candystore's Prometheus metrics, each group registered on the registry passed in (the one ``/metrics`` serves).
+
+The ingestor and the dead-letter keeper each register their own group, so both can share one registry.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["DeadLetterMetrics", "IngestMetrics"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""Seconds; the pipeline target is a p99 under 50 ms, so the buckets are fine around it."""
+
+
+class IngestMetrics:
+    """What the ingestor counts."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.store = Counter(
+            "candystore_store",
+            "Events consumed, by outcome (stored, duplicate, conflict, invalid).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.e2e_latency = Histogram(
+            "candystore_e2e_latency_seconds",
+            "From an event's envelope timestamp to the commit that stored it.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+
+class DeadLetterMetrics:
+    """What the dead-letter keeper counts."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.dead_letters = Counter(
+            "candystore_dead_letters",
+            "Dead letters drained from dlq.all, by outcome (kept, duplicate).",
+            ["outcome"],
+            registry=self.registry,
+        )
