@@ -1,0 +1,105 @@
+"""Serving several ASGI apps from one process, stopped together on Ctrl-C or SIGTERM.
+
+``33god up`` runs every component's API on its own port in one event loop, and each
+``serve`` command runs one. uvicorn's own signal capture is per server (the last one
+installed wins, and it re-raises the signal afterwards), so the servers here leave
+signals to :func:`serve_apps`, which stops them all and then returns normally, letting
+the caller drain consumers and close the bus in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+__all__ = ["Listener", "PortUnavailable", "serve_apps"]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One app and where it listens."""
+
+    app: ASGIApp
+    host: str
+    port: int
+    name: str = "api"
+
+
+class PortUnavailable(RuntimeError):
+    """A server could not listen on its address (in use, or not allowed)."""
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # serve_apps owns the signals of the whole process
+
+
+async def serve_apps(listeners: Sequence[Listener], *, stop: asyncio.Event | None = None) -> None:
+    """Serve every listener until SIGINT/SIGTERM (or ``stop`` is set); a second signal forces the exit.
+
+    Returns once every server has stopped. Raises :class:`PortUnavailable` when a listener
+    cannot bind; the others are stopped first.
+    """
+    stop = stop or asyncio.Event()
+    servers = [
+        _Server(uvicorn.Config(item.app, host=item.host, port=item.port, log_level="warning", lifespan="on"))
+        for item in listeners
+    ]
+
+    def _on_signal() -> None:
+        if stop.is_set():
+            for server in servers:
+                server.force_exit = True
+        stop.set()
+
+    async def _stop_all() -> None:
+        await stop.wait()
+        for server in servers:
+            server.should_exit = True
+
+    with _signals(_on_signal):
+        watcher = asyncio.create_task(_stop_all())
+        tasks = [asyncio.create_task(_serve(server, item)) for server, item in zip(servers, listeners, strict=True)]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            stop.set()  # one server down (failed, or stopping): stop them all
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            watcher.cancel()
+    for task in tasks:
+        if (exc := task.exception()) is not None:
+            raise exc
+
+
+@contextlib.contextmanager
+def _signals(handler: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``handler`` while inside; afterwards the defaults are back."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on the main thread
+            loop.add_signal_handler(signum, handler)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(server: uvicorn.Server, listener: Listener) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind
+        raise PortUnavailable(
+            f"the {listener.name} cannot listen on {listener.host}:{listener.port} (is another process using it?)"
+        ) from exc
+    if not server.started and not server.should_exit:
+        raise PortUnavailable(f"the {listener.name} did not start on {listener.host}:{listener.port}")
