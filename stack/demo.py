@@ -235,26 +235,26 @@ class DemoTraffic:
 
     async def retail(self) -> None:
         store = self.rng.choice(STORES)
+        on_hand = {product: self.rng.choice((0, 3, 25, 80)) for product in PRODUCTS}
         items = [
-            {"product_id": product, "on_hand": self.rng.choice((0, 3, 25, 80)), "price": price}
-            for product, price in PRODUCTS.items()
+            {"product_id": product, "on_hand": on_hand[product], "price": price} for product, price in PRODUCTS.items()
         ]
         snapshot = await self._publish(
             "retail.inventory.snapshot.v1", {"store_id": store, "as_of": _now(), "items": items}, app="inventory"
         )
         for team in TEAMS:
-            item = self.rng.choice(items)
+            product = self.rng.choice(list(PRODUCTS))
             drift = self.rng.choice((1.0, 1.0, 1.0, 0.9, 1.12))  # now and then a team shows another price
-            in_stock = item["on_hand"] > 0 or self.rng.random() < 0.1  # noqa: PLR2004 - demo share
+            in_stock = on_hand[product] > 0 or self.rng.random() < 0.1  # noqa: PLR2004 - demo share
             await self._publish(
                 "retail.offer.surfaced.v1",
                 {
                     "team": team,
-                    "product_id": item["product_id"],
+                    "product_id": product,
                     "store_id": store,
-                    "price": round(item["price"] * drift, 2),
+                    "price": round(PRODUCTS[product] * drift, 2),
                     "availability": "in_stock" if in_stock else "out_of_stock",
-                    "quantity": max(item["on_hand"], 1),
+                    "quantity": max(on_hand[product], 1),
                     "surfaced_at": _now(),
                 },
                 app=team,
