@@ -26,7 +26,7 @@ from bloodbank.transport import Delivery, Subscription, Transport
 from candystore.batching import Batcher, Held
 from candystore.metrics import DeadLetterMetrics
 from candystore.settings import CandystoreSettings
-from candystore.store import DeadLetter, EventStore
+from candystore.store import DeadLetter, DeadLetterState, EventStore, StoreError
 
 __all__ = ["DeadLetterKeeper", "read_dead_letter"]
 
@@ -83,12 +83,23 @@ class DeadLetterKeeper:
         return await self.store.keep_dead_letters([held.value for held in batch])
 
     async def _settle(self, batch: Sequence[Held[DeadLetter]], added: int) -> None:
-        self.metrics.dead_letters.labels("kept").inc(added)
-        self.metrics.dead_letters.labels("duplicate").inc(len(batch) - added)
+        self.metrics.drained.labels("kept").inc(added)
+        self.metrics.drained.labels("duplicate").inc(len(batch) - added)
         settled = await asyncio.gather(*(held.delivery.ack() for held in batch), return_exceptions=True)
         for held, outcome in zip(batch, settled, strict=True):
             if isinstance(outcome, BaseException):  # unacknowledged, it comes back and is absorbed
                 log.warning("ack failed", queue=self.queue, message_id=held.delivery.message_id, error=str(outcome))
+        await self.refresh_counts()
+
+    async def refresh_counts(self) -> None:
+        """Set the ``candystore_dead_letters{state}`` gauge from the database (left as it was if that fails)."""
+        try:
+            counts = await self.store.dead_letter_counts()
+        except StoreError as exc:
+            log.warning("counting dead letters failed", error=str(exc))
+            return
+        for state in DeadLetterState:
+            self.metrics.by_state.labels(state.value).set(counts.get(state, 0))
 
 
 def read_dead_letter(delivery: Delivery) -> DeadLetter:

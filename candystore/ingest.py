@@ -11,12 +11,17 @@ per batch, and settled after the commit::
 
 A database outage holds the batch (see :mod:`candystore.batching`): no ack, nothing
 dead-lettered, attempts spaced up to 10 s apart, resumed by itself.
+
+``on_committed``, when given, is called after each commit with the envelopes that batch
+newly stored (not the duplicates), e.g. :meth:`candystore.live.LiveHub.publish`. It runs
+in the consuming loop and must not block; if it raises, the error is logged and
+ingestion goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,8 +60,10 @@ class Ingestor:
         validator: EventValidator | None = None,
         registry: CollectorRegistry | None = None,
         spec: ConsumerSpec = CONSUMER,
+        on_committed: Callable[[Sequence[_Document]], None] | None = None,
     ) -> None:
         self.transport = transport
+        self.on_committed = on_committed
         self.store = store
         self.spec = spec
         self.validator = validator or default_validator()
@@ -103,10 +110,17 @@ class Ingestor:
 
     async def _settle(self, batch: Sequence[Held[_Document]], results: list[StoreResult]) -> None:
         committed = datetime.now(UTC)
+        stored: list[_Document] = []
         for held, result in zip(batch, results, strict=True):
             self.metrics.store.labels(result.outcome.value).inc()
             if result.outcome is Outcome.STORED:
                 self._observe_latency(held.value, committed)
+                stored.append(held.value)
+        if stored and self.on_committed is not None:
+            try:
+                self.on_committed(stored)
+            except Exception:  # a listener's failure must never hold up the acknowledgements
+                log.exception("on_committed failed", events=len(stored))
         settled = await asyncio.gather(
             *(self._settle_one(held.delivery, result) for held, result in zip(batch, results, strict=True)),
             return_exceptions=True,

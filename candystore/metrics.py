@@ -5,7 +5,7 @@ The ingestor and the dead-letter keeper each register their own group, so both c
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["DeadLetterMetrics", "IngestMetrics"]
 
@@ -37,9 +37,15 @@ class DeadLetterMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.dead_letters = Counter(
-            "candystore_dead_letters",
+        self.drained = Counter(
+            "candystore_dead_letters_drained",
             "Dead letters drained from dlq.all, by outcome (kept, duplicate).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.by_state = Gauge(
+            "candystore_dead_letters",
+            "Dead letters kept, by state (open, resolved, discarded); refreshed from the database.",
+            ["state"],
             registry=self.registry,
         )

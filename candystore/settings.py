@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,11 @@ class CandystoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CANDYSTORE_", extra="ignore")
 
     database_url: str | None = Field(default=None, description="postgresql+asyncpg://…; unset: SQLite in data_dir")
+    database_schema: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="PostgreSQL schema holding Candystore's tables (its search_path); unset: the server's default",
+    )
     data_dir: Path = Field(default=Path(".33god"), description="where the embedded SQLite database lives")
     host: str = "127.0.0.1"
     port: int = Field(default=8683, gt=0, lt=65536)
@@ -39,3 +45,10 @@ class CandystoreSettings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """``database_url``, or the embedded SQLite file when it is unset."""
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'candystore.sqlite3'}"
+
+    @property
+    def connect_args(self) -> dict[str, Any]:
+        """Driver connect arguments: the schema as search_path on PostgreSQL."""
+        if self.database_schema and self.sqlalchemy_url.startswith("postgresql"):
+            return {"server_settings": {"search_path": self.database_schema}}
+        return {}

@@ -1,8 +1,14 @@
-"""Writing dead letters: one row per message drained from ``dlq.all``, a redelivered one absorbed.
+"""Dead letters in the database: kept as rows, listed, and moved from open to resolved or discarded.
 
-The keeper (:mod:`candystore.dead_letters`) reads the message; this module only turns a
-:class:`DeadLetter` into a row. PostgreSQL's text and JSONB cannot hold U+0000, so a body
-containing it is kept as base64 and the other texts have it replaced.
+The keeper (:mod:`candystore.dead_letters`) reads a message from ``dlq.all``; this module
+turns a :class:`DeadLetter` into a row (a redelivered one absorbed by its fingerprint).
+PostgreSQL's text and JSONB cannot hold U+0000, so a body containing it is kept as base64
+and the other texts have it replaced.
+
+A row leaves ``open`` once, by a conditional update: replayed (``resolved``) or
+``discarded``, with who, when and why. Rows are never deleted; they are the audit trail.
+Changing a row that is no longer open raises :class:`DeadLetterNotOpen` (a
+:class:`~candystore.store.errors.StoreError`) saying its state.
 """
 
 from __future__ import annotations
@@ -12,17 +18,32 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import msgspec
+from sqlalchemy import ColumnElement, Row, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from candystore.store.errors import StoreError
+from candystore.store.queries import decode_cursor, encode_cursor
 from candystore.store.schema import dead_letters
 
-__all__ = ["DeadLetter", "DeadLetterState", "insert_dead_letters"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterFilter",
+    "DeadLetterNotOpen",
+    "DeadLetterPage",
+    "DeadLetterRecord",
+    "DeadLetterState",
+    "close_dead_letter",
+    "count_dead_letters",
+    "get_dead_letter",
+    "insert_dead_letters",
+    "list_dead_letters",
+]
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
 
@@ -123,3 +144,223 @@ async def insert_dead_letters(
     )
     rows = [dead_letter_row(letter, received_at=received_at) for letter in letters]
     return len((await connection.execute(statement, rows)).all())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterFilter:
+    """The filters of ``GET /dlq``; all given ones must match."""
+
+    consumer: str | None = None
+    event_type: str | None = None
+    """An exact type, or a pattern where ``*`` stands for one or more characters."""
+    reason: str | None = None
+    """A piece of the error text, matched case-insensitively."""
+    since: datetime | None = None
+    """Inclusive lower bound on when Candystore received it."""
+    until: datetime | None = None
+    """Exclusive upper bound on when Candystore received it."""
+    state: DeadLetterState | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterRecord:
+    """A kept dead letter as read back, with its audit fields once it left ``open``."""
+
+    id: str
+    event_id: str | None
+    consumer: str | None
+    event_type: str | None
+    error: str | None
+    attempts: int | None
+    failed_at: datetime | None
+    routing_key: str
+    headers: dict[str, Any]
+    body: str
+    """The message body as text; base64 when ``body_encoding`` is ``base64``."""
+    body_encoding: str
+    state: DeadLetterState
+    received_at: datetime
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+    replayed_event_id: str | None = None
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body bytes as they were dead-lettered (U+0000 aside, see the module docstring)."""
+        return base64.b64decode(self.body) if self.body_encoding == "base64" else self.body.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterPage:
+    """One page of dead letters; ``next_cursor`` is None on the last page."""
+
+    items: list[DeadLetterRecord]
+    next_cursor: str | None
+
+
+class DeadLetterNotOpen(StoreError):
+    """A dead letter that was already replayed or discarded: it cannot change again."""
+
+    def __init__(self, letter_id: str, state: DeadLetterState) -> None:
+        self.letter_id = letter_id
+        self.state = state
+        super().__init__(
+            f"dead letter {letter_id} is {state.value}, not open: only open dead letters can be replayed or discarded"
+        )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without an offset; the store writes only UTC.
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment.isoformat()!r} has no UTC offset")
+    return moment.astimezone(UTC)
+
+
+def _record(row: Row[Any]) -> DeadLetterRecord:
+    received_at = _utc(row.received_at)
+    assert received_at is not None  # noqa: S101 - the column is NOT NULL
+    return DeadLetterRecord(
+        id=str(row.id),
+        event_id=None if row.event_id is None else str(row.event_id),
+        consumer=row.consumer,
+        event_type=row.event_type,
+        error=row.error,
+        attempts=row.attempts,
+        failed_at=_utc(row.failed_at),
+        routing_key=row.routing_key,
+        headers=dict(row.headers or {}),
+        body=row.body,
+        body_encoding=row.body_encoding,
+        state=DeadLetterState(row.state),
+        received_at=received_at,
+        resolved_at=_utc(row.resolved_at),
+        resolved_by=row.resolved_by,
+        resolution_note=row.resolution_note,
+        replayed_event_id=None if row.replayed_event_id is None else str(row.replayed_event_id),
+    )
+
+
+def _letter_id(value: str | uuid.UUID) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _conditions(filters: DeadLetterFilter) -> list[ColumnElement[bool]]:
+    table = dead_letters.c
+    conditions: list[ColumnElement[bool]] = []
+    # Stored texts have U+0000 replaced (see the module docstring): filter values are read alike.
+    if filters.consumer is not None:
+        conditions.append(table.consumer == _text(filters.consumer))
+    if filters.event_type is not None:
+        if "*" in filters.event_type:
+            escaped = str(_text(filters.event_type)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(table.event_type.like(escaped.replace("*", "_%"), escape="\\"))
+        else:
+            conditions.append(table.event_type == _text(filters.event_type))
+    if filters.reason is not None:
+        conditions.append(table.error.icontains(_text(filters.reason), autoescape=True))
+    if filters.since is not None:
+        conditions.append(table.received_at >= _as_utc(filters.since))
+    if filters.until is not None:
+        conditions.append(table.received_at < _as_utc(filters.until))
+    if filters.state is not None:
+        conditions.append(table.state == filters.state.value)
+    return conditions
+
+
+async def list_dead_letters(
+    connection: AsyncConnection,
+    filters: DeadLetterFilter,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    descending: bool = True,
+) -> DeadLetterPage:
+    """One page of matching dead letters in (received_at, id) order, newest first unless not ``descending``.
+
+    The cursor is the position of the last row returned, so rows kept in between never shift a page.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    table = dead_letters.c
+    statement = select(dead_letters).where(*_conditions(filters))
+    if cursor is not None:
+        moment, letter_id = decode_cursor(cursor)
+        position = tuple_(table.received_at, table.id)
+        after = tuple_(literal(moment, table.received_at.type), literal(letter_id, table.id.type))
+        statement = statement.where(position < after if descending else position > after)
+    order = (table.received_at.desc(), table.id.desc()) if descending else (table.received_at, table.id)
+    rows = (await connection.execute(statement.order_by(*order).limit(limit + 1))).all()
+    items = [_record(row) for row in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].received_at, rows[limit - 1].id) if len(rows) > limit else None
+    return DeadLetterPage(items, next_cursor)
+
+
+async def get_dead_letter(connection: AsyncConnection, letter_id: str | uuid.UUID) -> DeadLetterRecord | None:
+    """The dead letter kept under ``letter_id``, or None (also for an id that is not a UUID)."""
+    key = _letter_id(letter_id)
+    if key is None:
+        return None
+    row = (await connection.execute(select(dead_letters).where(dead_letters.c.id == key))).first()
+    return None if row is None else _record(row)
+
+
+async def close_dead_letter(
+    connection: AsyncConnection,
+    letter_id: str | uuid.UUID,
+    *,
+    state: DeadLetterState,
+    actor: str,
+    at: datetime,
+    note: str | None = None,
+    replayed_event_id: str | uuid.UUID | None = None,
+) -> DeadLetterRecord | None:
+    """Move an open dead letter to ``state`` (resolved or discarded) with who, when and why.
+
+    Returns the updated row, None when there is no such dead letter; raises
+    :class:`DeadLetterNotOpen` when it already left ``open`` (the update is conditional,
+    so of two concurrent changes exactly one wins).
+    """
+    if state is DeadLetterState.OPEN:
+        raise ValueError("a dead letter can only be moved to resolved or discarded")
+    key = _letter_id(letter_id)
+    if key is None:
+        return None
+    replayed = None if replayed_event_id is None else uuid.UUID(str(replayed_event_id))
+    statement = (
+        update(dead_letters)
+        .where(dead_letters.c.id == key, dead_letters.c.state == DeadLetterState.OPEN.value)
+        .values(
+            state=state.value,
+            resolved_at=_as_utc(at),
+            resolved_by=_text(actor),
+            resolution_note=_text(note),
+            replayed_event_id=replayed,
+        )
+        .returning(*dead_letters.c)
+    )
+    row = (await connection.execute(statement)).first()
+    if row is not None:
+        return _record(row)
+    current = await get_dead_letter(connection, key)
+    if current is None:
+        return None
+    raise DeadLetterNotOpen(current.id, current.state)
+
+
+async def count_dead_letters(connection: AsyncConnection) -> dict[DeadLetterState, int]:
+    """How many dead letters are in each state (every state present, zero included)."""
+    statement = select(dead_letters.c.state, func.count()).group_by(dead_letters.c.state)
+    counts = dict.fromkeys(DeadLetterState, 0)
+    for state, count in (await connection.execute(statement)).all():
+        counts[DeadLetterState(state)] = int(count)
+    return counts

@@ -6,27 +6,42 @@ translated here, at the boundary, into :mod:`candystore.store.errors`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from candystore.store.dead_letters import DeadLetter, insert_dead_letters
+from candystore.store.dead_letters import (
+    DeadLetter,
+    DeadLetterFilter,
+    DeadLetterPage,
+    DeadLetterRecord,
+    DeadLetterState,
+    close_dead_letter,
+    count_dead_letters,
+    get_dead_letter,
+    insert_dead_letters,
+    list_dead_letters,
+)
 from candystore.store.engine import create_engine
 from candystore.store.errors import DatabaseUnavailable, StoreError
 from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
+from candystore.store.schema import events
+from candystore.store.stats import Stats, compute_stats, count_events
 from candystore.store.trace import Trace, trace_event
 from candystore.store.writes import StoreResult, write_batch
 
 __all__ = ["EventStore"]
 
 _NO_FILTER = EventFilter()
+_NO_LETTER_FILTER = DeadLetterFilter()
 
 
 def _translate(exc: BaseException) -> StoreError:
@@ -43,7 +58,7 @@ def _translate(exc: BaseException) -> StoreError:
 
 
 class EventStore:
-    """Stores, reads, traces and purges events in one database (PostgreSQL or SQLite)."""
+    """Stores, reads, traces and purges events, and keeps and works dead letters, in one database."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -88,6 +103,16 @@ class EventStore:
         async with self._transaction() as connection:
             return await get_event(connection, event_id)
 
+    async def document(self, event_id: str | uuid.UUID) -> str | None:
+        """The stored JSON text of an event, byte for byte as ``get`` decodes it, or None when not stored."""
+        try:
+            key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
+        except ValueError:
+            return None
+        async with self._transaction() as connection:
+            found = await connection.execute(select(events.c.document).where(events.c.event_id == key))
+            return found.scalar_one_or_none()
+
     async def query(
         self,
         filters: EventFilter = _NO_FILTER,
@@ -109,3 +134,65 @@ class EventStore:
         """Delete events older than the retention of their type pattern; returns the count per type."""
         async with self._transaction() as connection:
             return await purge_events(connection, days_by_pattern, now=now or datetime.now(UTC))
+
+    async def count(self, filters: EventFilter = _NO_FILTER) -> int:
+        """How many stored events match ``filters``."""
+        async with self._transaction() as connection:
+            return await count_events(connection, filters)
+
+    async def stats(self, *, since: datetime, until: datetime, now: datetime | None = None) -> Stats:
+        """Counts by type, source and hour in ``[since, until)``, rates at ``now``, dead letters by state."""
+        async with self._transaction() as connection:
+            return await compute_stats(connection, since=since, until=until, now=now or datetime.now(UTC))
+
+    async def dead_letters(
+        self,
+        filters: DeadLetterFilter = _NO_LETTER_FILTER,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        descending: bool = True,
+    ) -> DeadLetterPage:
+        """A page of matching dead letters, newest first (oldest first unless ``descending``)."""
+        async with self._transaction() as connection:
+            return await list_dead_letters(connection, filters, limit=limit, cursor=cursor, descending=descending)
+
+    async def dead_letter(self, letter_id: str | uuid.UUID) -> DeadLetterRecord | None:
+        """One dead letter by its id, or None."""
+        async with self._transaction() as connection:
+            return await get_dead_letter(connection, letter_id)
+
+    async def resolve_dead_letter(
+        self, letter_id: str | uuid.UUID, *, actor: str, replayed_event_id: str, note: str | None = None
+    ) -> DeadLetterRecord | None:
+        """Mark an open dead letter resolved (replayed as ``replayed_event_id``); None if unknown.
+
+        Raises :class:`~candystore.store.dead_letters.DeadLetterNotOpen` when it is no longer open.
+        """
+        async with self._transaction() as connection:
+            return await close_dead_letter(
+                connection,
+                letter_id,
+                state=DeadLetterState.RESOLVED,
+                actor=actor,
+                at=datetime.now(UTC),
+                note=note,
+                replayed_event_id=replayed_event_id,
+            )
+
+    async def discard_dead_letter(
+        self, letter_id: str | uuid.UUID, *, actor: str, reason: str
+    ) -> DeadLetterRecord | None:
+        """Discard an open dead letter (kept for audit with who and why); None if unknown.
+
+        Raises :class:`~candystore.store.dead_letters.DeadLetterNotOpen` when it is no longer open.
+        """
+        async with self._transaction() as connection:
+            return await close_dead_letter(
+                connection, letter_id, state=DeadLetterState.DISCARDED, actor=actor, at=datetime.now(UTC), note=reason
+            )
+
+    async def dead_letter_counts(self) -> dict[DeadLetterState, int]:
+        """How many dead letters are in each state."""
+        async with self._transaction() as connection:
+            return await count_dead_letters(connection)

@@ -12,7 +12,8 @@
 ``causation`` holds one row per (parent, child) link taken from ``correlation_ids``;
 the parent need not be stored (yet), so there is no foreign key on it.
 
-``dead_letters`` keeps what Bloodbank dead-lettered (``dlq.all``), with its headers and raw body.
+``dead_letters`` keeps what Bloodbank dead-lettered (``dlq.all``), with its headers and raw body,
+and who replayed or discarded it, when and why (rows are never deleted: they are the audit trail).
 """
 
 from __future__ import annotations
@@ -108,6 +109,15 @@ dead_letters = Table(
     Column("state", Text(), nullable=False, comment="open, resolved (replayed) or discarded."),
     Column("received_at", DateTime(timezone=True), nullable=False, comment="When Candystore committed it (UTC)."),
     Column("fingerprint", String(64), nullable=False, comment="SHA-256 of body and headers: one row per dead letter."),
+    Column("resolved_at", DateTime(timezone=True), nullable=True, comment="When it was replayed or discarded (UTC)."),
+    Column("resolved_by", Text(), nullable=True, comment="Who replayed or discarded it."),
+    Column("resolution_note", Text(), nullable=True, comment="Why it was discarded (or a replay's note)."),
+    Column(
+        "replayed_event_id",
+        Uuid(),
+        nullable=True,
+        comment="The id of the event a replay published to the main exchange.",
+    ),
     PrimaryKeyConstraint("id"),
     UniqueConstraint("fingerprint", name="uq_dead_letters_fingerprint"),
     Index("ix_dead_letters_state_received_at", "state", "received_at"),

@@ -247,7 +247,9 @@ async def test_keeper_stores_dead_letters_with_their_headers(transport, flaky, s
         body = msgspec.json.encode({"event_id": event_id, "event_type": "retail.offer.surfaced.v1", "payload": {}})
         await publish_raw(transport, body, message_id=event_id)
         await publish_raw(transport, b"\xff not json")
-        await eventually(lambda: registry.get_sample_value("candystore_dead_letters_total", {"outcome": "kept"}) == 2)
+        await eventually(
+            lambda: registry.get_sample_value("candystore_dead_letters_drained_total", {"outcome": "kept"}) == 2
+        )
     finally:
         await keeper.stop(timeout=5)
     assert await transport.queue_depth(DEAD_LETTER_QUEUE) == 0
@@ -285,7 +287,7 @@ async def keeper(transport, flaky, settings, registry):
 
 
 def kept(registry: CollectorRegistry, outcome: str) -> float:
-    return registry.get_sample_value("candystore_dead_letters_total", {"outcome": outcome}) or 0.0
+    return registry.get_sample_value("candystore_dead_letters_drained_total", {"outcome": outcome}) or 0.0
 
 
 async def test_keeper_holds_dead_letters_during_an_outage(transport, keeper, flaky, registry):

@@ -1,0 +1,60 @@
+"""Candystore's API factory: query, trace, stats, dead letters, the live stream, health and metrics.
+
+The API does not own ingestion: whoever runs Candystore (``candystore.service``) builds
+the store, the hub the ingestor publishes to, the registry and the publisher, and hands
+them in. The app has no lifespan of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from bloodbank import Publisher
+from candystore.api.dead_letters import dead_letter_routes
+from candystore.api.errors import install_error_handlers
+from candystore.api.events import event_routes
+from candystore.api.health import health_routes
+from candystore.api.stats import stats_routes
+from candystore.api.stream import stream_routes
+from candystore.api.trace import trace_routes
+from candystore.live import LiveHub
+from candystore.settings import CandystoreSettings
+from candystore.store import EventStore
+
+__all__ = ["create_api"]
+
+_DESCRIPTION = """\
+The 33GOD event store: every event as published, queried, traced along its causes,
+streamed live (WebSocket `/events/stream`, the filters of `GET /events`), and the dead
+letters kept for replay or discard. Every error answer has one shape:
+`{"errors": [{"path", "message"}]}`.
+"""
+
+
+def create_api(
+    store: EventStore,
+    *,
+    settings: CandystoreSettings,
+    hub: LiveHub,
+    registry: CollectorRegistry,
+    publisher: Publisher | None = None,
+    broker_connected: Callable[[], bool] | None = None,
+) -> FastAPI:
+    """The HTTP and WebSocket API over ``store``.
+
+    Without ``publisher``, ``POST /dlq/replay`` answers 503; ``broker_connected`` (e.g.
+    ``lambda: transport.connected``) makes ``/health/ready`` report the broker too.
+    """
+    app = FastAPI(title="Candystore", version="1.0.0", description=_DESCRIPTION)
+    install_error_handlers(app)
+    # The trace route comes before /events/{event_id}; the path parameter cannot hold a slash anyway.
+    app.include_router(trace_routes(store, ceiling=settings.trace_max_nodes))
+    app.include_router(event_routes(store))
+    app.include_router(stream_routes(hub))
+    app.include_router(stats_routes(store))
+    app.include_router(dead_letter_routes(store, publisher))
+    app.include_router(health_routes(store, registry, broker_connected=broker_connected))
+    return app

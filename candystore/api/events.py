@@ -1,0 +1,87 @@
+"""``GET /events`` (filtered, cursor-paged) and ``GET /events/{event_id}`` (the envelope as published)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from bloodbank.gateway.errors import json_response
+from candystore.api.errors import ApiError, error_responses
+from candystore.api.models import EventPage
+from candystore.api.params import EVENT_FILTER_NAMES, event_filter, only_query
+from candystore.store import EventStore
+from holyfields.generated.python import EventEnvelope
+
+__all__ = ["event_routes"]
+
+_QUERY_NAMES = (*EVENT_FILTER_NAMES, "limit", "cursor", "order")
+
+_LIST_DESCRIPTION = """\
+Events matching every given filter, in (timestamp, event_id) order. Besides the named
+parameters, `payload.FIELD=value` keeps events whose top-level payload field equals the
+value (read as a JSON scalar when it is one: `payload.qty=3`, `payload.ok=true`,
+`payload.store_id=s1`). Pass `next_cursor` back as `cursor` for the next page: pages stay
+stable while events arrive.
+"""
+
+
+def event_routes(store: EventStore) -> APIRouter:
+    router = APIRouter(tags=["events"])
+
+    @router.get(
+        "/events",
+        response_model=EventPage,
+        summary="Query stored events",
+        description=_LIST_DESCRIPTION,
+        responses=error_responses(422, 503),
+        dependencies=[Depends(only_query(*_QUERY_NAMES, payload=True))],
+    )
+    async def list_events(
+        request: Request,
+        *,
+        event_type: Annotated[
+            str | None, Query(min_length=1, description="exact type, or `*` for one or more characters: `retail.*`")
+        ] = None,
+        source_app: Annotated[str | None, Query(min_length=1, description="`source.app`")] = None,
+        since: Annotated[
+            AwareDatetime | None, Query(description="timestamp at or after (ISO 8601 with offset)")
+        ] = None,
+        until: Annotated[AwareDatetime | None, Query(description="timestamp before (ISO 8601 with offset)")] = None,
+        correlation_id: Annotated[
+            str | None, Query(min_length=1, description="events naming this id among their parents")
+        ] = None,
+        agent_name: Annotated[str | None, Query(min_length=1, description="`agent_context.name`")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
+        order: Annotated[Literal["asc", "desc"], Query(description="oldest first (asc) or newest first")] = "asc",
+    ) -> Response:
+        filters = event_filter(
+            request.query_params,
+            event_type=event_type,
+            source_app=source_app,
+            since=since,
+            until=until,
+            correlation_id=correlation_id,
+            agent_name=agent_name,
+        )
+        page = await store.query(filters, limit=limit, cursor=cursor, descending=order == "desc")
+        return json_response(200, {"items": page.items, "next_cursor": page.next_cursor})
+
+    @router.get(
+        "/events/{event_id}",
+        response_model=EventEnvelope,
+        summary="One event, exactly as published (timestamp in UTC)",
+        responses=error_responses(404, 422, 503),
+        dependencies=[Depends(only_query())],
+    )
+    async def get_event(event_id: Annotated[uuid.UUID, Path(description="the event's id")]) -> Response:
+        document = await store.document(event_id)
+        if document is None:
+            raise ApiError.at(404, "path.event_id", f"no event {event_id} is stored")
+        return Response(document, media_type="application/json")
+
+    return router

@@ -1,0 +1,145 @@
+"""Query parameters shared by the routes: event filters, payload fields and the check for unknown names.
+
+``payload.FIELD=value`` filters on a top-level payload field; the value is read as a JSON
+scalar when it is one (``3``, ``true``, ``null``, ``"s1"``) and as a string otherwise.
+A query parameter no route knows is refused (422) rather than ignored, so a misspelt
+filter never silently returns everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+import msgspec
+from fastapi import Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import QueryParams
+
+from candystore.api.errors import ApiError, issues_from_pydantic
+from candystore.store import EventFilter
+from holyfields import ValidationIssue
+
+__all__ = [
+    "EVENT_FILTER_NAMES",
+    "PAYLOAD_PREFIX",
+    "StreamQuery",
+    "event_filter",
+    "only_query",
+    "parse_stream_filter",
+    "payload_filters",
+]
+
+PAYLOAD_PREFIX = "payload."
+EVENT_FILTER_NAMES = ("event_type", "source_app", "since", "until", "correlation_id", "agent_name")
+"""The filters of ``GET /events`` and of the live stream, besides ``payload.FIELD``."""
+
+JsonScalar = str | int | float | bool | None
+
+
+INT64 = 2**63
+"""Payload integers are compared within 64 bits: SQLite's JSON functions hold no larger integer exactly."""
+
+
+def _scalar(name: str, text: str) -> JsonScalar:
+    """The JSON scalar ``text`` stands for, or ``text`` itself; raises ApiError for a number too big to compare."""
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        raise ApiError.at(422, f"query.{name}", f"{text} is beyond 64-bit integers, which are all a filter compares")
+    return value if value is None or isinstance(value, str | int | float | bool) else text
+
+
+def payload_filters(query: QueryParams) -> dict[str, JsonScalar]:
+    """The ``payload.FIELD=value`` parameters as field → value; 422 for an empty or repeated field."""
+    found: dict[str, JsonScalar] = {}
+    issues: list[ValidationIssue] = []
+    for name, text in query.multi_items():
+        if not name.startswith(PAYLOAD_PREFIX):
+            continue
+        field = name.removeprefix(PAYLOAD_PREFIX)
+        if not field:
+            issues.append(ValidationIssue(f"query.{name}", "name a payload field, e.g. payload.store_id=s1"))
+        elif field in found:
+            issues.append(ValidationIssue(f"query.{name}", "given more than once: a field can equal one value"))
+        else:
+            found[field] = _scalar(name, text)
+    if issues:
+        raise ApiError(422, issues)
+    return found
+
+
+def _unknown(query: QueryParams, known: Iterable[str], *, payload: bool) -> list[ValidationIssue]:
+    """Unknown names, and values holding U+0000 (no stored text can: PostgreSQL refuses it outright)."""
+    names = set(known)
+    listed = ", ".join(sorted(names)) + (", payload.FIELD" if payload else "")
+    issues = [
+        ValidationIssue(f"query.{name}", f"unknown query parameter; this route takes {listed}")
+        for name in dict.fromkeys(query.keys())
+        if name not in names and not (payload and name.startswith(PAYLOAD_PREFIX))
+    ]
+    issues += [
+        ValidationIssue(f"query.{name}", "contains the character U+0000, which no stored value holds")
+        for name, value in query.multi_items()
+        if "\x00" in value or "\x00" in name
+    ]
+    return issues
+
+
+def only_query(*known: str, payload: bool = False) -> Callable[[Request], None]:
+    """A dependency refusing (422) any query parameter but ``known`` (and ``payload.*`` when allowed)."""
+
+    def check(request: Request) -> None:
+        if issues := _unknown(request.query_params, known, payload=payload):
+            raise ApiError(422, issues)
+
+    return check
+
+
+def event_filter(
+    query: QueryParams,
+    *,
+    event_type: str | None,
+    source_app: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    correlation_id: str | None,
+    agent_name: str | None,
+) -> EventFilter:
+    """The :class:`EventFilter` of validated parameters plus the payload fields of ``query``."""
+    return EventFilter(
+        event_type=event_type,
+        source_app=source_app,
+        since=since,
+        until=until,
+        correlation_id=correlation_id,
+        agent_name=agent_name,
+        payload=payload_filters(query),
+    )
+
+
+class StreamQuery(BaseModel):
+    """The filters of the live stream, read by hand (a WebSocket has no 422 answer)."""
+
+    model_config = ConfigDict(extra="ignore")  # unknown names are refused before, with a better message
+
+    event_type: str | None = Field(default=None, min_length=1)
+    source_app: str | None = Field(default=None, min_length=1)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    correlation_id: str | None = Field(default=None, min_length=1)
+    agent_name: str | None = Field(default=None, min_length=1)
+
+
+def parse_stream_filter(query: QueryParams) -> EventFilter:
+    """The stream's :class:`EventFilter`; raises :class:`ApiError` naming each bad parameter."""
+    if issues := _unknown(query, EVENT_FILTER_NAMES, payload=True):
+        raise ApiError(422, issues)
+    plain: Mapping[str, str] = {name: value for name, value in query.items() if not name.startswith(PAYLOAD_PREFIX)}
+    try:
+        parsed = StreamQuery.model_validate(plain)
+    except ValidationError as exc:
+        raise ApiError(422, issues_from_pydantic(exc.errors(), prefix=("query",))) from exc
+    return EventFilter(**parsed.model_dump(), payload=payload_filters(query))

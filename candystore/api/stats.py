@@ -1,0 +1,49 @@
+"""``GET /stats``: counts by type, source and hour over a window, recent rates, dead letters by state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from candystore.api.errors import ApiError, error_responses
+from candystore.api.models import StatsModel
+from candystore.api.params import only_query
+from candystore.store import EventStore
+from candystore.store.stats import MAX_WINDOW
+
+__all__ = ["stats_routes"]
+
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+def stats_routes(store: EventStore) -> APIRouter:
+    router = APIRouter(tags=["stats"])
+
+    @router.get(
+        "/stats",
+        response_model=StatsModel,
+        summary="Counts by type, source and hour; rates; dead letters by state",
+        responses=error_responses(422, 503),
+        dependencies=[Depends(only_query("since", "until"))],
+    )
+    async def stats(
+        since: Annotated[
+            AwareDatetime | None, Query(description="window start, by event timestamp (default: 24 h before until)")
+        ] = None,
+        until: Annotated[AwareDatetime | None, Query(description="window end, exclusive (default: now)")] = None,
+    ) -> StatsModel:
+        now = datetime.now(UTC)
+        end = until or now
+        start = since or end - DEFAULT_WINDOW
+        if start >= end:
+            raise ApiError.at(422, "query.since", f"since must be before until ({end.isoformat()})")
+        if end - start > MAX_WINDOW:
+            raise ApiError.at(
+                422, "query.since", f"the window spans more than {MAX_WINDOW.days} days: narrow since and until"
+            )
+        return StatsModel.of(await store.stats(since=start, until=end, now=now))
+
+    return router
