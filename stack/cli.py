@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import msgspec
 import pydantic
 import typer
-import uvicorn
 from rich.console import Console
 
 from bloodbank import BloodbankSettings
 from bloodbank.cli import describe_broker
+from bloodbank.errors import BrokerUnavailable
+from bloodbank.serving import PortUnavailable
+from candystore import CandystoreSettings
+from candystore.store import StoreError
 from holyfields.catalog import Catalog, CatalogError
-from stack.app import create_app
 from stack.bench import BENCHMARKS
+from stack.platform import PlatformOptions, describe_database, run_platform
 
 app = typer.Typer(help="The 33GOD event platform.", no_args_is_help=True, add_completion=False)
 console = Console(highlight=False)
@@ -23,32 +27,60 @@ console = Console(highlight=False)
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the platform API.")] = 8682,
+    port: Annotated[int, typer.Option(help="Port of the event gateway and schema registry.")] = 8682,
+    candystore_port: Annotated[int, typer.Option(help="Port of the Candystore API.")] = 8683,
+    demo: Annotated[bool, typer.Option("--demo", help="Publish realistic demo traffic, some of it failing.")] = False,
+    demo_rate: Annotated[float, typer.Option(help="Demo flows per second.", min=0.01)] = 2.0,
 ) -> None:
-    """Run the platform in one process: the event gateway and the schema registry, embedded by default."""
+    """Run the platform in one process: gateway, schema registry and Candystore, embedded by default."""
     try:
         catalog = Catalog.load()
     except CatalogError as exc:
         console.print(str(exc), markup=False)
         raise typer.Exit(1) from exc
     try:
-        settings = BloodbankSettings()
+        bloodbank = BloodbankSettings()
+        candystore = CandystoreSettings()
     except pydantic.ValidationError as exc:
-        console.print(f"invalid BLOODBANK_* settings: {exc}", markup=False)
+        console.print(f"invalid settings: {exc}", markup=False)
         raise typer.Exit(1) from exc
-    base = f"http://{host}:{port}"
+    options = PlatformOptions(
+        host=host, gateway_port=port, candystore_port=candystore_port, demo=demo, demo_rate=demo_rate
+    )
+
+    def ready() -> None:
+        _print_urls(options, catalog, bloodbank, candystore)
+
+    try:
+        asyncio.run(run_platform(options, catalog=catalog, bloodbank=bloodbank, candystore=candystore, ready=ready))
+    except (BrokerUnavailable, StoreError, PortUnavailable) as exc:
+        console.print(f"33god up failed: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    console.print("stopped; every accepted event is stored or still queued for the next start")
+
+
+def _print_urls(
+    options: PlatformOptions, catalog: Catalog, bloodbank: BloodbankSettings, candystore: CandystoreSettings
+) -> None:
+    gateway = f"http://{options.host}:{options.gateway_port}"
+    store = f"http://{options.host}:{options.candystore_port}"
     console.print(f"[bold]33GOD[/bold] serving {len(catalog.event_types)} event types")
     for label, where in (
-        ("event bus", describe_broker(settings)),
-        ("publish", f"POST {base}/events, POST {base}/events/batch"),
-        ("schema registry", f"{base}/schemas"),
-        ("API docs", f"{base}/docs"),
-        ("health", f"{base}/health/ready"),
-        ("metrics", f"{base}/metrics"),
+        ("event bus", describe_broker(bloodbank)),
+        ("event store", describe_database(candystore)),
+        ("publish", f"POST {gateway}/events, POST {gateway}/events/batch"),
+        ("schema registry", f"{gateway}/schemas"),
+        ("events", f"{store}/events, {store}/events/trace/{{id}}, {store}/stats"),
+        ("live stream", f"ws://{options.host}:{options.candystore_port}/events/stream"),
+        ("dead letters", f"{store}/dlq"),
+        ("API docs", f"{gateway}/docs, {store}/docs"),
+        ("health", f"{gateway}/health/ready, {store}/health/ready"),
+        ("metrics", f"{gateway}/metrics, {store}/metrics"),
     ):
         console.print(f"  {label:<16} {where}", markup=False, soft_wrap=True)
+    if options.demo:
+        console.print(f"  {'demo traffic':<16} {options.demo_rate:g} flows/s", markup=False)
     console.print("Press Ctrl-C to stop.")
-    uvicorn.run(create_app(catalog, settings=settings), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -38,14 +38,14 @@ def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float 
 
 def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """`33god up` prints its URLs, accepts events on the embedded bus, serves /schemas, and exits cleanly on SIGINT."""
-    port = free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("BLOODBANK_")}
+    port, store_port = free_port(), free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("BLOODBANK_", "CANDYSTORE_"))}
     process = subprocess.Popen(
-        [str(BIN / "33god"), "up", "--port", str(port)],
+        [str(BIN / "33god"), "up", "--port", str(port), "--candystore-port", str(store_port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**environment, "NO_COLOR": "1", "BLOODBANK_DATA_DIR": str(tmp_path)},
+        env={**environment, "NO_COLOR": "1", "BLOODBANK_DATA_DIR": str(tmp_path), "CANDYSTORE_DATA_DIR": str(tmp_path)},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,6 +66,7 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
     assert f"publish          POST {base}/events, POST {base}/events/batch" in output
     assert f"embedded broker at {tmp_path / 'bloodbank.sqlite3'}" in output
     assert (tmp_path / "bloodbank.sqlite3").exists()
+    assert f"SQLite at {tmp_path / 'candystore.sqlite3'}" in output
 
 
 def test_bench_validation_ends_with_a_json_line() -> None:

@@ -1,0 +1,104 @@
+"""What the ``candystore`` commands share: consoles, settings, exit codes and opening the store."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import pydantic
+import structlog
+import typer
+from rich.console import Console
+
+from bloodbank import BloodbankSettings, Bus
+from bloodbank.errors import BrokerUnavailable
+from candystore.settings import CandystoreSettings
+from candystore.store import DatabaseUnavailable, EventStore, StoreError
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_UNAVAILABLE",
+    "bloodbank_settings",
+    "err",
+    "logs_on_stderr",
+    "open_bus",
+    "open_store",
+    "out",
+    "settings",
+]
+
+EXIT_INVALID = 1
+EXIT_UNAVAILABLE = 2
+
+# No markup: event types, payloads and reasons may contain brackets that must print as they are.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+@contextmanager
+def logs_on_stderr(level: int = logging.WARNING) -> Iterator[None]:
+    """Library logs go to stderr, so that stdout carries only what the command prints."""
+    previous = structlog.get_config()
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
+
+
+def _invalid(prefix: str, exc: pydantic.ValidationError) -> typer.Exit:
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        err.print(f"invalid setting {name}: {error['msg']}")
+    return typer.Exit(EXIT_INVALID)
+
+
+def settings() -> CandystoreSettings:
+    try:
+        return CandystoreSettings()
+    except pydantic.ValidationError as exc:
+        raise _invalid("CANDYSTORE_", exc) from exc
+
+
+def bloodbank_settings() -> BloodbankSettings:
+    try:
+        return BloodbankSettings()
+    except pydantic.ValidationError as exc:
+        raise _invalid("BLOODBANK_", exc) from exc
+
+
+@asynccontextmanager
+async def open_store(config: CandystoreSettings) -> AsyncIterator[EventStore]:
+    """The store, closed afterwards; an unreachable database exits with code 2, another store error with 1."""
+    store = EventStore.open(config.sqlalchemy_url, connect_args=config.connect_args)
+    try:
+        yield store
+    except DatabaseUnavailable as exc:
+        err.print(str(exc))
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    except StoreError as exc:
+        err.print(str(exc))
+        raise typer.Exit(EXIT_INVALID) from exc
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def open_bus(config: BloodbankSettings) -> AsyncIterator[Bus]:
+    """A started bus, closed afterwards; an unreachable broker exits with code 2."""
+    try:
+        bus = await Bus.start(config)
+    except BrokerUnavailable as exc:
+        err.print(f"cannot reach the broker: {exc}")
+        if not config.broker_url:
+            err.print("The embedded broker serves one process at a time: stop `33god up` on this data directory.")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    try:
+        yield bus
+    finally:
+        await bus.close()

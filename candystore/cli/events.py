@@ -1,0 +1,151 @@
+"""``candystore trace`` (the causation chain as a tree) and ``candystore replay`` (republish stored events)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.tree import Tree
+
+from candystore.cli.common import EXIT_INVALID, bloodbank_settings, err, open_bus, open_store, out, settings
+from candystore.replay import replay_events
+from candystore.store import EventFilter, Trace
+
+__all__ = ["parse_moment", "render_trace", "replay", "trace"]
+
+
+def trace(
+    event_id: Annotated[str, typer.Argument(help="The event whose causes and consequences to show.")],
+    max_nodes: Annotated[int, typer.Option(help="Events to show at most.", min=1)] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {nodes, edges} as JSON instead of a tree.")] = False,
+) -> None:
+    """Print the causation chain around an event: ancestors above, descendants below."""
+    try:
+        uuid.UUID(event_id)
+    except ValueError as exc:
+        err.print(f"{event_id!r} is not an event id (a UUID)")
+        raise typer.Exit(EXIT_INVALID) from exc
+    found = asyncio.run(_trace(event_id, max_nodes))
+    if found is None:
+        err.print(f"no event {event_id} is stored")
+        raise typer.Exit(EXIT_INVALID)
+    if as_json:
+        document = {
+            "root": found.root,
+            "nodes": [node.envelope or {"event_id": node.event_id, "placeholder": True} for node in found.nodes],
+            "edges": [{"parent": edge.parent, "child": edge.child} for edge in found.edges],
+            "truncated": found.truncated,
+        }
+        out.print(msgspec.json.format(msgspec.json.encode(document)).decode())
+        return
+    out.print(render_trace(found))
+    if found.truncated:
+        err.print(f"truncated at {max_nodes} events: pass --max-nodes to see more")
+
+
+async def _trace(event_id: str, max_nodes: int) -> Trace | None:
+    async with open_store(settings()) as store:
+        return await store.trace(event_id, max_nodes=max_nodes)
+
+
+def render_trace(found: Trace) -> Tree:
+    """The graph as a tree from its roots; an event with several parents appears under each, marked."""
+    nodes = {node.event_id: node.envelope for node in found.nodes}
+    children: dict[str, list[str]] = defaultdict(list)
+    parents: dict[str, list[str]] = defaultdict(list)
+    for edge in found.edges:
+        children[edge.parent].append(edge.child)
+        parents[edge.child].append(edge.parent)
+    for ids in children.values():
+        ids.sort(key=lambda child: (_timestamp(nodes.get(child)), child))
+    roots = sorted((node for node in nodes if not parents[node]), key=lambda n: (_timestamp(nodes.get(n)), n))
+    tree = Tree(f"causation around {found.root} ({len(nodes)} events, {len(found.edges)} links)")
+    shown: set[str] = set()
+
+    def add(branch: Tree, event_id: str, path: frozenset[str]) -> None:
+        label = _label(event_id, nodes.get(event_id), root=found.root, parents=len(parents[event_id]))
+        if event_id in path:
+            branch.add(f"{label}  (cycle)")
+            return
+        if event_id in shown:
+            branch.add(f"{label}  (shown above)")
+            return
+        shown.add(event_id)
+        child_branch = branch.add(label)
+        for child in children[event_id]:
+            add(child_branch, child, path | {event_id})
+
+    for root in roots or [found.root]:  # a graph that is one cycle has no root: start at the event asked for
+        add(tree, root, frozenset())
+    return tree
+
+
+def _timestamp(envelope: dict[str, Any] | None) -> str:
+    return str(envelope.get("timestamp", "")) if envelope else ""
+
+
+def _label(event_id: str, envelope: dict[str, Any] | None, *, root: str, parents: int) -> str:
+    marker = "▶ " if event_id == root else ""
+    if envelope is None:
+        return f"{marker}{event_id}  (not stored yet)"
+    source = envelope.get("source") or {}
+    agent = envelope.get("agent_context") or {}
+    parts = [f"{marker}{envelope.get('event_type')}", event_id, str(envelope.get("timestamp", ""))]
+    if app := source.get("app"):
+        parts.append(f"from {app}")
+    if name := agent.get("name"):
+        parts.append(f"agent {name}")
+    if parents > 1:
+        parts.append(f"{parents} parents")
+    return "  ".join(parts)
+
+
+def parse_moment(option: str, value: str | None) -> datetime | None:
+    """An ISO 8601 time with an offset, or exit 1 saying what is wrong with it."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        err.print(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-11-30T10:00:00Z")
+        raise typer.Exit(EXIT_INVALID) from exc
+    if moment.tzinfo is None:
+        err.print(f"{option} {value!r} needs a UTC offset, e.g. 2026-11-30T10:00:00Z")
+        raise typer.Exit(EXIT_INVALID)
+    return moment
+
+
+def replay(
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601 with offset).")] = None,
+    until: Annotated[str | None, typer.Option(help="Until this time, exclusive.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Event type, `*` as a wildcard.")] = None,
+    source_app: Annotated[str | None, typer.Option(help="Only events from this app.")] = None,
+) -> None:
+    """Republish stored events to the bus, marked as replays, with a progress bar."""
+    filters = EventFilter(
+        event_type=event_type,
+        source_app=source_app,
+        since=parse_moment("--since", since),
+        until=parse_moment("--until", until),
+    )
+    count = asyncio.run(_replay(filters))
+    out.print(f"{count} events replayed")
+
+
+async def _replay(filters: EventFilter) -> int:
+    async with open_store(settings()) as store, open_bus(bloodbank_settings()) as bus:
+        total = await store.count(filters)
+        with Progress(
+            TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
+            task = progress.add_task("replay", total=total)
+            result = await replay_events(
+                store, bus.publisher, filters, progress=lambda done: progress.update(task, completed=done)
+            )
+        return result.replayed

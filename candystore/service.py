@@ -1,0 +1,100 @@
+"""Candystore running on a bus: the migrated store, the ingestor, the dead-letter keeper, retention and the API.
+
+``candystore serve`` runs one service with its own bus; ``33god up`` runs it beside the
+gateway on the same bus. Start order: migrate, start consuming, then serve; stop order:
+stop serving, store the batch in hand and acknowledge it, release the rest, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from bloodbank import Bus
+from candystore.api import create_api
+from candystore.dead_letters import DeadLetterKeeper
+from candystore.ingest import Ingestor
+from candystore.live import LiveHub
+from candystore.settings import CandystoreSettings
+from candystore.store import EventStore, StoreError
+from candystore.store.migrate import upgrade
+
+__all__ = ["CandystoreService"]
+
+log = structlog.get_logger(__name__)
+
+DEAD_LETTER_COUNT_PERIOD = 10.0
+"""Seconds between refreshes of the ``candystore_dead_letters{state}`` gauge."""
+
+
+class CandystoreService:
+    """Candystore's consumers, retention job and API over one started :class:`~bloodbank.Bus`."""
+
+    def __init__(self, settings: CandystoreSettings, bus: Bus, *, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.registry = registry or CollectorRegistry()
+        self.store = EventStore.open(settings.sqlalchemy_url, connect_args=settings.connect_args)
+        self.hub = LiveHub()
+        self.ingestor = Ingestor(
+            bus.transport,
+            self.store,
+            settings=settings,
+            validator=bus.validator,
+            registry=self.registry,
+            on_committed=self.hub.publish,
+        )
+        self.keeper = DeadLetterKeeper(bus.transport, self.store, settings=settings, registry=self.registry)
+        self.api: FastAPI = create_api(
+            self.store,
+            settings=settings,
+            hub=self.hub,
+            registry=self.registry,
+            publisher=bus.publisher,
+            broker_connected=lambda: bus.transport.connected,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, *, migrate: bool = True) -> None:
+        """Migrate the database (unless told not to), then consume events and dead letters and apply retention."""
+        if migrate:
+            await upgrade(self.store.engine)
+        await self.ingestor.start()
+        await self.keeper.start()
+        self._tasks = [
+            asyncio.create_task(self._apply_retention(), name="candystore-retention"),
+            asyncio.create_task(self._count_dead_letters(), name="candystore-dead-letter-counts"),
+        ]
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Store what is in hand (within ``timeout``), release the rest unacknowledged, close the live streams."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.ingestor.stop(timeout=timeout)
+        await self.keeper.stop(timeout=timeout)
+        self.hub.close()
+        await self.store.close()
+
+    async def _apply_retention(self) -> None:
+        while True:
+            try:
+                deleted = await self.store.purge(self.settings.retention_days)
+            except StoreError as exc:  # the next run tries again; ingestion holds its own during an outage
+                log.warning("retention run failed", error=str(exc))
+            else:
+                if deleted:
+                    log.info("retention applied", deleted=deleted)
+            await asyncio.sleep(self.settings.purge_interval)
+
+    async def _count_dead_letters(self) -> None:
+        # Replays and discards through the API change the states too; the gauge follows within this period.
+        while True:
+            await self.keeper.refresh_counts()
+            await asyncio.sleep(DEAD_LETTER_COUNT_PERIOD)
