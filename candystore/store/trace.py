@@ -2,7 +2,8 @@
 
 The walk goes up (parents of the frontier) and down (children of the frontier) one
 level at a time, one query per direction per level, so a graph of N levels costs
-about 2N queries whatever its width. Visited sets make cycles harmless. Parents that
+about 2N queries whatever its width; a last query adds every link between two
+events of the graph that the walks did not take. Visited sets make cycles harmless. Parents that
 are named but not stored come back as placeholders (an id and no envelope).
 """
 
@@ -101,6 +102,11 @@ async def trace_event(connection: AsyncConnection, event_id: str, *, max_nodes: 
                     next_frontier.add(reached)
                 edges.add((parent, child))
             frontier = next_frontier
+    # Links between two included events that neither walk took (a descendant's second parent among the
+    # ancestors): without them a multi-parent event would be drawn with one parent.
+    edges.update(
+        (parent, child) for parent, child in await _links(connection, included, upwards=True) if parent in included
+    )
     documents = await fetch_documents(connection, sorted(included))
     if root not in documents and not edges:
         return None

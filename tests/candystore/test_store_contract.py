@@ -233,6 +233,22 @@ async def test_trace_of_a_diamond_with_a_missing_parent(store):
     assert down.ancestors == [ghost]
 
 
+async def test_trace_from_the_middle_keeps_both_parents_of_a_descendant(store):
+    """Traced from a middle event, a descendant whose other parent is an ancestor is linked to both."""
+    created = envelope(at=BASE)
+    started = envelope(at=BASE + timedelta(seconds=1), parents=[created["event_id"]])
+    round_ = envelope(at=BASE + timedelta(seconds=2), parents=[started["event_id"]])
+    closing = envelope(at=BASE + timedelta(seconds=3), parents=[started["event_id"], round_["event_id"]])
+    await store.store_batch([created, started, round_, closing])
+    trace = await store.trace(round_["event_id"])
+    assert {(e.parent, e.child) for e in trace.edges} == {
+        (created["event_id"], started["event_id"]),
+        (started["event_id"], round_["event_id"]),
+        (started["event_id"], closing["event_id"]),
+        (round_["event_id"], closing["event_id"]),
+    }
+
+
 async def test_trace_is_cycle_safe(store):
     """Events that name each other as parents trace without looping, each node once."""
     a_id, b_id = uuid7(), uuid7()
