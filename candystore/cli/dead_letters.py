@@ -6,7 +6,6 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from candystore.cli.common import EXIT_INVALID, bloodbank_settings, err, open_bus, open_store, out, settings
 from candystore.cli.events import parse_moment
@@ -64,18 +63,12 @@ def list_letters(
     if not page.items:
         out.print("no dead letters match")
         return
-    table = Table("id", "received", "state", "consumer", "event type", "attempts", "error", box=None)
-    for letter in page.items:
-        table.add_row(
-            letter.id,
-            letter.received_at.isoformat(timespec="seconds"),
-            letter.state.value,
-            letter.consumer or "?",
-            letter.event_type or "?",
-            str(letter.attempts) if letter.attempts is not None else "?",
-            (letter.error or "")[:120],
+    for letter in page.items:  # one line each, never cropped: ids are there to be copied
+        attempts = letter.attempts if letter.attempts is not None else "?"
+        out.print(
+            f"{letter.id}  {letter.received_at.isoformat(timespec='seconds')}  {letter.state.value:<9}  "
+            f"{letter.consumer or '?'}  {letter.event_type or '?'}  attempts {attempts}  {letter.error or ''}"
         )
-    out.print(table)
     if page.next_cursor:
         err.print(f"more than {limit} match: narrow the filters or raise --limit")
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import msgspec
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.tree import Tree
 
 from candystore.cli.common import EXIT_INVALID, bloodbank_settings, err, open_bus, open_store, out, settings
 from candystore.replay import replay_events
@@ -44,7 +43,8 @@ def trace(
         }
         out.print(msgspec.json.format(msgspec.json.encode(document)).decode())
         return
-    out.print(render_trace(found))
+    for line in render_trace(found):
+        out.print(line)
     if found.truncated:
         err.print(f"truncated at {max_nodes} events: pass --max-nodes to see more")
 
@@ -54,8 +54,8 @@ async def _trace(event_id: str, max_nodes: int) -> Trace | None:
         return await store.trace(event_id, max_nodes=max_nodes)
 
 
-def render_trace(found: Trace) -> Tree:
-    """The graph as a tree from its roots; an event with several parents appears under each, marked."""
+def render_trace(found: Trace) -> list[str]:
+    """The graph as tree lines from its roots; an event with several parents appears under each, marked."""
     nodes = {node.event_id: node.envelope for node in found.nodes}
     children: dict[str, list[str]] = defaultdict(list)
     parents: dict[str, list[str]] = defaultdict(list)
@@ -65,25 +65,25 @@ def render_trace(found: Trace) -> Tree:
     for ids in children.values():
         ids.sort(key=lambda child: (_timestamp(nodes.get(child)), child))
     roots = sorted((node for node in nodes if not parents[node]), key=lambda n: (_timestamp(nodes.get(n)), n))
-    tree = Tree(f"causation around {found.root} ({len(nodes)} events, {len(found.edges)} links)")
+    lines = [f"causation around {found.root} ({len(nodes)} events, {len(found.edges)} links)"]
     shown: set[str] = set()
 
-    def add(branch: Tree, event_id: str, path: frozenset[str]) -> None:
+    def add(event_id: str, prefix: str, last: bool, path: frozenset[str]) -> None:
         label = _label(event_id, nodes.get(event_id), root=found.root, parents=len(parents[event_id]))
-        if event_id in path:
-            branch.add(f"{label}  (cycle)")
-            return
-        if event_id in shown:
-            branch.add(f"{label}  (shown above)")
+        branch = "└── " if last else "├── "
+        if event_id in path or event_id in shown:
+            lines.append(f"{prefix}{branch}{label}  ({'cycle' if event_id in path else 'shown above'})")
             return
         shown.add(event_id)
-        child_branch = branch.add(label)
-        for child in children[event_id]:
-            add(child_branch, child, path | {event_id})
+        lines.append(f"{prefix}{branch}{label}")
+        below = children[event_id]
+        for index, child in enumerate(below):
+            add(child, prefix + ("    " if last else "│   "), index == len(below) - 1, path | {event_id})
 
-    for root in roots or [found.root]:  # a graph that is one cycle has no root: start at the event asked for
-        add(tree, root, frozenset())
-    return tree
+    starts = roots or [found.root]  # a graph that is one cycle has no root: start at the event asked for
+    for index, root in enumerate(starts):
+        add(root, "", index == len(starts) - 1, frozenset())
+    return lines
 
 
 def _timestamp(envelope: dict[str, Any] | None) -> str:
