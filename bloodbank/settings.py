@@ -22,6 +22,10 @@ class BloodbankSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".33god"), description="where the embedded broker and local stores live")
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated; empty: open")
     signing_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8684", "http://localhost:8684"],
+        description="comma-separated origins whose pages may call the gateway (the Candybar UI's by default)",
+    )
     source_app: str = "bloodbank"
     publish_timeout: float = Field(default=30.0, gt=0, description="seconds a publish may retry across reconnects")
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -31,7 +35,7 @@ class BloodbankSettings(BaseSettings):
     idempotency_ttl: int = Field(default=7 * 24 * 3600, gt=0, description="seconds a handled event id is remembered")
     correlation_ttl: int = Field(default=24 * 3600, gt=0, description="seconds causation links are kept")
 
-    @field_validator("api_keys", "signing_keys", mode="before")
+    @field_validator("api_keys", "signing_keys", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["CandystoreSettings"]
 
@@ -32,7 +32,18 @@ class CandystoreSettings(BaseSettings):
         description='days to keep events by type pattern (routing-key syntax), JSON: {"retail.#": 7}',
     )
     purge_interval: float = Field(default=3600.0, gt=0, description="seconds between retention runs")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8684", "http://localhost:8684"],
+        description="comma-separated origins whose pages may call the API (the Candybar UI's by default)",
+    )
     trace_max_nodes: int = Field(default=1000, gt=0, description="nodes a trace returns at most")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("retention_days")
     @classmethod

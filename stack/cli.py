@@ -26,13 +26,15 @@ console = Console(highlight=False)
 
 @app.command()
 def up(
+    *,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the event gateway and schema registry.")] = 8682,
     candystore_port: Annotated[int, typer.Option(help="Port of the Candystore API.")] = 8683,
+    candybar_port: Annotated[int, typer.Option(help="Port of the Candybar UI.")] = 8684,
     demo: Annotated[bool, typer.Option("--demo", help="Publish realistic demo traffic, some of it failing.")] = False,
     demo_rate: Annotated[float, typer.Option(help="Demo flows per second.", min=0.01)] = 2.0,
 ) -> None:
-    """Run the platform in one process: gateway, schema registry and Candystore, embedded by default."""
+    """Run the platform in one process: gateway, schema registry, Candystore and the UI, embedded by default."""
     try:
         catalog = Catalog.load()
     except CatalogError as exc:
@@ -45,7 +47,12 @@ def up(
         console.print(f"invalid settings: {exc}", markup=False)
         raise typer.Exit(1) from exc
     options = PlatformOptions(
-        host=host, gateway_port=port, candystore_port=candystore_port, demo=demo, demo_rate=demo_rate
+        host=host,
+        gateway_port=port,
+        candystore_port=candystore_port,
+        candybar_port=candybar_port,
+        demo=demo,
+        demo_rate=demo_rate,
     )
 
     def ready() -> None:
@@ -66,6 +73,7 @@ def _print_urls(
     store = f"http://{options.host}:{options.candystore_port}"
     console.print(f"[bold]33GOD[/bold] serving {len(catalog.event_types)} event types")
     for label, where in (
+        ("monitoring UI", f"http://{options.host}:{options.candybar_port}"),
         ("event bus", describe_broker(bloodbank)),
         ("event store", describe_database(candystore)),
         ("publish", f"POST {gateway}/events, POST {gateway}/events/batch"),

@@ -1,4 +1,4 @@
-"""The whole platform in one process: one bus, the gateway, Candystore, and demo traffic when asked.
+"""The whole platform in one process: one bus, the gateway, Candystore, the Candybar UI, and demo traffic.
 
 Every component keeps its own port, as when each runs alone. Shutdown runs in the
 order that keeps every accepted event: the HTTP servers stop first (the gateway lets
@@ -19,6 +19,8 @@ from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
 from bloodbank.serving import Listener, serve_apps
+from candybar import CandybarSettings
+from candybar import create_app as create_ui
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
 from holyfields import Catalog
@@ -37,6 +39,7 @@ class PlatformOptions:
     host: str = "127.0.0.1"
     gateway_port: int = 8682
     candystore_port: int = 8683
+    candybar_port: int = 8684
     demo: bool = False
     demo_rate: float = 2.0
 
@@ -49,6 +52,17 @@ def describe_database(settings: CandystoreSettings) -> str:
     return f"PostgreSQL at {url.render_as_string(hide_password=True)}"
 
 
+def _browsable(host: str) -> str:
+    """The host a browser reaches a server on: a wildcard address is reached through the loopback."""
+    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 - comparing, not binding
+
+
+def _ui_origins(options: PlatformOptions) -> list[str]:
+    host = _browsable(options.host)
+    names = {host, "localhost"} if host == "127.0.0.1" else {host}
+    return [f"http://{name}:{options.candybar_port}" for name in sorted(names)]
+
+
 async def run_platform(
     options: PlatformOptions,
     *,
@@ -58,6 +72,9 @@ async def run_platform(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Run everything until SIGINT/SIGTERM, then stop in order (see the module docstring)."""
+    ui = _ui_origins(options)
+    bloodbank = bloodbank.model_copy(update={"cors_origins": [*bloodbank.cors_origins, *ui]})
+    candystore = candystore.model_copy(update={"cors_origins": [*candystore.cors_origins, *ui]})
     bus = await Bus.start(bloodbank)
     try:
         store = CandystoreService(candystore, bus)
@@ -79,9 +96,14 @@ async def _serve(
     ready: Callable[[], None] | None,
 ) -> None:
     stop = asyncio.Event()
+    ui = CandybarSettings(
+        gateway_url=f"http://{_browsable(options.host)}:{options.gateway_port}",
+        candystore_url=f"http://{_browsable(options.host)}:{options.candystore_port}",
+    )
     listeners = [
         Listener(create_app(catalog, bus=bus), options.host, options.gateway_port, "gateway"),
         Listener(store.api, options.host, options.candystore_port, "Candystore API"),
+        Listener(create_ui(ui), options.host, options.candybar_port, "Candybar UI"),
     ]
     demo_task = None
     if options.demo:

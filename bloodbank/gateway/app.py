@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from bloodbank.bus import Bus
 from bloodbank.gateway.auth import api_key_guard
@@ -57,6 +58,13 @@ def create_gateway(
 
     app = FastAPI(title="Bloodbank gateway", version="1.0.0", description=_DESCRIPTION, lifespan=lifespan)
     app.state.gateway = state
+    # The Candybar UI is served from its own origin and calls the gateway from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["content-type", "x-api-key", "authorization"],
+    )
     install_error_handlers(app)
     guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
     app.include_router(event_routes(state), dependencies=guarded)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from bloodbank import Publisher
@@ -49,6 +50,13 @@ def create_api(
     ``lambda: transport.connected``) makes ``/health/ready`` report the broker too.
     """
     app = FastAPI(title="Candystore", version="1.0.0", description=_DESCRIPTION)
+    # The Candybar UI is served from its own origin and calls this API from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["content-type"],
+    )
     install_error_handlers(app)
     # The trace route comes before /events/{event_id}; the path parameter cannot hold a slash anyway.
     app.include_router(trace_routes(store, ceiling=settings.trace_max_nodes))

@@ -49,7 +49,7 @@ async def _eventually(check: Any, what: str, timeout: float = 30.0) -> Any:
 
 @pytest.fixture
 def platform(tmp_path: Path, rabbitmq_url: str, postgres_schema: Any) -> Any:
-    gateway_port, store_port = free_port(), free_port()
+    gateway_port, store_port, ui_port = free_port(), free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_"))}
     environment |= {
         "NO_COLOR": "1",
@@ -71,6 +71,8 @@ def platform(tmp_path: Path, rabbitmq_url: str, postgres_schema: Any) -> Any:
             str(gateway_port),
             "--candystore-port",
             str(store_port),
+            "--candybar-port",
+            str(ui_port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

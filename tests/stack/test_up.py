@@ -38,10 +38,19 @@ def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float 
 
 def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """`33god up` prints its URLs, accepts events on the embedded bus, serves /schemas, and exits cleanly on SIGINT."""
-    port, store_port = free_port(), free_port()
+    port, store_port, ui_port = free_port(), free_port(), free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("BLOODBANK_", "CANDYSTORE_"))}
     process = subprocess.Popen(
-        [str(BIN / "33god"), "up", "--port", str(port), "--candystore-port", str(store_port)],
+        [
+            str(BIN / "33god"),
+            "up",
+            "--port",
+            str(port),
+            "--candystore-port",
+            str(store_port),
+            "--candybar-port",
+            str(ui_port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -50,6 +59,15 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(f"{base}/health/ready", process)
+        ui = httpx.get(f"http://127.0.0.1:{ui_port}/config.json", timeout=5).json()
+        assert ui["apis"]["gateway"] == base
+        assert ui["apis"]["candystore"] == f"http://127.0.0.1:{store_port}"
+        preflight = httpx.options(
+            f"http://127.0.0.1:{store_port}/events",
+            headers={"Origin": f"http://127.0.0.1:{ui_port}", "Access-Control-Request-Method": "GET"},
+            timeout=5,
+        )
+        assert preflight.headers["access-control-allow-origin"] == f"http://127.0.0.1:{ui_port}"
         schemas = httpx.get(f"{base}/schemas", timeout=5).json()["items"]
         assert len(schemas) == 17
         offer = next(item for item in schemas if item["event_type"] == "retail.offer.surfaced.v1")

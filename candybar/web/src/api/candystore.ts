@@ -1,0 +1,74 @@
+// Candystore: stored events, traces, statistics and dead letters (typed from its OpenAPI document),
+// and the address of its live stream.
+import createClient from "openapi-fetch";
+
+import type { components, operations, paths } from "./candystore.generated";
+import { timeout, unwrap } from "./http";
+
+const SERVICE = "Candystore";
+
+type Schemas = components["schemas"];
+export type EventPage = Schemas["EventPage"];
+export type TraceAnswer = Schemas["TraceModel"];
+export type Stats = Schemas["StatsModel"];
+export type DeadLetter = Schemas["DeadLetterModel"];
+export type DeadLetterPage = Schemas["DeadLetterPageModel"];
+export type DeadLetterState = DeadLetter["state"];
+export type DeadLetterFilter = Schemas["DeadLetterFilterBody"];
+export type ReplayResponse = Schemas["ReplayResponse"];
+export type EventQuery = NonNullable<operations["list_events_events_get"]["parameters"]["query"]>;
+export type DeadLetterQuery = NonNullable<operations["list_dead_letters_dlq_get"]["parameters"]["query"]>;
+
+/** Most dead letters one replay request may name or match (Candystore's limit). */
+export const MAX_REPLAY = 1000;
+
+export class CandystoreClient {
+  private readonly client;
+
+  constructor(readonly baseUrl: string) {
+    this.client = createClient<paths>({ baseUrl });
+  }
+
+  async events(query: EventQuery): Promise<EventPage> {
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/events", { params: { query }, ...timeout() }));
+  }
+
+  async event(id: string): Promise<unknown> {
+    const params = { path: { event_id: id } };
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/events/{event_id}", { params, ...timeout() }));
+  }
+
+  async trace(id: string): Promise<TraceAnswer> {
+    const params = { path: { event_id: id } };
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/events/trace/{event_id}", { params, ...timeout() }));
+  }
+
+  async stats(): Promise<Stats> {
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/stats", timeout()));
+  }
+
+  async deadLetters(query: DeadLetterQuery): Promise<DeadLetterPage> {
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/dlq", { params: { query }, ...timeout() }));
+  }
+
+  async deadLetter(id: string): Promise<DeadLetter> {
+    const params = { path: { dead_letter_id: id } };
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/dlq/{dead_letter_id}", { params, ...timeout() }));
+  }
+
+  /** Replay the given dead letters, or every open one matching `filter` (at most MAX_REPLAY). */
+  async replay(what: { ids: string[] } | { filter: DeadLetterFilter }, actor: string): Promise<ReplayResponse> {
+    const body = { actor, limit: MAX_REPLAY, ...what };
+    return unwrap(SERVICE, this.baseUrl, this.client.POST("/dlq/replay", { body, ...timeout(30_000) }));
+  }
+
+  async discard(id: string, reason: string, actor: string): Promise<DeadLetter> {
+    const params = { path: { dead_letter_id: id }, query: { reason, actor } };
+    return unwrap(SERVICE, this.baseUrl, this.client.DELETE("/dlq/{dead_letter_id}", { params, ...timeout() }));
+  }
+
+  /** The WebSocket address of the live stream (every event, as stored). */
+  streamUrl(): string {
+    return `${this.baseUrl.replace(/^http/, "ws").replace(/\/+$/, "")}/events/stream`;
+  }
+}

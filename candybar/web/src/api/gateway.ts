@@ -1,0 +1,27 @@
+// The Bloodbank gateway: the Holyfields schema catalog it serves, typed from its OpenAPI document.
+import createClient from "openapi-fetch";
+
+import type { components, paths } from "./gateway.generated";
+import { timeout, unwrap } from "./http";
+
+export type SchemaSummary = components["schemas"]["SchemaSummary"];
+export type SchemaDetail = components["schemas"]["SchemaDetail"];
+
+const SERVICE = "Bloodbank gateway";
+
+export class GatewayClient {
+  private readonly client;
+
+  constructor(readonly baseUrl: string) {
+    this.client = createClient<paths>({ baseUrl });
+  }
+
+  async schemas(): Promise<SchemaSummary[]> {
+    return (await unwrap(SERVICE, this.baseUrl, this.client.GET("/schemas", timeout()))).items;
+  }
+
+  async schema(eventType: string): Promise<SchemaDetail> {
+    const params = { path: { event_type: eventType } };
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/schemas/{event_type}", { params, ...timeout() }));
+  }
+}

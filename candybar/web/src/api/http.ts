@@ -1,0 +1,139 @@
+// Calls to the platform's APIs: a timeout on each, and one error type that says which service
+// answered what, from the platform's error shape `{"errors": [{"path", "message"}]}`.
+
+export interface Problem {
+  path: string | null;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly service: string,
+    /** The HTTP status; 0 when the service did not answer at all. */
+    readonly status: number,
+    readonly problems: Problem[],
+  ) {
+    super(`${service}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ")}`);
+    this.name = "ApiError";
+  }
+
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** The problems in an error answer's body, or one that quotes the status when the body has none. */
+export function problemsOf(status: number, body: unknown): Problem[] {
+  const errors = (body as { errors?: unknown } | null)?.errors;
+  if (Array.isArray(errors)) {
+    const problems = errors
+      .filter((item): item is { path?: unknown; message?: unknown } => typeof item === "object" && item !== null)
+      .map((item) => ({
+        path: typeof item.path === "string" ? item.path : null,
+        message: typeof item.message === "string" ? item.message : JSON.stringify(item.message),
+      }));
+    if (problems.length > 0) return problems;
+  }
+  const detail = (body as { detail?: unknown } | null)?.detail;
+  return [{ path: null, message: typeof detail === "string" ? detail : `answered HTTP ${status}` }];
+}
+
+/** Fetch JSON from `url`; an error answer, a time-out or no answer at all becomes an ApiError. */
+export async function requestJson(
+  service: string,
+  url: string,
+  init: RequestInit = {},
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    const reason = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : "unreachable";
+    throw new ApiError(service, 0, [{ path: null, message: `${reason} at ${new URL(url).origin}` }]);
+  }
+  const text = await response.text();
+  let body: unknown = null;
+  if (text !== "") {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+  }
+  if (!response.ok) throw new ApiError(service, response.status, problemsOf(response.status, body));
+  return body;
+}
+
+/** Fetch text (Prometheus metrics) from `url`, with the same error handling. */
+export async function requestText(service: string, url: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch {
+    throw new ApiError(service, 0, [{ path: null, message: `unreachable at ${new URL(url).origin}` }]);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the status is all there is to say
+    }
+    throw new ApiError(service, response.status, problemsOf(response.status, body));
+  }
+  return text;
+}
+
+/** `base` + `path` (already encoded) + the non-empty query parameters. */
+export function urlOf(base: string, path: string, query: Record<string, string | number | undefined | null> = {}): string {
+  const url = new URL(`${base.replace(/\/+$/, "")}${path}`);
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && `${value}` !== "") url.searchParams.set(key, `${value}`);
+  }
+  return url.toString();
+}
+
+/** The data of an openapi-fetch answer; an error answer or no answer becomes an ApiError. */
+export async function unwrap<T>(
+  service: string,
+  baseUrl: string,
+  request: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  let result: { data?: T; error?: unknown; response: Response };
+  try {
+    result = await request;
+  } catch (error) {
+    const reason = (error as Error).name === "TimeoutError" ? "no answer in time" : "unreachable";
+    throw new ApiError(service, 0, [{ path: null, message: `${reason} at ${baseUrl}` }]);
+  }
+  if (result.error !== undefined || result.data === undefined) {
+    throw new ApiError(service, result.response.status, problemsOf(result.response.status, result.error));
+  }
+  return result.data;
+}
+
+/** Options every call passes: its own time-out. */
+export function timeout(ms = DEFAULT_TIMEOUT_MS): { signal: AbortSignal } {
+  return { signal: AbortSignal.timeout(ms) };
+}
+
+/** A health probe's status and body; status 0 when nothing answered. Never throws. */
+export async function probe(url: string, timeoutMs = 5_000): Promise<{ status: number; body: unknown }> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // a probe may answer plain text
+    }
+    return { status: response.status, body };
+  } catch {
+    return { status: 0, body: null };
+  }
+}

@@ -1,0 +1,108 @@
+// The WebSocket to Candystore's live stream: reconnects with backoff, feeds the LiveFeed, and
+// tells the page to render at most a few times a second however fast events arrive.
+import { LiveFeed } from "./lib/live";
+
+export type LinkState =
+  | { status: "connecting" }
+  | { status: "open"; since: number }
+  | { status: "waiting"; retryAt: number; reason: string };
+
+const RENDER_EVERY_MS = 250;
+const MAX_BACKOFF_MS = 15_000;
+
+export class LiveConnection {
+  readonly feed = new LiveFeed();
+  state: LinkState = { status: "connecting" };
+  private socket: WebSocket | null = null;
+  private listeners = new Set<() => void>();
+  private failures = 0;
+  private timer: number | null = null;
+  private renderScheduled = false;
+  private stopped = true;
+
+  constructor(readonly url: string) {}
+
+  /** Listen for changes; returns the function that stops listening. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    if (this.stopped) this.start();
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(now = false): void {
+    if (now) {
+      for (const listener of this.listeners) listener();
+      return;
+    }
+    if (this.renderScheduled) return;
+    this.renderScheduled = true;
+    window.setTimeout(() => {
+      this.renderScheduled = false;
+      for (const listener of this.listeners) listener();
+    }, RENDER_EVERY_MS);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) window.clearTimeout(this.timer);
+    this.socket?.close();
+    this.socket = null;
+  }
+
+  private connect(): void {
+    this.state = { status: "connecting" };
+    this.notify(true);
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (error) {
+      this.retry(`cannot open ${this.url}: ${(error as Error).message}`);
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      this.failures = 0;
+      this.state = { status: "open", since: Date.now() };
+      this.notify(true);
+    };
+    socket.onmessage = (message: MessageEvent) => {
+      if (typeof message.data === "string") {
+        this.feed.receive(message.data, Date.now());
+        this.notify();
+      }
+    };
+    socket.onclose = (event: CloseEvent) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      const reason = event.reason || (event.code === 1006 ? `Candystore's stream at ${this.url} is unreachable` : `closed (${event.code})`);
+      this.retry(reason);
+    };
+  }
+
+  private retry(reason: string): void {
+    if (this.stopped) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.failures);
+    this.failures += 1;
+    this.state = { status: "waiting", retryAt: Date.now() + delay, reason };
+    this.notify(true);
+    this.timer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  /** Try again now instead of waiting for the backoff. */
+  reconnect(): void {
+    if (this.timer !== null) window.clearTimeout(this.timer);
+    this.failures = 0;
+    this.socket?.close();
+    this.socket = null;
+    this.connect();
+  }
+
+  changed(): void {
+    this.notify(true);
+  }
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+
+import { NO_DEAD_LETTER_QUERY, parseRoute, routeHref, type Route } from "../src/router";
+
+describe("deep links", () => {
+  const routes: Route[] = [
+    { page: "live", filters: { type: "retail.*", source: "pricing", agent: "", search: "x y" } },
+    { page: "event", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
+    { page: "trace", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
+    { page: "dead-letters", query: { state: "", consumer: "candystore.events", eventType: "retail.*", reason: "timeout" } },
+    { page: "dead-letters", query: NO_DEAD_LETTER_QUERY },
+    { page: "dead-letter", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
+    { page: "schemas", eventType: null },
+    { page: "schemas", eventType: "retail.offer.surfaced.v1" },
+    { page: "health" },
+  ];
+
+  it.each(routes)("every view has an address that leads back to it: %o", (route) => {
+    const url = new URL(routeHref(route), "http://ui");
+    expect(parseRoute(url.pathname, url.search)).toEqual(route);
+  });
+
+  it("starts on the live page and shows open dead letters by default", () => {
+    expect(parseRoute("/", "")).toEqual({ page: "live", filters: { type: "", source: "", agent: "", search: "" } });
+    expect(parseRoute("/dead-letters", "")).toMatchObject({ query: { state: "open" } });
+  });
+
+  it("encodes what it puts in a path", () => {
+    expect(routeHref({ page: "event", id: "a/b?c" })).toBe("/events/a%2Fb%3Fc");
+    expect(parseRoute("/events/a%2Fb%3Fc", "")).toEqual({ page: "event", id: "a/b?c" });
+  });
+
+  it("answers unknown addresses with the not-found page", () => {
+    for (const path of ["/nope", "/events", "/events/a/b", "/events/%E0%A4%A", "/health/extra"]) {
+      expect(parseRoute(path, "").page).toBe("not-found");
+    }
+  });
+});
