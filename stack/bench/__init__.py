@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stack.bench.bus import run_bus
+from stack.bench.detector import run_detector
 from stack.bench.gateway import run_gateway
 from stack.bench.validation import run_validation
 
@@ -15,5 +16,6 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "validation": run_validation,
     "bus": run_bus,
     "gateway": run_gateway,
+    "detector": run_detector,
 }
 """Benchmarks by name; each takes ``seconds`` and a ``console`` and returns its JSON figures."""

@@ -1,0 +1,68 @@
+"""Retail events for the visibility tests: offers, snapshots and their envelopes, at chosen times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bloodbank import build_envelope, uuid7
+from visibility.detection import Offer, Snapshot
+
+T0 = datetime(2026, 11, 2, 19, 0, tzinfo=UTC)
+OFFER_TYPE = "retail.offer.surfaced.v1"
+SNAPSHOT_TYPE = "retail.inventory.snapshot.v1"
+SOURCE = {"host": "test", "type": "system", "app": "visibility-tests"}
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def offer_payload(
+    team: str = "magic-apron",
+    *,
+    product: str = "p1",
+    store: str = "s1",
+    price: float = 10.0,
+    availability: str = "in_stock",
+    seconds: float = 0.0,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "team": team,
+        "product_id": product,
+        "store_id": store,
+        "price": price,
+        "currency": "USD",
+        "availability": availability,
+        "surfaced_at": at(seconds).isoformat(),
+        **extra,
+    }
+
+
+def snapshot_payload(
+    *, store: str = "s1", seconds: float = 0.0, items: dict[str, tuple[int, float]] | None = None
+) -> dict[str, Any]:
+    """``items``: product → (on hand, price)."""
+    items = items if items is not None else {"p1": (20, 10.0)}
+    return {
+        "store_id": store,
+        "as_of": at(seconds).isoformat(),
+        "items": [{"product_id": p, "on_hand": on_hand, "price": price} for p, (on_hand, price) in items.items()],
+    }
+
+
+def offer(team: str = "magic-apron", *, event_id: str | None = None, **options: Any) -> Offer:
+    return Offer.from_payload(offer_payload(team, **options), event_id=event_id or uuid7())
+
+
+def snapshot(*, event_id: str | None = None, **options: Any) -> Snapshot:
+    return Snapshot.from_payload(snapshot_payload(**options), event_id=event_id or uuid7())
+
+
+def offer_event(team: str = "magic-apron", **options: Any) -> dict[str, Any]:
+    return build_envelope(OFFER_TYPE, offer_payload(team, **options), source=SOURCE, correlation_ids=[])
+
+
+def snapshot_event(**options: Any) -> dict[str, Any]:
+    return build_envelope(SNAPSHOT_TYPE, snapshot_payload(**options), source=SOURCE, correlation_ids=[])

@@ -1,0 +1,102 @@
+"""``GET /conflicts``, ``GET /conflicts/{id}`` and ``POST /conflicts/{id}/actions``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bloodbank.gateway.errors import json_response
+from visibility.api.errors import ApiError, error_responses
+from visibility.api.params import only_query
+from visibility.lifecycle import Action, Lifecycle
+from visibility.store import ConflictFilter, VisibilityStore
+
+__all__ = ["ActionRequest", "conflict_routes"]
+
+_LIST_NAMES = ("status", "rule", "team", "since", "until", "limit", "cursor")
+_ConflictId = Annotated[uuid.UUID, Path(description="the conflict's id")]
+StatusFilter = Literal["open", "acknowledged", "fixed", "accepted", "disputed", "unresolved", "resolved", "escalated"]
+
+_LIST_DESCRIPTION = """\
+Conflicts matching every given filter, newest first (by `detected_at`). `status` is a
+status, or `unresolved` (open or acknowledged), `resolved` (fixed, accepted or disputed),
+`escalated` (unresolved and escalated). Pass `next_cursor` back as `cursor` for the next
+page.
+"""
+
+
+class ActionRequest(BaseModel):
+    """What a person does to a conflict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action = Field(description="acknowledge, then fix, accept or dispute")
+    actor: str = Field(min_length=1, max_length=128, description="who acts, e.g. an e-mail address or a team")
+    note: str | None = Field(
+        default=None, max_length=4000, description="what was done; required (the reason) to accept or dispute"
+    )
+
+
+def _not_found(conflict_id: uuid.UUID) -> ApiError:
+    return ApiError.at(404, "path.conflict_id", f"no conflict {conflict_id}")
+
+
+def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
+    router = APIRouter(tags=["conflicts"])
+
+    @router.get(
+        "/conflicts",
+        summary="List conflicts, newest first",
+        description=_LIST_DESCRIPTION,
+        responses=error_responses(422, 503),
+        dependencies=[Depends(only_query(*_LIST_NAMES))],
+    )
+    async def list_conflicts(
+        *,
+        status: Annotated[StatusFilter | None, Query(description="a status, unresolved, resolved or escalated")] = None,
+        rule: Annotated[str | None, Query(min_length=1, max_length=64, description="the rule's id")] = None,
+        team: Annotated[str | None, Query(min_length=1, max_length=64, description="a team taking part")] = None,
+        since: Annotated[AwareDatetime | None, Query(description="detected at or after (ISO 8601 with offset)")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="detected before (ISO 8601 with offset)")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
+    ) -> Response:
+        filters = ConflictFilter(status=status, rule=rule, team=team, since=since, until=until)
+        page = await store.conflicts(filters, limit=limit, cursor=cursor)
+        items: list[dict[str, Any]] = [item.as_json() for item in page.items]
+        return json_response(200, {"items": items, "next_cursor": page.next_cursor})
+
+    @router.get(
+        "/conflicts/{conflict_id}",
+        summary="One conflict with its evidence and every action taken on it",
+        responses=error_responses(404, 422, 503),
+        dependencies=[Depends(only_query())],
+    )
+    async def get_conflict(conflict_id: _ConflictId) -> Response:
+        found = await store.conflict(conflict_id)
+        if found is None:
+            raise _not_found(conflict_id)
+        return json_response(200, found.as_json(with_actions=True))
+
+    @router.post(
+        "/conflicts/{conflict_id}/actions",
+        summary="Acknowledge, fix, accept or dispute a conflict",
+        description=(
+            "acknowledge first; then fix, accept (a note with the reason is required) or dispute as a false "
+            "positive (a note with the reason is required). Any other move answers 409 saying why."
+        ),
+        responses=error_responses(404, 409, 422, 503),
+        dependencies=[Depends(only_query())],
+    )
+    async def act(conflict_id: _ConflictId, request: ActionRequest) -> Response:
+        note = request.note.strip() if request.note else None
+        conflict = await lifecycle.act(conflict_id, request.action, actor=request.actor.strip(), note=note)
+        if conflict is None:
+            raise _not_found(conflict_id)
+        return json_response(200, conflict.as_json(with_actions=True))
+
+    return router

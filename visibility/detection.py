@@ -1,0 +1,346 @@
+"""Rule evaluation over the detector's memory: pure, synchronous, in memory, O(teams) per offer.
+
+:class:`DetectionEngine` checks both arrivals:
+
+* a new **offer** against the other teams' current offers for the same product and store
+  (``price_mismatch`` with ``compare: [teams]``) and against the truth
+  (``price_mismatch`` with ``truth``, ``inventory_contradiction``);
+* a new **snapshot** against every team's current offer for each of its products.
+
+Times are event times (``surfaced_at``, ``as_of``), so a replay or an out-of-order stream
+is judged as it happened. Two offers are peers when surfaced within the offer window of
+each other. A truth can verify an offer when the offer was surfaced at most the truth
+window after the snapshot's ``as_of`` (and the snapshot is not more than the offer window
+after the offer). When no such truth exists, the check is **unverifiable**: counted in
+:attr:`DetectionEngine.counts`, never a conflict. So is a price check across currencies.
+
+A :class:`Finding` is one rule firing on one set of source events. The conflict it
+belongs to is keyed by rule, product, store and sorted teams: two teams for a price
+mismatch between teams, one team for a check against the truth. ``occurred_at`` is when
+the conflict became true: the latest event time among its sources.
+
+Redeliveries and events older than what is held for the same team (or product) are not
+checked again (see :mod:`visibility.state`). ``now`` only drives :meth:`DetectionEngine.prune`;
+without it the engine's clock is the latest event time it has seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from visibility.observations import IN_STOCK, Offer, Snapshot, Truth
+from visibility.rules import InventoryContradictionRule, PriceMismatchRule, RuleSet, percent_apart
+from visibility.state import DetectorState
+
+__all__ = ["DetectionCounts", "DetectionEngine", "Finding", "Observation", "Offer", "Snapshot", "Truth"]
+
+ConflictKey = tuple[str, str, str, tuple[str, ...]]
+"""``(rule, product_id, store_id, sorted teams)``: what identifies a conflict while it is open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one source event said (the ``Observation`` of ``visibility.conflict.detected.v1``)."""
+
+    event_id: str
+    source: str  # "offer" or "inventory"
+    observed_at: datetime
+    team: str | None = None
+    price: float | None = None
+    availability: str | None = None
+    quantity: int | None = None
+    on_hand: int | None = None
+    currency: str | None = None
+
+    @classmethod
+    def of_offer(cls, offer: Offer) -> Observation:
+        return cls(
+            offer.event_id,
+            "offer",
+            offer.surfaced_at,
+            team=offer.team,
+            price=offer.price,
+            availability=offer.availability,
+            quantity=offer.quantity,
+            currency=offer.currency,
+        )
+
+    @classmethod
+    def of_truth(cls, truth: Truth) -> Observation:
+        return cls(
+            truth.event_id, "inventory", truth.as_of, price=truth.price, on_hand=truth.on_hand, currency=truth.currency
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "team": self.team,
+            "source": self.source,
+            "price": self.price,
+            "availability": self.availability,
+            "quantity": self.quantity,
+            "on_hand": self.on_hand,
+            "observed_at": self.observed_at.isoformat(),
+            "event_id": self.event_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule firing on one set of source events."""
+
+    rule: str
+    rule_version: int
+    severity: str
+    product_id: str
+    store_id: str
+    teams: tuple[str, ...]
+    observations: tuple[Observation, ...]
+    occurred_at: datetime
+    customer_facing: bool
+    summary: str
+    measured: float | None = None
+    threshold: float | None = None
+
+    @property
+    def key(self) -> ConflictKey:
+        return (self.rule, self.product_id, self.store_id, self.teams)
+
+    @property
+    def source_event_ids(self) -> tuple[str, ...]:
+        return tuple(observation.event_id for observation in self.observations)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The ``details`` object of ``visibility.conflict.detected.v1``."""
+        details: dict[str, Any] = {
+            "summary": self.summary,
+            "observations": [observation.as_json() for observation in self.observations],
+        }
+        if self.measured is not None:
+            details["measured"] = round(self.measured, 3)
+        if self.threshold is not None:
+            details["threshold"] = self.threshold
+        return details
+
+
+@dataclass(slots=True)
+class DetectionCounts:
+    """What the engine evaluated since the counts were last taken."""
+
+    offers: int = 0
+    snapshots: int = 0
+    ignored: int = 0  # redeliveries and events older than what is held
+    conflicting: int = 0  # events that produced at least one finding
+    unverifiable: dict[str, int] = field(default_factory=dict)  # by rule id
+
+    @property
+    def events(self) -> int:
+        return self.offers + self.snapshots
+
+
+def _price(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _percent(value: float) -> str:
+    return "an unbounded share" if value == float("inf") else f"{value:.1f} %"
+
+
+class DetectionEngine:
+    """Evaluates the rules of a :class:`RuleSet` on each arriving offer and snapshot."""
+
+    def __init__(
+        self, rules: RuleSet, *, now: Callable[[], datetime] | None = None, state: DetectorState | None = None
+    ) -> None:
+        self.rules = rules
+        self.state = state or DetectorState()
+        self.counts = DetectionCounts()
+        self._now = now
+        self._clock = 0.0  # latest event time seen, epoch seconds
+        self._offer_window = rules.windows.offer.total_seconds()
+        self._truth_window = rules.windows.truth.total_seconds()
+        prices = [rule for rule in rules.rules if isinstance(rule, PriceMismatchRule)]
+        self._peer_rules = [rule for rule in prices if "teams" in rule.compare]
+        self._truth_price_rules = [rule for rule in prices if "truth" in rule.compare]
+        self._inventory_rules = [rule for rule in rules.rules if isinstance(rule, InventoryContradictionRule)]
+
+    def take_counts(self) -> DetectionCounts:
+        """The counts since the last call; counting starts afresh."""
+        counts, self.counts = self.counts, DetectionCounts()
+        return counts
+
+    def on_offer(self, offer: Offer) -> list[Finding]:
+        """Hold the offer as its team's current one and check it against its peers and the truth."""
+        if not self.state.put_offer(offer):
+            self.counts.ignored += 1
+            return []
+        self.counts.offers += 1
+        self._clock = max(self._clock, offer.at)
+        key = (offer.store_id, offer.product_id)
+        findings: list[Finding] = []
+        if self._peer_rules:
+            self._against_peers(offer, self.state.offers[key], findings)
+        if self._truth_price_rules or self._inventory_rules:
+            truth = self.state.truths.get(key)
+            if truth is not None and self._verifies(truth, offer):
+                self._against_truth(offer, truth, findings)
+            else:
+                self._cannot_verify(offer)
+        if findings:
+            self.counts.conflicting += 1
+        return findings
+
+    def on_snapshot(self, snapshot: Snapshot) -> list[Finding]:
+        """Hold each product's truth and check every team's current offer of the store against it."""
+        findings: list[Finding] = []
+        applied = False
+        offers = self.state.offers
+        for truth in snapshot.truths():
+            if not self.state.put_truth(truth):
+                continue
+            applied = True
+            teams = offers.get((truth.store_id, truth.product_id))
+            if not teams:
+                continue
+            for offer in teams.values():
+                if self._verifies(truth, offer):
+                    self._against_truth(offer, truth, findings)
+        if not applied:
+            self.counts.ignored += 1
+            return findings
+        self.counts.snapshots += 1
+        self._clock = max(self._clock, snapshot.as_of.timestamp())
+        if findings:
+            self.counts.conflicting += 1
+        return findings
+
+    def prune(self) -> int:
+        """Forget offers older than the offer window (by ``now``, or the latest event time); returns how many."""
+        now = self._now().timestamp() if self._now is not None else self._clock
+        return self.state.forget_offers_before(now - self._offer_window)
+
+    def _verifies(self, truth: Truth, offer: Offer) -> bool:
+        lag = offer.at - truth.at
+        return -self._offer_window <= lag <= self._truth_window
+
+    def _against_peers(self, offer: Offer, peers: Mapping[str, Offer], findings: list[Finding]) -> None:
+        window = self._offer_window
+        for team, peer in peers.items():
+            if team == offer.team or abs(peer.at - offer.at) > window:
+                continue
+            for rule in self._peer_rules:
+                if peer.currency != offer.currency:
+                    self._unverifiable(rule.id)
+                    continue
+                apart = percent_apart(offer.price, peer.price)
+                if apart > rule.threshold_percent:
+                    findings.append(self._peer_price(rule, offer, peer, apart))
+
+    def _cannot_verify(self, offer: Offer) -> None:
+        for rule in self._truth_price_rules:
+            self._unverifiable(rule.id)
+        if offer.availability != "unknown":  # an unknown availability contradicts nothing
+            for inventory_rule in self._inventory_rules:
+                self._unverifiable(inventory_rule.id)
+
+    def _unverifiable(self, rule_id: str) -> None:
+        unverifiable = self.counts.unverifiable
+        unverifiable[rule_id] = unverifiable.get(rule_id, 0) + 1
+
+    def _against_truth(self, offer: Offer, truth: Truth, findings: list[Finding]) -> None:
+        for rule in self._truth_price_rules:
+            if truth.currency != offer.currency:
+                self._unverifiable(rule.id)
+                continue
+            apart = percent_apart(offer.price, truth.price)
+            if apart > rule.threshold_percent:
+                findings.append(self._truth_price(rule, offer, truth, apart))
+        availability = offer.availability
+        findings.extend(
+            self._inventory(rule, offer, truth)
+            for rule in self._inventory_rules
+            if (availability in IN_STOCK and truth.on_hand == 0)
+            or (availability == "out_of_stock" and truth.on_hand >= rule.plenty_on_hand)
+        )
+
+    @staticmethod
+    def _occurred(*times: datetime) -> datetime:
+        return max(times).astimezone(UTC)
+
+    def _peer_price(self, rule: PriceMismatchRule, offer: Offer, peer: Offer, apart: float) -> Finding:
+        first, second = (peer, offer) if (peer.at, peer.team) <= (offer.at, offer.team) else (offer, peer)
+        return Finding(
+            rule=rule.id,
+            rule_version=rule.version,
+            severity=rule.severity.value,
+            product_id=offer.product_id,
+            store_id=offer.store_id,
+            teams=tuple(sorted((offer.team, peer.team))),
+            observations=(Observation.of_offer(first), Observation.of_offer(second)),
+            occurred_at=self._occurred(offer.surfaced_at, peer.surfaced_at),
+            customer_facing=offer.customer_facing or peer.customer_facing,
+            summary=(
+                f"{second.team} showed {_price(second.price)} {second.currency} for product {offer.product_id} at "
+                f"{offer.store_id} while {first.team} showed {_price(first.price)} {first.currency} "
+                f"({_percent(apart)} apart, threshold {rule.threshold_percent:g} %)."
+            ),
+            measured=None if apart == float("inf") else apart,
+            threshold=rule.threshold_percent,
+        )
+
+    def _truth_price(self, rule: PriceMismatchRule, offer: Offer, truth: Truth, apart: float) -> Finding:
+        return Finding(
+            rule=rule.id,
+            rule_version=rule.version,
+            severity=rule.severity.value,
+            product_id=offer.product_id,
+            store_id=offer.store_id,
+            teams=(offer.team,),
+            observations=(Observation.of_offer(offer), Observation.of_truth(truth)),
+            occurred_at=self._occurred(offer.surfaced_at, truth.as_of),
+            customer_facing=offer.customer_facing,
+            summary=(
+                f"{offer.team} showed {_price(offer.price)} {offer.currency} for product {offer.product_id} at "
+                f"{offer.store_id} while the inventory price is {_price(truth.price)} {truth.currency} "
+                f"({_percent(apart)} apart, threshold {rule.threshold_percent:g} %)."
+            ),
+            measured=None if apart == float("inf") else apart,
+            threshold=rule.threshold_percent,
+        )
+
+    def _inventory(self, rule: InventoryContradictionRule, offer: Offer, truth: Truth) -> Finding:
+        shown = offer.availability.replace("_", " ")
+        if offer.quantity is not None and offer.availability in IN_STOCK:
+            shown += f" ({offer.quantity} units)"
+        told = "told a customer" if offer.customer_facing else "showed (not to a customer)"
+        return Finding(
+            rule=rule.id,
+            rule_version=rule.version,
+            severity=rule.severity.value,
+            product_id=offer.product_id,
+            store_id=offer.store_id,
+            teams=(offer.team,),
+            observations=(Observation.of_offer(offer), Observation.of_truth(truth)),
+            occurred_at=self._occurred(offer.surfaced_at, truth.as_of),
+            customer_facing=offer.customer_facing,
+            summary=(
+                f"{offer.team} {told} product {offer.product_id} is {shown} at {offer.store_id}, "
+                f"but the inventory shows {truth.on_hand} on hand."
+            ),
+            measured=float(truth.on_hand),
+            threshold=None if offer.availability in IN_STOCK else float(rule.plenty_on_hand),
+        )
+
+
+def evaluate_event(
+    engine: DetectionEngine, event_type: str, payload: Mapping[str, Any], *, event_id: str, timestamp: Any = None
+) -> list[Finding]:
+    """Dispatch one retail event to the engine by its type; other types give no finding."""
+    if event_type == "retail.offer.surfaced.v1":
+        return engine.on_offer(Offer.from_payload(payload, event_id=event_id, timestamp=timestamp))
+    if event_type == "retail.inventory.snapshot.v1":
+        return engine.on_snapshot(Snapshot.from_payload(payload, event_id=event_id, timestamp=timestamp))
+    return []

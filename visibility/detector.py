@@ -1,0 +1,248 @@
+"""The ``visibility.detector`` consumer: retail events in, conflicts stored and published.
+
+Bound to ``retail.#``. Each event (validated by the bus against its schema) is evaluated
+at once by the :class:`~visibility.detection.DetectionEngine`; its findings, the engine's
+changed memory and counters are written together in one transaction shared by the
+events that arrived meanwhile (group commit), and each handler returns, so the bus
+acknowledges its event, only after that commit. A restart therefore neither misses an
+event (not acknowledged before its commit: redelivered, evaluated again) nor raises a
+conflict twice (committed with the memory: a redelivery is recognised as held).
+
+A database outage holds the transaction: it is retried with pauses up to 10 s, the
+handlers wait, nothing is acknowledged or dead-lettered. Any other store failure fails
+the events of the transaction (the bus retries them) and reloads the memory from the
+store, since the engine's memory ran ahead of what was committed.
+
+Only openings are published (see :mod:`visibility.store.detections`), through the
+outbox, right after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from bloodbank import Bus, Event, PermanentFailure
+from bloodbank.transport import Subscription
+from visibility.detection import DetectionEngine, Finding, Offer, Snapshot
+from visibility.metrics import VisibilityMetrics
+from visibility.publishing import OutboxPublisher
+from visibility.rules import RuleSet
+from visibility.store import DatabaseUnavailable, StoreError, VisibilityStore
+from visibility.store.detections import DetectionWrite, WriteResult
+from visibility.store.records import ConflictRecord
+
+__all__ = ["BINDINGS", "CONSUMER", "Detector"]
+
+log = structlog.get_logger(__name__)
+
+CONSUMER = "visibility.detector"
+BINDINGS = ("retail.#",)
+OFFER = "retail.offer.surfaced.v1"
+SNAPSHOT = "retail.inventory.snapshot.v1"
+_OUTAGE_PAUSES = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class _Batch:
+    findings: list[Finding] = field(default_factory=list)
+    events: int = 0
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
+            self.done.exception()  # retrieved here: a batch nobody waits for must not warn
+
+
+class Detector:
+    """Consumes the retail events into conflicts."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: VisibilityStore,
+        *,
+        rules: RuleSet,
+        metrics: VisibilityMetrics,
+        publisher: OutboxPublisher,
+        alerting: bool = False,
+        batch_size: int = 500,
+        batch_wait: float = 0.005,
+        prefetch: int = 1000,
+        on_opened: Callable[[list[ConflictRecord]], None] | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.rules = rules
+        self.metrics = metrics
+        self.publisher = publisher
+        self.alerting = alerting
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
+        self.prefetch = prefetch
+        self.on_opened = on_opened
+        self._now = now or (lambda: datetime.now(UTC))
+        self.engine = DetectionEngine(rules)
+        self._first = {rule.id: rule.escalation[0].after for rule in rules.rules}
+        self._batch: _Batch | None = None
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        self._stopping = False
+        self._offer_events = metrics.events.labels(OFFER)
+        self._snapshot_events = metrics.events.labels(SNAPSHOT)
+
+    async def start(self) -> None:
+        """Reload the memory from the store, then consume."""
+        if self._subscription is not None:
+            return
+        await self.restore()
+        self._ready.set()
+        self._committer = asyncio.create_task(self._commit_loop(), name="visibility-detector-commits")
+        self._subscription = await self.bus.subscribe(CONSUMER, BINDINGS, self.handle, prefetch=self.prefetch)
+        log.info("detecting", consumer=CONSUMER, rules=list(self.rules.ids))
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Finish the events in hand (their commit included), then stop consuming."""
+        self._stopping = True
+        if self._subscription is not None:
+            await self._subscription.stop(timeout=timeout)
+            self._subscription = None
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+            self._committer = None
+        if self._batch is not None:
+            self._batch.settle(RuntimeError("the detector stopped before the commit"))
+            self._batch = None
+
+    async def restore(self) -> None:
+        """Replace the engine's memory with the store's."""
+        offers, truths = await self.store.load_state()
+        self.engine.state.restore(offers, truths)
+        self.engine.take_counts()
+        log.info("detector memory restored", offers=len(offers), truths=len(truths))
+
+    def prune(self) -> int:
+        """Forget expired offers (persisted with the next commit)."""
+        dropped = self.engine.prune()
+        if dropped:
+            self._current()  # a batch carries the deletion even when no event arrives
+            self._wake.set()
+        return dropped
+
+    async def handle(self, event: Event) -> None:
+        """Evaluate one retail event; return once what it changed is committed."""
+        await self._ready.wait()
+        findings = self._evaluate(event)
+        batch = self._current()
+        batch.findings.extend(findings)
+        batch.events += 1
+        self._wake.set()
+        await asyncio.shield(batch.done)
+
+    def _evaluate(self, event: Event) -> list[Finding]:
+        payload = event.document["payload"]
+        timestamp = event.document.get("timestamp")
+        try:
+            if event.event_type == OFFER:
+                self._offer_events.inc()
+                return self.engine.on_offer(Offer.from_payload(payload, event_id=event.event_id, timestamp=timestamp))
+            if event.event_type == SNAPSHOT:
+                self._snapshot_events.inc()
+                return self.engine.on_snapshot(
+                    Snapshot.from_payload(payload, event_id=event.event_id, timestamp=timestamp)
+                )
+        except (KeyError, TypeError, ValueError) as exc:  # the schema accepted it; the detector cannot read it
+            raise PermanentFailure(f"the detector cannot read {event.event_type} {event.event_id}: {exc}") from exc
+        return []  # another retail event type: nothing to check
+
+    def _current(self) -> _Batch:
+        if self._batch is None:
+            self._batch = _Batch()
+        return self._batch
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self.batch_wait and self._batch is not None and self._batch.events < self.batch_size:
+                await asyncio.sleep(self.batch_wait)
+            self._wake.clear()
+            batch, self._batch = self._batch, None
+            if batch is None:
+                continue
+            await self._commit(batch)
+
+    async def _commit(self, batch: _Batch) -> None:
+        counts = self.engine.take_counts()
+        write = DetectionWrite(
+            findings=batch.findings,
+            changes=self.engine.state.take_changes(),
+            counts=counts,
+            detected_at=self._now(),
+            first_escalation=self._first.get,
+            alerting=self.alerting,
+        )
+        try:
+            result = await self._write(write)
+        except StoreError as exc:
+            log.exception("writing detections failed; the events are retried")
+            self._ready.clear()
+            batch.settle(exc)
+            stale, self._batch = self._batch, None  # evaluated on a memory that was not committed
+            if stale is not None:
+                stale.settle(exc)
+            await self._reload()
+            return
+        batch.settle()
+        for rule, count in counts.unverifiable.items():
+            self.metrics.unverifiable.labels(rule).inc(count)
+        self._observe(result)
+        self.publisher.notify(result.events)
+        if result.opened and self.on_opened is not None:
+            try:
+                self.on_opened(result.opened)
+            except Exception:  # a listener must never hold up detection
+                log.exception("on_opened failed")
+
+    async def _write(self, write: DetectionWrite) -> WriteResult:
+        for attempt in range(1_000_000):
+            try:
+                return await self.store.write_detections(write)
+            except DatabaseUnavailable as exc:
+                if self._stopping:
+                    raise
+                pause = _OUTAGE_PAUSES[min(attempt, len(_OUTAGE_PAUSES) - 1)]
+                log.warning("database unavailable; holding the events", error=str(exc), pause=pause)
+                await asyncio.sleep(pause)
+        raise DatabaseUnavailable("the database stayed unavailable")  # pragma: no cover - a million pauses
+
+    async def _reload(self) -> None:
+        for attempt in range(1_000_000):
+            try:
+                await self.restore()
+            except StoreError as exc:
+                pause = _OUTAGE_PAUSES[min(attempt, len(_OUTAGE_PAUSES) - 1)]
+                log.warning("cannot reload the detector's memory yet", error=str(exc), pause=pause)
+                await asyncio.sleep(pause)
+                continue
+            self._ready.set()
+            return
+
+    def _observe(self, result: WriteResult) -> None:
+        for conflict in result.opened:
+            self.metrics.conflicts.labels(conflict.rule).inc()
+            self.metrics.detect_latency.observe(conflict.time_to_detect)

@@ -1,0 +1,143 @@
+"""The visibility layer running on a bus: the migrated store, the detector, the lifecycle, alerts and the API.
+
+``visibility serve`` runs it with its own bus; ``33god up`` can run it beside the others
+on theirs. Start order: migrate, restore the detector's memory, consume, then serve;
+stop order: stop consuming (the events in hand are committed), stop the timers, publish
+what is pending, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from bloodbank import Bus
+from visibility.alerts import Alerter, AlertSink, SlackWebhook
+from visibility.api import create_api
+from visibility.detector import Detector
+from visibility.lifecycle import Lifecycle
+from visibility.metrics import VisibilityMetrics
+from visibility.publishing import OutboxPublisher, bus_sender
+from visibility.rules import RuleSet, load_rules
+from visibility.settings import VisibilitySettings
+from visibility.store import StoreError, VisibilityStore
+
+__all__ = ["OKR_REFRESH_SECONDS", "VisibilityService"]
+
+log = structlog.get_logger(__name__)
+
+OKR_REFRESH_SECONDS = 30.0
+"""Seconds between refreshes of the ``visibility_okr_*`` gauges."""
+
+
+class VisibilityService:
+    """The detector, lifecycle, alerts and API of the visibility layer over one started :class:`~bloodbank.Bus`.
+
+    ``rules`` defaults to ``settings.rules`` (or the shipped default; a bad file raises
+    :class:`~visibility.rules.RulesError`); ``sink`` defaults to the Slack webhook of the
+    settings, and alerting is off when there is neither.
+    """
+
+    def __init__(
+        self,
+        settings: VisibilitySettings,
+        bus: Bus,
+        *,
+        registry: CollectorRegistry | None = None,
+        rules: RuleSet | None = None,
+        sink: AlertSink | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.rules = rules or load_rules(settings.rules)
+        self.metrics = VisibilityMetrics(registry)
+        self.store = VisibilityStore.open(settings.sqlalchemy_url, connect_args=settings.connect_args)
+        self.publisher = OutboxPublisher(self.store, bus_sender(bus), interval=settings.publish_interval, now=now)
+        self.lifecycle = Lifecycle(
+            self.store, rules=self.rules, publisher=self.publisher, interval=settings.escalation_interval, now=now
+        )
+        if sink is None and settings.slack_webhook_url:
+            sink = SlackWebhook(settings.slack_webhook_url, timeout=settings.alert_timeout)
+        self.alerter = (
+            None
+            if sink is None
+            else Alerter(self.store, sink, rules=self.rules, settings=settings, metrics=self.metrics, now=now)
+        )
+        self.detector = Detector(
+            bus,
+            self.store,
+            rules=self.rules,
+            metrics=self.metrics,
+            publisher=self.publisher,
+            alerting=self.alerter is not None,
+            batch_size=settings.batch_size,
+            batch_wait=settings.batch_wait,
+            prefetch=settings.prefetch,
+            now=now,
+        )
+        self._now = now or (lambda: datetime.now(UTC))
+        self.api: FastAPI = create_api(
+            self.store,
+            settings=settings,
+            lifecycle=self.lifecycle,
+            metrics=self.metrics,
+            broker_connected=lambda: bus.transport.connected,
+            now=now,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, *, migrate: bool = True) -> None:
+        """Migrate (unless told not to), then detect, escalate, alert and publish."""
+        if migrate:
+            await self.store.migrate()
+        await self.publisher.start()
+        await self.detector.start()
+        await self.lifecycle.start()
+        if self.alerter is not None:
+            await self.alerter.start()
+        else:
+            log.info("alerting is off: VISIBILITY_SLACK_WEBHOOK_URL is not set")
+        self._tasks = [
+            asyncio.create_task(self._prune(), name="visibility-prune"),
+            asyncio.create_task(self._refresh_okr(), name="visibility-okr"),
+        ]
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Commit the events in hand (within ``timeout``), stop the timers, publish what is pending, close."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.detector.stop(timeout=timeout)
+        await self.lifecycle.stop()
+        if self.alerter is not None:
+            await self.alerter.stop()
+        await self.publisher.stop()
+        await self.store.close()
+
+    async def _prune(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prune_interval)
+            self.detector.prune()
+
+    async def _refresh_okr(self) -> None:
+        while True:
+            try:
+                figures = await self.store.okr(
+                    now=self._now(),
+                    period=timedelta(seconds=self.settings.okr_window),
+                    sla=timedelta(seconds=self.settings.resolution_sla),
+                )
+            except StoreError as exc:
+                log.warning("OKR refresh failed", error=str(exc))
+            else:
+                self.metrics.set_okr(figures)
+            await asyncio.sleep(OKR_REFRESH_SECONDS)

@@ -1,0 +1,17 @@
+"""The visibility layer's storage: tables, migrations and the :class:`VisibilityStore` repository."""
+
+from visibility.store.errors import DatabaseUnavailable, InvalidCursor, StoreError
+from visibility.store.queries import ConflictFilter, ConflictPage
+from visibility.store.records import ActionRecord, ConflictRecord
+from visibility.store.repository import VisibilityStore
+
+__all__ = [
+    "ActionRecord",
+    "ConflictFilter",
+    "ConflictPage",
+    "ConflictRecord",
+    "DatabaseUnavailable",
+    "InvalidCursor",
+    "StoreError",
+    "VisibilityStore",
+]

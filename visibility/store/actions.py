@@ -1,0 +1,165 @@
+"""Writing the lifecycle: a person's action on a conflict, and the escalations that fall due.
+
+Each runs in the caller's transaction and records an action row (who, when, note) and,
+for resolutions and escalations, the event to publish in the outbox. The status update
+is conditional on the status read, so two concurrent actions cannot both apply.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from visibility.lifecycle import Action, TransitionRefused, describe_duration, next_status
+from visibility.publications import ESCALATED, RESOLVED, escalated_payload, resolved_payload
+from visibility.rules import EscalationStep
+from visibility.store.outbox import OutboxEvent, add_event
+from visibility.store.queries import get_conflict
+from visibility.store.records import ConflictRecord, Status, as_utc
+from visibility.store.schema import UNRESOLVED, conflict_actions, conflicts
+
+__all__ = ["SYSTEM_ACTOR", "Applied", "apply_action", "escalate_due"]
+
+SYSTEM_ACTOR = "visibility"
+"""Who escalations are recorded as."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A conflict after an action or an escalation, and the event it publishes (if any)."""
+
+    conflict: ConflictRecord
+    event: OutboxEvent | None
+
+
+async def _record_action(
+    connection: AsyncConnection,
+    conflict_id: uuid.UUID,
+    *,
+    action: str,
+    actor: str,
+    note: str | None,
+    at: datetime,
+    status_after: str,
+) -> None:
+    await connection.execute(
+        insert(conflict_actions).values(
+            conflict_id=conflict_id, action=action, actor=actor, note=note, at=at, status_after=status_after
+        )
+    )
+
+
+async def apply_action(
+    connection: AsyncConnection, conflict_id: uuid.UUID, action: Action, *, actor: str, note: str | None, at: datetime
+) -> Applied | None:
+    """Apply ``action``; None when there is no such conflict. Raises the lifecycle's errors."""
+    conflict = await get_conflict(connection, conflict_id)
+    if conflict is None:
+        return None
+    status = next_status(conflict, action, note)
+    values: dict[str, object] = {"status": status.value}
+    if status is Status.ACKNOWLEDGED:
+        values["acknowledged_at"] = at
+    else:
+        values.update(resolved_at=at, next_escalation_at=None)
+    changed = await connection.execute(
+        update(conflicts)
+        .where(conflicts.c.conflict_id == conflict_id, conflicts.c.status == conflict.status.value)
+        .values(**values)
+    )
+    if changed.rowcount != 1:  # another action got there first: judge against what it left
+        latest = await get_conflict(connection, conflict_id)
+        assert latest is not None  # noqa: S101 - conflicts are never deleted
+        next_status(latest, action, note)
+        raise TransitionRefused(conflict_id, latest.status, f"conflict {conflict_id} changed meanwhile; try again")
+    await _record_action(
+        connection, conflict_id, action=action.value, actor=actor, note=note, at=at, status_after=status.value
+    )
+    updated = await get_conflict(connection, conflict_id)
+    assert updated is not None  # noqa: S101 - just updated
+    event = None
+    if status.resolved:
+        event = await add_event(
+            connection,
+            RESOLVED,
+            resolved_payload(updated, actor=actor, note=note, at=at),
+            correlation_ids=[str(updated.detected_event_id)],
+            at=at,
+        )
+    return Applied(updated, event)
+
+
+async def escalate_due(
+    connection: AsyncConnection,
+    *,
+    now: datetime,
+    steps: Callable[[str], tuple[EscalationStep, ...] | None],
+    limit: int = 100,
+) -> list[Applied]:
+    """Take the next escalation step of every unresolved conflict whose deadline has passed (at most ``limit``)."""
+    rows = await connection.execute(
+        select(conflicts.c.conflict_id)
+        .where(conflicts.c.status.in_(UNRESOLVED), conflicts.c.next_escalation_at <= now)
+        .order_by(conflicts.c.next_escalation_at)
+        .limit(limit)
+    )
+    applied: list[Applied] = []
+    for (conflict_id,) in rows.all():
+        conflict = await get_conflict(connection, conflict_id)
+        if conflict is None or conflict.next_escalation_at is None:
+            continue
+        applied.extend(await _escalate(connection, conflict, steps(conflict.rule), now))
+    return applied
+
+
+async def _escalate(
+    connection: AsyncConnection, conflict: ConflictRecord, steps: tuple[EscalationStep, ...] | None, now: datetime
+) -> list[Applied]:
+    due = as_utc(conflict.next_escalation_at) if conflict.next_escalation_at else now
+    if not steps or conflict.escalation_step >= len(steps):  # the rule is gone or has fewer steps now
+        await connection.execute(
+            update(conflicts).where(conflicts.c.conflict_id == conflict.conflict_id).values(next_escalation_at=None)
+        )
+        return []
+    step = steps[conflict.escalation_step]
+    following = steps[conflict.escalation_step + 1] if conflict.escalation_step + 1 < len(steps) else None
+    if conflict.escalation_level is None:
+        reason = f"Unresolved {describe_duration(step.after)} after detection."
+    else:
+        reason = f"Unresolved {describe_duration(step.after)} after escalation to {conflict.escalated_to}."
+    await connection.execute(
+        update(conflicts)
+        .where(conflicts.c.conflict_id == conflict.conflict_id)
+        .values(
+            escalation_level=step.level.value,
+            escalated_to=step.to,
+            escalated_at=now,
+            escalation_step=conflict.escalation_step + 1,
+            # Anchored to the schedule, not to this run: after a pause the next step is not pushed back.
+            next_escalation_at=None if following is None else due + following.after,
+        )
+    )
+    await _record_action(
+        connection,
+        conflict.conflict_id,
+        action="escalate",
+        actor=SYSTEM_ACTOR,
+        note=f"{reason} Escalated to {step.to} ({step.level.value}).",
+        at=now,
+        status_after=conflict.status.value,
+    )
+    updated = await get_conflict(connection, conflict.conflict_id)
+    assert updated is not None  # noqa: S101 - just updated
+    event = await add_event(
+        connection,
+        ESCALATED,
+        escalated_payload(updated, level=step.level.value, escalated_to=step.to, reason=reason, at=now),
+        correlation_ids=[str(updated.detected_event_id)],
+        at=now,
+    )
+    return [Applied(updated, event)]
