@@ -18,7 +18,8 @@ from candystore import CandystoreSettings
 from candystore.store import StoreError
 from holyfields.catalog import Catalog, CatalogError
 from stack.bench import BENCHMARKS
-from stack.platform import PlatformOptions, describe_database, run_platform
+from stack.platform import PlatformOptions, PlatformSettings, describe_database, run_platform
+from visibility.settings import VisibilitySettings
 
 app = typer.Typer(help="The 33GOD event platform.", no_args_is_help=True, add_completion=False)
 console = Console(highlight=False)
@@ -31,18 +32,18 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the event gateway and schema registry.")] = 8682,
     candystore_port: Annotated[int, typer.Option(help="Port of the Candystore API.")] = 8683,
     candybar_port: Annotated[int, typer.Option(help="Port of the Candybar UI.")] = 8684,
+    visibility_port: Annotated[int, typer.Option(help="Port of the visibility API.")] = 8685,
     demo: Annotated[bool, typer.Option("--demo", help="Publish realistic demo traffic, some of it failing.")] = False,
     demo_rate: Annotated[float, typer.Option(help="Demo flows per second.", min=0.01)] = 2.0,
 ) -> None:
-    """Run the platform in one process: gateway, schema registry, Candystore and the UI, embedded by default."""
+    """Run the platform in one process: gateway, registry, Candystore, visibility and the UI, embedded by default."""
     try:
         catalog = Catalog.load()
     except CatalogError as exc:
         console.print(str(exc), markup=False)
         raise typer.Exit(1) from exc
     try:
-        bloodbank = BloodbankSettings()
-        candystore = CandystoreSettings()
+        settings = PlatformSettings(BloodbankSettings(), CandystoreSettings(), VisibilitySettings())
     except pydantic.ValidationError as exc:
         console.print(f"invalid settings: {exc}", markup=False)
         raise typer.Exit(1) from exc
@@ -51,39 +52,40 @@ def up(
         gateway_port=port,
         candystore_port=candystore_port,
         candybar_port=candybar_port,
+        visibility_port=visibility_port,
         demo=demo,
         demo_rate=demo_rate,
     )
 
     def ready() -> None:
-        _print_urls(options, catalog, bloodbank, candystore)
+        _print_urls(options, catalog, settings)
 
     try:
-        asyncio.run(run_platform(options, catalog=catalog, bloodbank=bloodbank, candystore=candystore, ready=ready))
+        asyncio.run(run_platform(options, catalog=catalog, settings=settings, ready=ready))
     except (BrokerUnavailable, StoreError, PortUnavailable) as exc:
         console.print(f"33god up failed: {exc}", markup=False)
         raise typer.Exit(2) from exc
     console.print("stopped; every accepted event is stored or still queued for the next start")
 
 
-def _print_urls(
-    options: PlatformOptions, catalog: Catalog, bloodbank: BloodbankSettings, candystore: CandystoreSettings
-) -> None:
+def _print_urls(options: PlatformOptions, catalog: Catalog, settings: PlatformSettings) -> None:
     gateway = f"http://{options.host}:{options.gateway_port}"
     store = f"http://{options.host}:{options.candystore_port}"
+    visibility = f"http://{options.host}:{options.visibility_port}"
     console.print(f"[bold]33GOD[/bold] serving {len(catalog.event_types)} event types")
     for label, where in (
         ("monitoring UI", f"http://{options.host}:{options.candybar_port}"),
-        ("event bus", describe_broker(bloodbank)),
-        ("event store", describe_database(candystore)),
+        ("event bus", describe_broker(settings.bloodbank)),
+        ("event store", describe_database(settings.candystore)),
         ("publish", f"POST {gateway}/events, POST {gateway}/events/batch"),
         ("schema registry", f"{gateway}/schemas"),
         ("events", f"{store}/events, {store}/events/trace/{{id}}, {store}/stats"),
         ("live stream", f"ws://{options.host}:{options.candystore_port}/events/stream"),
         ("dead letters", f"{store}/dlq"),
-        ("API docs", f"{gateway}/docs, {store}/docs"),
-        ("health", f"{gateway}/health/ready, {store}/health/ready"),
-        ("metrics", f"{gateway}/metrics, {store}/metrics"),
+        ("conflicts", f"{visibility}/conflicts, {visibility}/okr"),
+        ("API docs", f"{gateway}/docs, {store}/docs, {visibility}/docs"),
+        ("health", f"{gateway}/health/ready, {store}/health/ready, {visibility}/health/ready"),
+        ("metrics", f"{gateway}/metrics, {store}/metrics, {visibility}/metrics"),
     ):
         console.print(f"  {label:<16} {where}", markup=False, soft_wrap=True)
     if options.demo:

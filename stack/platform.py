@@ -1,9 +1,9 @@
-"""The whole platform in one process: one bus, the gateway, Candystore, the Candybar UI, and demo traffic.
+"""The whole platform in one process: one bus, the gateway, Candystore, visibility, the UI, and demo traffic.
 
 Every component keeps its own port, as when each runs alone. Shutdown runs in the
 order that keeps every accepted event: the HTTP servers stop first (the gateway lets
-its requests in flight finish), then the demo, then Candystore stores and acknowledges
-the batch in hand, then the bus closes. What is still queued stays in the broker
+its requests in flight finish), then the demo, then the visibility detector and
+Candystore commit and acknowledge what they hold, then the bus closes. What is still queued stays in the broker
 (the embedded one is durable under ``./.33god/``) and is stored on the next start.
 """
 
@@ -26,8 +26,10 @@ from candystore.service import CandystoreService
 from holyfields import Catalog
 from stack.app import create_app
 from stack.demo import DemoTraffic
+from visibility.service import VisibilityService
+from visibility.settings import VisibilitySettings
 
-__all__ = ["PlatformOptions", "describe_database", "run_platform"]
+__all__ = ["PlatformOptions", "PlatformSettings", "describe_database", "run_platform"]
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +42,7 @@ class PlatformOptions:
     gateway_port: int = 8682
     candystore_port: int = 8683
     candybar_port: int = 8684
+    visibility_port: int = 8685
     demo: bool = False
     demo_rate: float = 2.0
 
@@ -63,46 +66,78 @@ def _ui_origins(options: PlatformOptions) -> list[str]:
     return [f"http://{name}:{options.candybar_port}" for name in sorted(names)]
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformSettings:
+    """Each component's settings, as read from its environment."""
+
+    bloodbank: BloodbankSettings
+    candystore: CandystoreSettings
+    visibility: VisibilitySettings
+
+
+def _shared_database(visibility: VisibilitySettings, candystore: CandystoreSettings) -> VisibilitySettings:
+    """Visibility keeps its tables in Candystore's database unless its own is configured."""
+    if "database_url" in visibility.model_fields_set:
+        return visibility
+    return visibility.model_copy(
+        update={
+            "database_url": candystore.database_url,
+            "database_schema": visibility.database_schema or candystore.database_schema,
+            "data_dir": candystore.data_dir,
+        }
+    )
+
+
 async def run_platform(
     options: PlatformOptions,
     *,
     catalog: Catalog,
-    bloodbank: BloodbankSettings,
-    candystore: CandystoreSettings,
+    settings: PlatformSettings,
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Run everything until SIGINT/SIGTERM, then stop in order (see the module docstring)."""
     ui = _ui_origins(options)
-    bloodbank = bloodbank.model_copy(update={"cors_origins": [*bloodbank.cors_origins, *ui]})
-    candystore = candystore.model_copy(update={"cors_origins": [*candystore.cors_origins, *ui]})
-    bus = await Bus.start(bloodbank)
-    try:
+    bloodbank = settings.bloodbank.model_copy(update={"cors_origins": [*settings.bloodbank.cors_origins, *ui]})
+    candystore = settings.candystore.model_copy(update={"cors_origins": [*settings.candystore.cors_origins, *ui]})
+    visibility = _shared_database(settings.visibility, candystore).model_copy(
+        update={
+            "cors_origins": [*settings.visibility.cors_origins, *ui],
+            "candybar_url": f"http://{_browsable(options.host)}:{options.candybar_port}",
+        }
+    )
+    timeout = bloodbank.publish_timeout
+    async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: services first, the bus last
+        bus = await Bus.start(bloodbank)
+        running.push_async_callback(bus.close, timeout=timeout)
         store = CandystoreService(candystore, bus)
         await store.start()
-        try:
-            await _serve(options, bus, store, catalog=catalog, ready=ready)
-        finally:
-            await store.stop(timeout=bloodbank.publish_timeout)
-    finally:
-        await bus.close(timeout=bloodbank.publish_timeout)
+        running.push_async_callback(store.stop, timeout=timeout)
+        detector = VisibilityService(visibility, bus)
+        await detector.start()
+        running.push_async_callback(detector.stop, timeout=timeout)
+        await _serve(options, bus, store, detector, catalog=catalog, ready=ready)
 
 
 async def _serve(
     options: PlatformOptions,
     bus: Bus,
     store: CandystoreService,
+    detector: VisibilityService,
     *,
     catalog: Catalog,
     ready: Callable[[], None] | None,
 ) -> None:
     stop = asyncio.Event()
+    host = _browsable(options.host)
     ui = CandybarSettings(
-        gateway_url=f"http://{_browsable(options.host)}:{options.gateway_port}",
-        candystore_url=f"http://{_browsable(options.host)}:{options.candystore_port}",
+        gateway_url=f"http://{host}:{options.gateway_port}",
+        candystore_url=f"http://{host}:{options.candystore_port}",
+        visibility_url=f"http://{host}:{options.visibility_port}",
     )
     listeners = [
         Listener(create_app(catalog, bus=bus), options.host, options.gateway_port, "gateway"),
         Listener(store.api, options.host, options.candystore_port, "Candystore API"),
+        Listener(detector.api, options.host, options.visibility_port, "visibility API"),
         Listener(create_ui(ui), options.host, options.candybar_port, "Candybar UI"),
     ]
     demo_task = None

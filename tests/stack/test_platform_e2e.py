@@ -50,7 +50,9 @@ async def _eventually(check: Any, what: str, timeout: float = 30.0) -> Any:
 @pytest.fixture
 def platform(tmp_path: Path, rabbitmq_url: str, postgres_schema: Any) -> Any:
     gateway_port, store_port, ui_port = free_port(), free_port(), free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_"))}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_", "VISIBILITY_"))
+    }
     environment |= {
         "NO_COLOR": "1",
         "BLOODBANK_BROKER_URL": rabbitmq_url,
@@ -73,6 +75,8 @@ def platform(tmp_path: Path, rabbitmq_url: str, postgres_schema: Any) -> Any:
             str(store_port),
             "--candybar-port",
             str(ui_port),
+            "--visibility-port",
+            str(free_port()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

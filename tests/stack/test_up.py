@@ -38,8 +38,12 @@ def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float 
 
 def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """`33god up` prints its URLs, accepts events on the embedded bus, serves /schemas, and exits cleanly on SIGINT."""
-    port, store_port, ui_port = free_port(), free_port(), free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("BLOODBANK_", "CANDYSTORE_"))}
+    port, store_port, ui_port, visibility_port = free_port(), free_port(), free_port(), free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BLOODBANK_", "CANDYSTORE_", "VISIBILITY_"))
+    }
     process = subprocess.Popen(
         [
             str(BIN / "33god"),
@@ -50,6 +54,8 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
             str(store_port),
             "--candybar-port",
             str(ui_port),
+            "--visibility-port",
+            str(visibility_port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -62,6 +68,9 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
         ui = httpx.get(f"http://127.0.0.1:{ui_port}/config.json", timeout=5).json()
         assert ui["apis"]["gateway"] == base
         assert ui["apis"]["candystore"] == f"http://127.0.0.1:{store_port}"
+        assert ui["apis"]["visibility"] == f"http://127.0.0.1:{visibility_port}"
+        conflicts = httpx.get(f"http://127.0.0.1:{visibility_port}/conflicts", timeout=5)
+        assert conflicts.status_code == 200, conflicts.text
         preflight = httpx.options(
             f"http://127.0.0.1:{store_port}/events",
             headers={"Origin": f"http://127.0.0.1:{ui_port}", "Access-Control-Request-Method": "GET"},
