@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import yaml
 
 BIN = Path(sys.executable).parent
 
@@ -34,6 +36,14 @@ def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float 
         except httpx.TransportError:
             time.sleep(0.2)
     pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+def alerted_metrics() -> set[str]:
+    """The metric families the alert rules in deploy/ query (histogram series by their family name)."""
+    rules = yaml.safe_load((Path(__file__).parents[2] / "deploy/prometheus/alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    names = set(re.findall(r"\b((?:bloodbank|candystore|visibility)_[a-z0-9_]+)", " ".join(expressions)))
+    return {name.removesuffix("_bucket") for name in names}
 
 
 def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -71,6 +81,12 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
         assert ui["apis"]["visibility"] == f"http://127.0.0.1:{visibility_port}"
         conflicts = httpx.get(f"http://127.0.0.1:{visibility_port}/conflicts", timeout=5)
         assert conflicts.status_code == 200, conflicts.text
+        exposed = "".join(
+            httpx.get(f"http://127.0.0.1:{each}/metrics", timeout=5).text
+            for each in (port, store_port, visibility_port)
+        )
+        missing = {name for name in alerted_metrics() if f"# TYPE {name} " not in exposed}
+        assert not missing, f"deploy/prometheus/alerts.yml uses metrics no component exposes: {sorted(missing)}"
         preflight = httpx.options(
             f"http://127.0.0.1:{store_port}/events",
             headers={"Origin": f"http://127.0.0.1:{ui_port}", "Access-Control-Request-Method": "GET"},
