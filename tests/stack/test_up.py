@@ -112,6 +112,78 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
     assert f"SQLite at {tmp_path / 'candystore.sqlite3'}" in output
 
 
+def _start_up(data_dir: Path, ports: list[int]) -> subprocess.Popen[str]:
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BLOODBANK_", "CANDYSTORE_", "VISIBILITY_"))
+    }
+    options = ["--port", "--candystore-port", "--candybar-port", "--visibility-port"]
+    return subprocess.Popen(
+        [str(BIN / "33god"), "up", *(item for pair in zip(options, map(str, ports), strict=True) for item in pair)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**environment, "NO_COLOR": "1", "BLOODBANK_DATA_DIR": str(data_dir), "CANDYSTORE_DATA_DIR": str(data_dir)},
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    return output
+
+
+def test_ctrl_c_right_after_accepting_loses_no_event(tmp_path: Path) -> None:
+    """Events accepted just before Ctrl-C are all stored: at once, or from the queue on the next start."""
+    ports = [free_port() for _ in range(4)]
+    gateway, store = f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
+    payload = {
+        "workflow_id": "ctrlc",
+        "workflow_name": "ctrl-c",
+        "execution_id": "1",
+        "mode": "manual",
+        "started_at": "2026-11-30T10:00:00Z",
+        "input": {},
+    }
+    accepted: set[str] = set()
+    process = _start_up(tmp_path, ports)
+    try:
+        wait_until_serving(f"{store}/health/ready", process)
+        for _ in range(5):
+            batch = [
+                {
+                    "event_type": "n8n.workflow.started.v1",
+                    "payload": payload,
+                    "source": {"host": "test", "type": "manual", "app": "ctrl-c-test"},
+                }
+                for _ in range(200)
+            ]
+            answer = httpx.post(f"{gateway}/events/batch", json=batch, timeout=30)
+            assert answer.status_code in {200, 207}, answer.text
+            accepted |= {item["event_id"] for item in answer.json()["results"] if item["status"] == "accepted"}
+    finally:
+        _stop(process)
+    assert len(accepted) == 1000
+
+    process = _start_up(tmp_path, ports)
+    try:
+        wait_until_serving(f"{store}/health/ready", process)
+        deadline = time.monotonic() + 30
+        stored: set[str] = set()
+        while time.monotonic() < deadline and stored != accepted:
+            stored, cursor = set(), None
+            while True:
+                params = {"source_app": "ctrl-c-test", "limit": 1000, **({"cursor": cursor} if cursor else {})}
+                page = httpx.get(f"{store}/events", params=params, timeout=10).json()
+                stored |= {item["event_id"] for item in page["items"]}
+                if not (cursor := page["next_cursor"]):
+                    break
+            time.sleep(0.2)
+    finally:
+        _stop(process)
+    assert stored == accepted, f"{len(accepted - stored)} accepted events were not stored"
+
+
 def test_bench_validation_ends_with_a_json_line() -> None:
     """`33god bench validation` measures ours and the baseline and ends with one JSON object."""
     result = subprocess.run(
