@@ -1,0 +1,343 @@
+"""``33god bench pipeline``: events published through RabbitMQ into Candystore on PostgreSQL, committed.
+
+Three ways to move the same realistic events, in one run, on one broker and one database:
+
+* **ours**: a Bloodbank :class:`~bloodbank.Bus` publishing with ``publish_many`` (windowed,
+  confirms) while Candystore's ingestor, in its own process as in production, consumes
+  ``candystore.events`` (quorum) and commits the events in batches; its rate runs from the
+  first publish to the last commit;
+* **raw aio-pika**: persistent publishes with confirms, same window, through a topic exchange
+  into a quorum queue, publishing only: the broker's own ceiling for this traffic;
+* **FastStream**: a FastStream publisher, and a FastStream subscriber (its own process) on a
+  quorum queue doing one asyncpg ``INSERT`` per event; its rate runs to the last commit.
+
+The three alternate for a few rounds (best of each), because the broker's and the machine's
+state drift during a run. Then single events are published at 1,000 events/s through ours, and
+the latency from each envelope's timestamp to the commit that stored it is reported.
+
+Everything runs in a fresh virtual host and a fresh PostgreSQL schema, both removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any, Literal
+
+import aio_pika
+import asyncpg
+import msgspec
+from rich.console import Console
+from rich.status import Status
+from yarl import URL
+
+from bloodbank import BloodbankSettings, Bus, ConsumerSpec
+from bloodbank.transport.rabbitmq import RabbitMQTransport
+from candystore import CandystoreSettings
+from candystore.ingest import CONSUMER
+from candystore.store import EventStore
+from candystore.store.migrate import upgrade
+from stack.bench.pipeline_sinks import (
+    FASTSTREAM_EXCHANGE,
+    FASTSTREAM_QUEUE,
+    FASTSTREAM_TABLE,
+    Sink,
+    SinkConfig,
+    start_sink,
+)
+from stack.bench.sandbox import (
+    DEFAULT_BROKER_URL,
+    DEFAULT_DATABASE_URL,
+    BenchSchema,
+    bench_schema,
+    bench_vhost,
+    check_broker,
+    percentile,
+)
+from stack.bench.traffic import EnvelopeFactory
+
+__all__ = ["run_pipeline"]
+
+EVENTS_PER_SECOND = 5_000
+"""Events each side moves per ``--seconds`` (a fixed volume, the same for every side)."""
+MIN_EVENTS = 2_000
+WINDOW = 256
+LATENCY_RATE = 1_000.0
+ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where this run goes and how much it moves."""
+
+    amqp_url: str
+    isolated: bool
+    schema: BenchSchema
+    events: int
+    latency_events: int
+    store_settings: CandystoreSettings
+    consumer: str
+    """Candystore's queue; on a shared virtual host, one of our own instead of the real one."""
+    faststream_queue: str
+    load: float
+    """The machine's 1-minute load average when the run began: other work skews every figure."""
+
+
+# --- the publishing sides -----------------------------------------------------------------
+
+
+async def _raw(url: str, messages: list[tuple[str, bytes]]) -> float:
+    """Raw aio-pika publishing, persistent with confirms, through a topic exchange into a quorum queue."""
+    name = f"bench.raw.{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, auto_delete=True)
+        queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        await queue.bind(exchange, "#")
+        started = time.perf_counter()
+        for start in range(0, len(messages), WINDOW):
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=key
+                    )
+                    for key, body in messages[start : start + WINDOW]
+                )
+            )
+        rate = len(messages) / (time.perf_counter() - started)
+        await channel.queue_delete(name)
+    return rate
+
+
+async def _start_bus(plan: _Plan, data_dir: Path) -> Bus:
+    # Local idempotency and correlation stores: a configured Redis is left alone.
+    settings = BloodbankSettings(broker_url=plan.amqp_url, data_dir=data_dir, redis_url=None, publish_window=WINDOW)
+    return await Bus.start(settings, transport=RabbitMQTransport(plan.amqp_url, connection_name="bench-publisher"))
+
+
+async def _ours_round(bus: Bus, sink: Sink, envelopes: list[dict[str, Any]]) -> float:
+    """Publish every envelope with ``publish_many``; the rate from the first publish to the last commit."""
+    started = time.time()
+    outcomes = await bus.publisher.publish_many(envelopes)
+    if not all(outcome.ok for outcome in outcomes):
+        raise RuntimeError("the benchmark's own events were refused")
+    result = await sink.phase()
+    return len(envelopes) / (result.last_commit - started)
+
+
+async def _ours_latency(bus: Bus, sink: Sink, factory: EnvelopeFactory, count: int) -> tuple[float, list[float]]:
+    """Publish single events at LATENCY_RATE: the rate reached and the envelope-timestamp-to-commit latencies.
+
+    Each event is published on its own schedule, as independent producers would send them, without
+    waiting for the previous one's confirm: a slow confirm delays its own event, not the rate.
+    """
+    interval = 1.0 / LATENCY_RATE
+    publishes: list[asyncio.Task[str]] = []
+    start = time.perf_counter()
+    for index in range(count):
+        await asyncio.sleep(max(0.0, start + index * interval - time.perf_counter()))
+        # Stamped now, as a service publishes it.
+        publishes.append(asyncio.create_task(bus.publisher.publish_envelope(factory.make())))
+    rate = count / (time.perf_counter() - start)
+    await asyncio.gather(*publishes)
+    return rate, (await sink.phase()).latencies
+
+
+@asynccontextmanager
+async def _faststream_publisher(url: str) -> AsyncIterator[Callable[[dict[str, Any]], Awaitable[object]]]:
+    """A connected FastStream publisher (persistent, confirms) on its topic exchange: publish(envelope)."""
+    # Imported here: FastStream is the baseline's library, needed only by this benchmark.
+    from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange  # noqa: PLC0415
+
+    broker = RabbitBroker(url, logger=None)
+    publisher = broker.publisher(
+        exchange=RabbitExchange(FASTSTREAM_EXCHANGE, type=ExchangeType.TOPIC, durable=True), persist=True
+    )
+    async with broker:
+        await broker.start()
+        yield lambda envelope: publisher.publish(envelope, routing_key=envelope["event_type"])
+
+
+async def _faststream_round(
+    publish: Callable[[dict[str, Any]], Awaitable[object]], sink: Sink, envelopes: list[dict[str, Any]]
+) -> float:
+    """Publish every envelope through FastStream, same window; the rate to the subscriber's last commit."""
+    started = time.time()
+    for start in range(0, len(envelopes), WINDOW):
+        await asyncio.gather(*(publish(envelope) for envelope in envelopes[start : start + WINDOW]))
+    result = await sink.phase()
+    return len(envelopes) / (result.last_commit - started)
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+async def _prepare(schema: BenchSchema) -> None:
+    """Migrate the store's schema and create FastStream's plain table beside it."""
+    store = EventStore.open(schema.sqlalchemy_url, connect_args=schema.connect_args)
+    try:
+        await upgrade(store.engine)
+    finally:
+        await store.close()
+    connection = await asyncpg.connect(schema.dsn, server_settings=schema.server_settings, timeout=10)
+    try:
+        await connection.execute(
+            f"CREATE TABLE {FASTSTREAM_TABLE} (event_id uuid PRIMARY KEY, event_type text NOT NULL, "
+            "timestamp timestamptz NOT NULL, document jsonb NOT NULL)"
+        )
+    finally:
+        await connection.close()
+
+
+def _sink_config(plan: _Plan, kind: Literal["ours", "faststream"], phases: tuple[int, ...]) -> SinkConfig:
+    settings = plan.store_settings
+    return SinkConfig(
+        kind=kind,
+        amqp_url=plan.amqp_url,
+        schema=plan.schema,
+        phases=phases,
+        queue=plan.consumer if kind == "ours" else plan.faststream_queue,
+        prefetch=settings.batch_size * 2,  # what the ingestor asks for: one batch written, one filling
+        batch_size=settings.batch_size,
+        batch_wait=settings.batch_wait,
+    )
+
+
+class _Traffic:
+    """The events of every round, made before measuring: distinct events per side and round."""
+
+    def __init__(self, events: int) -> None:
+        self.factory = EnvelopeFactory()
+        self.ours = [self.factory.batch(events) for _ in range(ROUNDS)]
+        self.faststream = [self.factory.batch(events) for _ in range(ROUNDS)]
+        self.raw = [(e["event_type"], msgspec.json.encode(e)) for e in self.ours[0]]
+
+
+async def _run(plan: _Plan, status: Status) -> dict[str, Any]:
+    traffic = _Traffic(plan.events)
+    # The prepared events are the benchmark's own data: keep the collector from walking them again and again.
+    gc.collect()
+    gc.freeze()
+    try:
+        return await _measure(plan, status, traffic)
+    finally:
+        gc.unfreeze()
+
+
+async def _measure(plan: _Plan, status: Status, traffic: _Traffic) -> dict[str, Any]:
+    raw = ours = faststream = 0.0
+    status.update("starting Candystore's ingestor and the FastStream subscriber…")
+    ours_phases = (*(plan.events for _ in range(ROUNDS)), plan.latency_events)
+    async with (
+        start_sink(_sink_config(plan, "ours", ours_phases)) as ours_sink,
+        start_sink(_sink_config(plan, "faststream", tuple(plan.events for _ in range(ROUNDS)))) as faststream_sink,
+        _faststream_publisher(plan.amqp_url) as publish,
+    ):
+        await ours_sink.ready()
+        await faststream_sink.ready()
+        with TemporaryDirectory() as tmp:
+            bus = await _start_bus(plan, Path(tmp))
+            try:
+                for number in range(ROUNDS):
+                    round_name = f"round {number + 1}/{ROUNDS}, {plan.events:,} events"
+                    status.update(f"{round_name}: raw aio-pika publishing…")
+                    raw = max(raw, await _raw(plan.amqp_url, traffic.raw))
+                    status.update(f"{round_name}: Bloodbank → Candystore…")
+                    ours = max(ours, await _ours_round(bus, ours_sink, traffic.ours[number]))
+                    status.update(f"{round_name}: FastStream → asyncpg…")
+                    faststream = max(
+                        faststream, await _faststream_round(publish, faststream_sink, traffic.faststream[number])
+                    )
+                status.update(f"latency: {plan.latency_events:,} single events at {LATENCY_RATE:,.0f}/s…")
+                latency = await _ours_latency(bus, ours_sink, traffic.factory, plan.latency_events)
+            finally:
+                await bus.close()
+    if not plan.isolated:
+        await _delete_queues(plan)
+    return _figures(plan, ours, raw, faststream, latency)
+
+
+async def _delete_queues(plan: _Plan) -> None:
+    """On a shared virtual host, remove the queues this run declared."""
+    connection = await aio_pika.connect(plan.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        spec = ConsumerSpec(plan.consumer, ("#",))
+        for name in (plan.consumer, *(spec.retry_queue(d) for d in spec.retry_delays), plan.faststream_queue):
+            await channel.queue_delete(name)
+
+
+def _figures(
+    plan: _Plan, ours: float, raw: float, faststream: float, latency: tuple[float, list[float]]
+) -> dict[str, Any]:
+    latency_rate, latencies = latency
+    millis = [value * 1000 for value in latencies]
+    return {
+        "bench": "pipeline",
+        "unit": "events/s",
+        "ours": round(ours),
+        "baseline": {
+            "name": "raw aio-pika publish (confirms, topic exchange, quorum queue)",
+            "value": round(raw),
+        },
+        "ratio": round(ours / raw, 2),
+        "faststream": round(faststream),
+        "faststream_ratio": round(ours / faststream, 2),
+        "p50_ms": round(statistics.median(millis), 2),
+        "p95_ms": round(percentile(millis, 0.95), 2),
+        "p99_ms": round(percentile(millis, 0.99), 2),
+        "latency_rate": round(latency_rate),
+        "latency_events": plan.latency_events,
+        "events": plan.events,
+        "rounds": ROUNDS,
+        "batch_size": plan.store_settings.batch_size,
+        "batch_wait_ms": round(plan.store_settings.batch_wait * 1000, 1),
+        "load_1m": plan.load,
+    }
+
+
+def run_pipeline(*, seconds: float, console: Console) -> dict[str, Any]:
+    broker_url = BloodbankSettings().broker_url or DEFAULT_BROKER_URL
+    store_settings = CandystoreSettings()
+    database_url = store_settings.database_url or DEFAULT_DATABASE_URL
+    events = max(MIN_EVENTS, round(seconds * EVENTS_PER_SECOND))
+    latency_events = max(round(LATENCY_RATE), round(seconds * LATENCY_RATE))
+    load = round(os.getloadavg()[0], 2)
+    safe_url = URL(broker_url).with_password("***") if URL(broker_url).password else broker_url
+    asyncio.run(check_broker(broker_url))
+    with console.status("creating a private virtual host and schema…") as status, bench_vhost(broker_url) as vhost:
+        if not vhost.isolated:
+            console.print(
+                f"[yellow]no private virtual host ({vhost.reason}): using queues of our own on {safe_url}; "
+                "the events also reach any other queue bound to bloodbank.events.v1 there[/yellow]"
+            )
+        suffix = "" if vhost.isolated else f".{uuid.uuid4().hex[:8]}"  # shared: queues of this run's own
+        queues = (CONSUMER.name if vhost.isolated else f"bench.candystore{suffix}", FASTSTREAM_QUEUE + suffix)
+
+        async def run() -> dict[str, Any]:
+            async with bench_schema(database_url) as schema:
+                await _prepare(schema)
+                plan = _Plan(vhost.url, vhost.isolated, schema, events, latency_events, store_settings, *queues, load)
+                return await _run(plan, status)
+
+        figures = asyncio.run(run())
+    console.print(f"ours        {figures['ours']:>9,} events/s committed")
+    console.print(f"raw         {figures['baseline']['value']:>9,} events/s published (ratio {figures['ratio']})")
+    console.print(
+        f"FastStream  {figures['faststream']:>9,} events/s committed (ours ÷ it {figures['faststream_ratio']})"
+    )
+    console.print(
+        f"latency at {figures['latency_rate']:,}/s: p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+        f"p99 {figures['p99_ms']} ms"
+    )
+    return figures
