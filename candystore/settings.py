@@ -26,7 +26,11 @@ class CandystoreSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8683, gt=0, lt=65536)
     batch_size: int = Field(default=500, gt=0, description="events written per transaction at most")
-    batch_wait: float = Field(default=0.05, gt=0, description="seconds a partial batch waits for more events")
+    batch_wait: float = Field(
+        default=0.005,
+        gt=0,
+        description="seconds a partial batch waits for more events; events arriving during a write join the next batch",
+    )
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {"retail.#": 7},
         description='days to keep events by type pattern (routing-key syntax), JSON: {"retail.#": 7}',

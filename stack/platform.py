@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -115,6 +116,9 @@ async def run_platform(
         detector = VisibilityService(visibility, bus)
         await detector.start()
         running.push_async_callback(detector.stop, timeout=timeout)
+        # What start-up allocated lives as long as the process: out of the collector's way, full collections
+        # stay short instead of pausing ingestion for ~100 ms every few thousand events.
+        gc.freeze()
         await _serve(options, bus, store, detector, catalog=catalog, ready=ready)
 
 

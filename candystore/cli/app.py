@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Annotated
 
 import typer
@@ -76,6 +77,7 @@ async def _serve(
     async with open_bus(bus_config) as bus:
         service = CandystoreService(config, bus)
         await service.start(migrate=migrate)
+        gc.freeze()  # start-up objects live as long as the process: keep full collections short
         try:
             await serve_apps([Listener(service.api, host, port, "Candystore API")])
         finally:

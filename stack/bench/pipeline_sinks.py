@@ -15,6 +15,7 @@ committed, or ``{"kind": "error", "text": …}``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -78,7 +79,7 @@ class SinkConfig:
     """The queue it consumes: Candystore's consumer queue, or FastStream's."""
     prefetch: int
     batch_size: int = 500
-    batch_wait: float = 0.05
+    batch_wait: float = 0.005
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ async def _ours(config: SinkConfig) -> None:
     await transport.connect()
     try:
         await ingestor.start()
+        gc.freeze()  # as `candystore serve` does after start-up
         await _phases(config, recorder)
     finally:
         await ingestor.stop(timeout=10)
