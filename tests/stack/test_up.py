@@ -173,7 +173,9 @@ def test_ctrl_c_right_after_accepting_loses_no_event(tmp_path: Path) -> None:
         while time.monotonic() < deadline and stored != accepted:
             stored, cursor = set(), None
             while True:
-                params = {"source_app": "ctrl-c-test", "limit": 1000, **({"cursor": cursor} if cursor else {})}
+                params: dict[str, str | int] = {"source_app": "ctrl-c-test", "limit": 1000}
+                if cursor:
+                    params["cursor"] = cursor
                 page = httpx.get(f"{store}/events", params=params, timeout=10).json()
                 stored |= {item["event_id"] for item in page["items"]}
                 if not (cursor := page["next_cursor"]):
