@@ -2,7 +2,9 @@
 
 Everything runs in one event loop on a thread of its own (Playwright's sync API owns the
 test's thread). The gateway and Candystore answer the UI's origin with CORS headers, as a
-deployment that serves the UI on another port must configure them.
+deployment that serves the UI on another port must configure them. With ``visibility``
+the visibility layer runs on the same bus too (its API allows the UI's origin itself);
+without it nothing answers at its address, as when the layer is not deployed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from bloodbank.gateway import create_gateway
 from candybar import CandybarSettings, create_app
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
+from visibility.service import VisibilityService
+from visibility.settings import VisibilitySettings
 
 T = TypeVar("T")
 
@@ -65,6 +69,7 @@ class RunningPlatform:
     gateway_url: str
     candystore_url: str
     candybar_url: str
+    visibility_url: str
     poison: Poison
     loop: asyncio.AbstractEventLoop
 
@@ -96,12 +101,24 @@ async def _serve(app: ASGIApp, sock: socket.socket) -> tuple[uvicorn.Server, asy
     return server, task
 
 
+def _visibility_settings(data_dir: Path, ui_origin: str) -> VisibilitySettings:
+    return VisibilitySettings(
+        # Its own SQLite file, named outright: unset, it would follow CANDYSTORE_DATABASE_URL.
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'visibility.sqlite3'}",
+        data_dir=data_dir,
+        cors_origins=[ui_origin],
+        batch_wait=0.01,
+        publish_interval=0.5,
+    )
+
+
 @contextlib.contextmanager
-def running_platform(data_dir: Path) -> Iterator[RunningPlatform]:
-    """Start everything; stop it all in order when the block ends."""
+def running_platform(data_dir: Path, *, visibility: bool = False) -> Iterator[RunningPlatform]:
+    """Start everything (the visibility layer too when asked); stop it all in order when the block ends."""
     sockets = {name: _listening_socket() for name in ("gateway", "candystore", "candybar", "visibility")}
     urls = {name: _url(sock) for name, sock in sockets.items()}
-    sockets.pop("visibility").close()  # nothing serves it: the UI shows the visibility layer as not running
+    if not visibility:
+        sockets.pop("visibility").close()  # nothing serves it: the UI shows the visibility layer as not running
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="platform", daemon=True)
     thread.start()
@@ -115,16 +132,24 @@ def running_platform(data_dir: Path) -> Iterator[RunningPlatform]:
         service = CandystoreService(CandystoreSettings(data_dir=data_dir / "store", batch_wait=0.01), bus)
         await service.start()
         stoppers.append(service.stop)
+        apps: list[tuple[ASGIApp, str]] = []
+        if visibility:
+            (data_dir / "visibility").mkdir(exist_ok=True)
+            layer = VisibilityService(_visibility_settings(data_dir / "visibility", urls["candybar"]), bus)
+            await layer.start()
+            stoppers.append(layer.stop)
+            apps.append((layer.api, "visibility"))
         ui = create_app(
             CandybarSettings(
                 gateway_url=urls["gateway"], candystore_url=urls["candystore"], visibility_url=urls["visibility"]
             )
         )
-        for app, name in (
+        apps += [
             (_with_cors(create_gateway(bus.settings, bus=bus), urls["candybar"]), "gateway"),
             (_with_cors(service.api, urls["candybar"]), "candystore"),
             (ui, "candybar"),
-        ):
+        ]
+        for app, name in apps:
             server, task = await _serve(app, sockets[name])
 
             async def stop_server(server: uvicorn.Server = server, task: asyncio.Task[None] = task) -> None:
@@ -140,7 +165,7 @@ def running_platform(data_dir: Path) -> Iterator[RunningPlatform]:
         for stopper in reversed(stoppers):
             await stopper()
 
-    platform = RunningPlatform(urls["gateway"], urls["candystore"], urls["candybar"], poison, loop)
+    platform = RunningPlatform(urls["gateway"], urls["candystore"], urls["candybar"], urls["visibility"], poison, loop)
     try:
         platform.run(start(), timeout=START_TIMEOUT)
         yield platform

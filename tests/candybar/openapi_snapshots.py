@@ -39,7 +39,34 @@ def candystore_document() -> dict[str, Any]:
         return api.openapi()
 
 
-DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {"candystore": candystore_document, "gateway": gateway_document}
+def visibility_document() -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from visibility.api import create_api  # noqa: PLC0415
+    from visibility.lifecycle import Lifecycle  # noqa: PLC0415
+    from visibility.metrics import VisibilityMetrics  # noqa: PLC0415
+    from visibility.publishing import OutboxPublisher  # noqa: PLC0415
+    from visibility.rules import load_rules  # noqa: PLC0415
+    from visibility.settings import VisibilitySettings  # noqa: PLC0415
+    from visibility.store import VisibilityStore  # noqa: PLC0415
+    from visibility.store.outbox import OutboxEvent  # noqa: PLC0415
+
+    async def never_sent(event: OutboxEvent) -> None:
+        raise AssertionError(f"nothing is published while the routes are read ({event.event_type})")
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = VisibilitySettings(data_dir=Path(data_dir))
+        store = VisibilityStore.open(settings.sqlalchemy_url)  # never connects: only the routes are read
+        lifecycle = Lifecycle(store, rules=load_rules(), publisher=OutboxPublisher(store, never_sent))
+        api = create_api(store, settings=settings, lifecycle=lifecycle, metrics=VisibilityMetrics(CollectorRegistry()))
+        return api.openapi()
+
+
+DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "candystore": candystore_document,
+    "gateway": gateway_document,
+    "visibility": visibility_document,
+}
 
 
 def encode(document: dict[str, Any]) -> str:

@@ -6,26 +6,20 @@ the way a person reads them. Screenshots of every page are saved in ``.33god/scr
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from candybar import CandybarSettings
+from tests.candybar.browsing import WAIT_MS, publish, shoot, wait_stored
 from tests.candybar.harness import POISON_CONSUMER, POISON_MARK, POISON_TYPE, RunningPlatform, running_platform
-from tests.conftest import CHROMIUM, unavailable
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / ".33god" / "screenshots"
-WAIT_MS = 15_000
-"""How long a page may take to show what it should: generous, so a busy machine does not fail a test."""
 
 
 @pytest.fixture(scope="module")
@@ -33,32 +27,6 @@ def platform(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iter
     del browser  # only its order: without Chromium, nothing is started
     with running_platform(tmp_path_factory.mktemp("platform")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):  # module fixtures run before the autouse check of the marker
-        unavailable(f"headless Chromium is not installed at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], f"the page raised: {errors}"
-
-
-def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
 
 
 def workflow(name: str, **input_fields: Any) -> dict[str, Any]:
@@ -70,23 +38,6 @@ def workflow(name: str, **input_fields: Any) -> dict[str, Any]:
         "started_at": "2026-11-02T14:03:28.104Z",
         "input": input_fields,
     }
-
-
-def publish(platform: RunningPlatform, payload: dict[str, Any], **fields: Any) -> str:
-    body = {"event_type": fields.pop("event_type", POISON_TYPE), "payload": payload, **fields}
-    answer = httpx.post(f"{platform.gateway_url}/events", json=body, timeout=30)
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["event_id"])
-
-
-def wait_stored(platform: RunningPlatform, event_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while time.monotonic() < deadline:
-        answer = httpx.get(f"{platform.candystore_url}/events/{event_id}", timeout=10)
-        if answer.status_code == 200:
-            return dict(answer.json())
-        time.sleep(0.1)
-    pytest.fail(f"event {event_id} was not stored")
 
 
 def open_live(page: Page, platform: RunningPlatform, query: str = "") -> None:
@@ -122,10 +73,27 @@ def test_pause_holds_events_back_and_resume_shows_them(platform, page):
     expect(page.locator(f'.event-row[data-event-id="{event_id}"]')).to_be_visible()
 
 
+def test_the_live_page_opens_with_the_most_recent_stored_events(platform, page):
+    """Events stored before the page opened are shown at once, newer ones above them, and none of them twice."""
+    marker = f"preload-{uuid.uuid4().hex[:8]}"
+    before = [publish(platform, workflow(f"{marker} before {n}")) for n in range(2)]
+    for event_id in before:
+        wait_stored(platform, event_id)
+    open_live(page, platform, f"?q={marker}")
+    for event_id in before:
+        expect(page.locator(f'.event-row[data-event-id="{event_id}"]')).to_be_visible(timeout=WAIT_MS)
+    after = publish(platform, workflow(f"{marker} after"))
+    expect(page.locator(f'.event-row[data-event-id="{after}"]')).to_be_visible(timeout=WAIT_MS)
+    rows = page.locator(".event-row")
+    expect(rows).to_have_count(3)
+    assert [rows.nth(n).get_attribute("data-event-id") for n in range(3)] == [after, before[1], before[0]]
+
+
 def test_the_live_list_renders_only_the_rows_in_view(platform, page):
     """A burst of events is all kept and counted, but only the rows in view are in the page."""
-    open_live(page, platform)
-    batch = [{"event_type": POISON_TYPE, "payload": workflow(f"burst {n}")} for n in range(400)]
+    marker = f"burst-{uuid.uuid4().hex[:8]}"
+    open_live(page, platform, f"?q={marker}")  # the events stored before the page opened do not match
+    batch = [{"event_type": POISON_TYPE, "payload": workflow(f"{marker} {n}")} for n in range(400)]
     answer = httpx.post(f"{platform.gateway_url}/events/batch", json=batch, timeout=60)
     assert answer.status_code in {200, 202, 207}, answer.text
     expect(page.locator(".counts")).to_contain_text("400 shown", timeout=WAIT_MS)
@@ -323,6 +291,16 @@ def test_unknown_and_missing_things_say_what_to_do(platform, page):
     expect(page.get_by_text("No trace for this event")).to_be_visible(timeout=WAIT_MS)
     page.goto(f"{platform.candybar_url}/nowhere")
     expect(page.get_by_text("No such page")).to_be_visible()
+
+
+def test_the_conflicts_page_says_when_the_visibility_layer_does_not_answer(platform, page):
+    """Without the visibility layer, the conflicts page names it as not answering and offers to retry."""
+    page.goto(f"{platform.candybar_url}/conflicts")
+    failure = page.locator(".state.failure")
+    expect(failure).to_contain_text("Visibility did not answer", timeout=WAIT_MS)
+    expect(failure.get_by_role("button", name="Try again")).to_be_visible()
+    expect(page.locator(".unavailable").first).to_contain_text("No OKR figures")
+    expect(page.locator(".top nav a.active")).to_have_text("Conflicts")
 
 
 def test_a_component_that_does_not_answer_is_said_so(platform, page):

@@ -65,6 +65,8 @@ def test_config_tells_the_app_where_the_apis_are(client):
         "/trace/abc",
         "/health",
         "/schemas/retail.offer.surfaced.v1",
+        "/conflicts?status=resolved&team=magic-apron",
+        "/conflicts/0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b",
     ],
 )
 def test_every_page_of_the_app_answers_with_the_index(client, path):

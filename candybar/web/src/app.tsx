@@ -4,10 +4,13 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { CandystoreClient } from "./api/candystore";
 import { GatewayClient } from "./api/gateway";
+import { VisibilityClient } from "./api/visibility";
 import { Link } from "./components/link";
 import { Empty } from "./components/states";
 import type { Config } from "./config";
 import { LiveConnection } from "./live-connection";
+import { ConflictPage } from "./pages/conflict";
+import { ConflictsPage } from "./pages/conflicts";
 import { DeadLetterPage } from "./pages/dead-letter";
 import { DeadLettersPage } from "./pages/dead-letters";
 import { EventPage } from "./pages/event";
@@ -20,10 +23,14 @@ import { applyTheme, loadTheme, nextTheme } from "./theme";
 
 const NAV = [
   { href: "/live", label: "Live", pages: ["live", "event", "trace"] },
+  { href: "/conflicts", label: "Conflicts", pages: ["conflicts", "conflict"] },
   { href: "/dead-letters", label: "Dead letters", pages: ["dead-letters", "dead-letter"] },
   { href: "/schemas", label: "Schemas", pages: ["schemas"] },
   { href: "/health", label: "Health", pages: ["health"] },
 ];
+
+/** Stored events the live page shows on opening, before the stream brings new ones. */
+const RECENT_EVENTS = 100;
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(window.location.pathname, window.location.search));
@@ -41,6 +48,8 @@ const TITLES: Record<Route["page"], string> = {
   trace: "Trace",
   "dead-letters": "Dead letters",
   "dead-letter": "Dead letter",
+  conflicts: "Conflicts",
+  conflict: "Conflict",
   schemas: "Schemas",
   health: "Health",
   "not-found": "Not found",
@@ -51,7 +60,11 @@ export function App(props: { config: Config }): JSX.Element {
   const [theme, setTheme] = useState(loadTheme);
   const candystore = useMemo(() => new CandystoreClient(props.config.apis.candystore), [props.config]);
   const gateway = useMemo(() => new GatewayClient(props.config.apis.gateway), [props.config]);
-  const connection = useMemo(() => new LiveConnection(candystore.streamUrl()), [candystore]);
+  const visibility = useMemo(() => new VisibilityClient(props.config.apis.visibility), [props.config]);
+  const connection = useMemo(
+    () => new LiveConnection(candystore.streamUrl(), async () => (await candystore.events({ order: "desc", limit: RECENT_EVENTS })).items),
+    [candystore],
+  );
   useEffect(() => applyTheme(theme), [theme]);
   useEffect(() => {
     document.title = `${TITLES[route.page]} · Candybar`;
@@ -73,6 +86,12 @@ export function App(props: { config: Config }): JSX.Element {
       break;
     case "dead-letter":
       page = <DeadLetterPage id={route.id} candystore={candystore} />;
+      break;
+    case "conflicts":
+      page = <ConflictsPage visibility={visibility} query={route.query} />;
+      break;
+    case "conflict":
+      page = <ConflictPage id={route.id} visibility={visibility} />;
       break;
     case "schemas":
       page = <SchemasPage gateway={gateway} eventType={route.eventType} />;

@@ -32,3 +32,37 @@ export function useInterval(tick: () => void, ms: number): void {
     return () => window.clearInterval(handle);
   }, [tick, ms]);
 }
+
+export interface Latest<T> {
+  /** The last answer, kept while a newer one loads and when a newer one failed. */
+  data: T | undefined;
+  /** Why the last run failed; undefined after a success. */
+  error: Error | undefined;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Like useAsync, for views refreshed in place: what was shown stays until a new answer replaces it. */
+export function useLatest<T>(load: () => Promise<T>, deps: readonly unknown[]): Latest<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: Error | undefined; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: true,
+  });
+  const [round, setRound] = useState(0);
+  const reload = useCallback(() => setRound((n) => n + 1), []);
+  useEffect(() => {
+    let current = true;
+    setState((previous) => ({ ...previous, loading: true }));
+    load().then(
+      (data) => current && setState({ data, error: undefined, loading: false }),
+      (error: unknown) =>
+        current &&
+        setState((previous) => ({ ...previous, loading: false, error: error instanceof Error ? error : new Error(String(error)) })),
+    );
+    return () => {
+      current = false;
+    };
+  }, [...deps, round]);
+  return { ...state, reload };
+}

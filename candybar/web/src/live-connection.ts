@@ -1,6 +1,12 @@
 // The WebSocket to Candystore's live stream: reconnects with backoff, feeds the LiveFeed, and
-// tells the page to render at most a few times a second however fast events arrive.
+// tells the page to render at most a few times a second however fast events arrive. Once the
+// stream is open, the most recent stored events are loaded beneath it (once; again after a failure).
 import { LiveFeed } from "./lib/live";
+
+/** Loads the most recent stored events, newest first. */
+export type RecentEvents = () => Promise<readonly unknown[]>;
+
+export type PreloadState = { status: "waiting" | "loading" | "done" } | { status: "failed"; reason: string };
 
 export type LinkState =
   | { status: "connecting" }
@@ -13,6 +19,7 @@ const MAX_BACKOFF_MS = 15_000;
 export class LiveConnection {
   readonly feed = new LiveFeed();
   state: LinkState = { status: "connecting" };
+  preload: PreloadState = { status: "waiting" };
   private socket: WebSocket | null = null;
   private listeners = new Set<() => void>();
   private failures = 0;
@@ -20,7 +27,10 @@ export class LiveConnection {
   private renderScheduled = false;
   private stopped = true;
 
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly recent: RecentEvents | null = null,
+  ) {}
 
   /** Listen for changes; returns the function that stops listening. */
   subscribe(listener: () => void): () => void {
@@ -69,6 +79,7 @@ export class LiveConnection {
       this.failures = 0;
       this.state = { status: "open", since: Date.now() };
       this.notify(true);
+      this.loadRecent();
     };
     socket.onmessage = (message: MessageEvent) => {
       if (typeof message.data === "string") {
@@ -82,6 +93,23 @@ export class LiveConnection {
       const reason = event.reason || (event.code === 1006 ? `Candystore's stream at ${this.url} is unreachable` : `closed (${event.code})`);
       this.retry(reason);
     };
+  }
+
+  /** Opened after the stream, so nothing committed in between is missed; the feed drops what both bring. */
+  private loadRecent(): void {
+    if (this.recent === null || this.preload.status === "loading" || this.preload.status === "done") return;
+    this.preload = { status: "loading" };
+    this.recent().then(
+      (documents) => {
+        this.feed.preload(documents);
+        this.preload = { status: "done" };
+        this.notify(true);
+      },
+      (error: unknown) => {
+        this.preload = { status: "failed", reason: error instanceof Error ? error.message : String(error) };
+        this.notify(true);
+      },
+    );
   }
 
   private retry(reason: string): void {

@@ -1,4 +1,5 @@
 // Every view has its own address, so any of them can be linked to, bookmarked and reloaded.
+import { statusFilterOf, type StatusFilter } from "./lib/conflicts";
 import { filtersFromQuery, filtersToQuery, type LiveFilters } from "./lib/filters";
 
 export interface DeadLetterQuery {
@@ -8,15 +9,25 @@ export interface DeadLetterQuery {
   reason: string;
 }
 
+export interface ConflictQuery {
+  status: StatusFilter;
+  rule: string;
+  team: string;
+}
+
 export type Route =
   | { page: "live"; filters: LiveFilters }
   | { page: "event"; id: string }
   | { page: "trace"; id: string }
   | { page: "dead-letters"; query: DeadLetterQuery }
   | { page: "dead-letter"; id: string }
+  | { page: "conflicts"; query: ConflictQuery }
+  | { page: "conflict"; id: string }
   | { page: "schemas"; eventType: string | null }
   | { page: "health" }
   | { page: "not-found"; path: string };
+
+export const NO_CONFLICT_QUERY: ConflictQuery = { status: "unresolved", rule: "", team: "" };
 
 export const NO_DEAD_LETTER_QUERY: DeadLetterQuery = { state: "open", consumer: "", eventType: "", reason: "" };
 
@@ -60,6 +71,15 @@ export function parseRoute(pathname: string, search: string): Route {
       }
       if (id) return { page: "dead-letter", id };
       break;
+    case "conflicts":
+      if (second === undefined) {
+        return {
+          page: "conflicts",
+          query: { status: statusFilterOf(query.get("status")), rule: query.get("rule") ?? "", team: query.get("team") ?? "" },
+        };
+      }
+      if (id) return { page: "conflict", id };
+      break;
     case "schemas":
       if (second === undefined) return { page: "schemas", eventType: null };
       if (id) return { page: "schemas", eventType: id };
@@ -96,6 +116,16 @@ export function routeHref(route: Route): string {
     }
     case "dead-letter":
       return `/dead-letters/${encodeURIComponent(route.id)}`;
+    case "conflicts": {
+      const query = new URLSearchParams({ status: route.query.status });
+      for (const name of ["rule", "team"] as const) {
+        const value = route.query[name].trim();
+        if (value !== "") query.set(name, value);
+      }
+      return withQuery("/conflicts", query);
+    }
+    case "conflict":
+      return `/conflicts/${encodeURIComponent(route.id)}`;
     case "schemas":
       return route.eventType === null ? "/schemas" : `/schemas/${encodeURIComponent(route.eventType)}`;
     case "health":

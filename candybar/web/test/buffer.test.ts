@@ -76,3 +76,59 @@ describe("the live feed", () => {
     expect(feed.receive(first, 3)).not.toBeNull();
   });
 });
+
+describe("preloading the most recent stored events", () => {
+  const ids = (feed: LiveFeed): (string | null)[] => feed.buffer.newestFirst().map((event) => event.eventId);
+
+  it("shows them newest first when the stream has brought nothing yet", () => {
+    const feed = new LiveFeed(100);
+    const stored = [envelope(), envelope(), envelope()]; // newest first, as order=desc answers
+    expect(feed.preload(stored)).toBe(3);
+    expect(ids(feed)).toEqual(stored.map((event) => event.event_id));
+  });
+
+  it("puts them beneath what the stream brought, each event once", () => {
+    const feed = new LiveFeed(100);
+    const shared = envelope();
+    const live = envelope();
+    feed.receive(JSON.stringify(shared), 0);
+    feed.receive(JSON.stringify(live), 1);
+    const older = envelope();
+    expect(feed.preload([shared, older])).toBe(1);
+    expect(ids(feed)).toEqual([live.event_id, shared.event_id, older.event_id]);
+    expect(feed.receive(JSON.stringify(older), 2)).toBeNull(); // the stream repeats a preloaded one: dropped
+    expect(feed.buffer.size).toBe(3);
+  });
+
+  it("keeps the newest when they do not all fit, and forgets what it dropped", () => {
+    const feed = new LiveFeed(3);
+    const live = envelope();
+    feed.receive(JSON.stringify(live), 0);
+    const stored = [envelope(), envelope(), envelope(), envelope()];
+    feed.preload(stored);
+    expect(ids(feed)).toEqual([live.event_id, stored[0]?.event_id, stored[1]?.event_id]);
+    expect(feed.receive(JSON.stringify(stored[3]), 1)).not.toBeNull(); // dropped, so news again
+  });
+
+  it("counts invalid stored events, shows them flagged, and ignores an empty answer", () => {
+    const feed = new LiveFeed(10);
+    expect(feed.preload([])).toBe(0);
+    const before = feed.version;
+    feed.preload([envelope({ payload: { price: "free" } })]);
+    expect(feed.invalid).toBe(1);
+    expect(feed.buffer.newest(0)?.issues.length).toBeGreaterThan(0);
+    expect(feed.version).toBeGreaterThan(before);
+  });
+
+  it("goes beneath events held back while paused, which appear on resume", () => {
+    const feed = new LiveFeed(10);
+    feed.pause();
+    const held = envelope();
+    feed.receive(JSON.stringify(held), 0);
+    const stored = envelope();
+    feed.preload([stored, held]);
+    expect(ids(feed)).toEqual([stored.event_id]);
+    feed.resume();
+    expect(ids(feed)).toEqual([held.event_id, stored.event_id]);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { NO_DEAD_LETTER_QUERY, parseRoute, routeHref, type Route } from "../src/router";
+import { NO_CONFLICT_QUERY, NO_DEAD_LETTER_QUERY, parseRoute, routeHref, type Route } from "../src/router";
 
 describe("deep links", () => {
   const routes: Route[] = [
@@ -13,6 +13,10 @@ describe("deep links", () => {
     { page: "schemas", eventType: null },
     { page: "schemas", eventType: "retail.offer.surfaced.v1" },
     { page: "health" },
+    { page: "conflicts", query: NO_CONFLICT_QUERY },
+    { page: "conflicts", query: { status: "", rule: "price_mismatch", team: "magic-apron" } },
+    { page: "conflicts", query: { status: "escalated", rule: "", team: "" } },
+    { page: "conflict", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
   ];
 
   it.each(routes)("every view has an address that leads back to it: %o", (route) => {
@@ -23,6 +27,8 @@ describe("deep links", () => {
   it("starts on the live page and shows open dead letters by default", () => {
     expect(parseRoute("/", "")).toEqual({ page: "live", filters: { type: "", source: "", agent: "", search: "" } });
     expect(parseRoute("/dead-letters", "")).toMatchObject({ query: { state: "open" } });
+    expect(parseRoute("/conflicts", "")).toEqual({ page: "conflicts", query: NO_CONFLICT_QUERY });
+    expect(routeHref({ page: "conflicts", query: NO_CONFLICT_QUERY })).toBe("/conflicts?status=unresolved");
   });
 
   it("encodes what it puts in a path", () => {
@@ -31,7 +37,7 @@ describe("deep links", () => {
   });
 
   it("answers unknown addresses with the not-found page", () => {
-    for (const path of ["/nope", "/events", "/events/a/b", "/events/%E0%A4%A", "/health/extra"]) {
+    for (const path of ["/nope", "/events", "/events/a/b", "/events/%E0%A4%A", "/health/extra", "/conflicts/a/b"]) {
       expect(parseRoute(path, "").page).toBe("not-found");
     }
   });

@@ -1,4 +1,4 @@
-// Who acts in the dead-letter console: kept for audit with every replay and discard.
+// Who acts in the dead-letter console and on conflicts: kept for audit with every replay, discard and action.
 const KEY = "candybar.actor";
 export const DEFAULT_ACTOR = "candybar";
 

@@ -1,6 +1,7 @@
-// The live page's model: events checked as they arrive, kept in a capped buffer, held back while paused.
+// The live page's model: events checked as they arrive, kept in a capped buffer, held back while paused,
+// and the most recent stored events preloaded beneath them so the page does not open empty.
 import { RingBuffer } from "./buffer";
-import { checkMessage, type CheckedEvent } from "./envelope";
+import { checkEvent, checkMessage, type CheckedEvent } from "./envelope";
 import { RateCounter } from "./rate";
 
 export const LIVE_CAPACITY = 10_000;
@@ -56,6 +57,32 @@ export class LiveFeed {
     // The oldest event leaves the buffer to make room: a later copy of it is news again.
     if (this.buffer.size === this.capacity) this.forget(this.buffer.newest(this.capacity - 1));
     this.buffer.push(event);
+  }
+
+  /**
+   * Put events stored before the page opened (newest first, as Candystore's `order=desc` answers)
+   * beneath those the stream already brought, each event once; returns how many were added.
+   * The stream may have delivered some of them already, or deliver them later: either copy is dropped.
+   */
+  preload(documents: readonly unknown[]): number {
+    const older: CheckedEvent[] = [];
+    for (let index = documents.length - 1; index >= 0; index -= 1) {
+      const event = checkEvent(documents[index]);
+      if (event.eventId !== null) {
+        if (this.seen.has(event.key)) continue;
+        this.seen.add(event.key);
+      }
+      if (event.issues.length > 0) this.invalid += 1;
+      older.push(event);
+    }
+    if (older.length === 0) return 0;
+    const merged = [...older, ...this.buffer.newestFirst().reverse()];
+    const overflow = Math.max(0, merged.length - this.capacity);
+    for (const dropped of merged.slice(0, overflow)) this.forget(dropped);
+    this.buffer.clear();
+    this.buffer.push(...merged.slice(overflow));
+    this.version += 1;
+    return older.length - Math.min(overflow, older.length);
   }
 
   pause(): void {

@@ -1,4 +1,5 @@
-// Live: the stream as it happens, filtered and searched, with pause and a rate sparkline.
+// Live: the most recent stored events, then the stream as it happens, filtered and searched, with
+// pause and a rate sparkline.
 import type { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 
@@ -6,7 +7,7 @@ import { CopyButton } from "../components/copy";
 import { JsonTree } from "../components/json-tree";
 import { Link } from "../components/link";
 import { Sparkline } from "../components/sparkline";
-import { Empty } from "../components/states";
+import { Empty, Loading } from "../components/states";
 import { VirtualList } from "../components/virtual-list";
 import type { CheckedEvent } from "../lib/envelope";
 import { eventMatcher, isFiltering, NO_FILTERS, type LiveFilters } from "../lib/filters";
@@ -159,6 +160,11 @@ export function LivePage(props: { connection: LiveConnection; filters: LiveFilte
         </span>
       </div>
       <FilterBar filters={filters} />
+      {connection.preload.status === "failed" ? (
+        <p class="outcome error preload" role="status">
+          The most recent stored events could not be loaded ({connection.preload.reason}); new ones still appear. Retried when the stream reconnects.
+        </p>
+      ) : null}
       <div class={`split${selected ? " with-detail" : ""}`}>
         {shown.length > 0 ? (
           <VirtualList
@@ -173,6 +179,8 @@ export function LivePage(props: { connection: LiveConnection; filters: LiveFilte
           <Empty title="No event matches the filters">
             <p>{formatNumber(feed.buffer.size)} events are kept; none of them matches. Loosen a filter or clear them.</p>
           </Empty>
+        ) : connection.preload.status === "loading" ? (
+          <Loading what="the most recent events" />
         ) : (
           <Empty title={feed.paused ? "Paused" : "Waiting for events"}>
             <p>Events appear here the moment Candystore stores them. Publish one through the gateway:</p>
