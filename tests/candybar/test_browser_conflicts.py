@@ -90,7 +90,7 @@ def open_conflicts(page: Page, platform: RunningPlatform, query: str = "") -> No
 
 
 def test_a_detected_conflict_is_listed_with_figures_and_trend(platform, page):
-    """A contradiction published through the gateway is listed with rule, severity, store and team, beside the OKR."""
+    """A contradiction published through the gateway is listed beside the OKR and counted in the hourly rate."""
     found = contradiction(platform)
     open_conflicts(page, platform)
     row = page.locator(f'tr[data-conflict-id="{found["conflict_id"]}"]')
@@ -103,7 +103,13 @@ def test_a_detected_conflict_is_listed_with_figures_and_trend(platform, page):
     expect(page.locator('[data-okr="customer_impact_incidents_7d"] .value')).not_to_have_text("0")
     bars = page.locator("svg.hour-bars g.bar")
     expect(bars).to_have_count(24)
-    assert sum(int(bars.nth(n).get_attribute("data-count") or 0) for n in range(24)) >= 1
+    labelled = page.locator("svg.hour-bars g.bar[data-label]")  # the hours with conflicts opened
+    expect(labelled.first).to_be_visible()
+    opened = [labelled.nth(n) for n in range(labelled.count())]
+    assert sum(int(bar.get_attribute("data-label") or 0) for bar in opened) >= 1
+    assert all(float(bar.get_attribute("data-value") or 0) > 0 for bar in opened)  # their conflict rate
+    expect(opened[-1].locator("title")).to_contain_text("% in conflict")
+    expect(page.locator(".trend .trend-total")).to_contain_text("opened")
     shoot(page, "conflicts")
     page.goto(f"{platform.candybar_url}/conflicts?status=unresolved&team=nobody-here")
     expect(page.get_by_text("No conflict matches")).to_be_visible(timeout=WAIT_MS)

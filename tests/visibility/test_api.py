@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from visibility.api import create_api
@@ -53,20 +56,27 @@ async def seed(store: Any) -> None:
         )
 
 
-@pytest.fixture
-async def client(store):
-    await seed(store)
-    sent = Sent()
-    lifecycle = Lifecycle(store, rules=RULES, publisher=OutboxPublisher(store, sent))
-    app = create_api(
+NOW = at(3600)
+"""The API's clock: the end of the hour the seeded conflicts were detected in."""
+
+
+def api_for(store: Any) -> FastAPI:
+    lifecycle = Lifecycle(store, rules=RULES, publisher=OutboxPublisher(store, Sent()))
+    return create_api(
         store,
         settings=VisibilitySettings(),
         lifecycle=lifecycle,
         metrics=VisibilityMetrics(CollectorRegistry()),
         broker_connected=lambda: True,
-        now=lambda: at(3600),
+        now=lambda: NOW,
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://visibility") as http:
+
+
+@pytest.fixture
+async def client(store):
+    await seed(store)
+    transport = httpx.ASGITransport(app=api_for(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://visibility") as http:
         yield http
 
 
@@ -176,3 +186,50 @@ async def test_okr_health_and_metrics(client):
     metrics = (await client.get("/metrics")).text
     assert "visibility_okr_conflict_rate_percent 50.0" in metrics
     assert "visibility_detect_latency_seconds_bucket" in metrics
+
+
+def same_json(served: str, expected: Any) -> bool:
+    """Equal values with the keys in the same order: what the routes served before they had response models."""
+    return json.dumps(json.loads(served)) == json.dumps(expected)
+
+
+async def test_answers_are_the_stored_records_json_unchanged(client, store):
+    """Listing, one conflict, an action and the OKR answer exactly the JSON the records give, key order included."""
+    page = await store.conflicts()
+    listed = await client.get("/conflicts")
+    assert same_json(listed.text, {"items": [item.as_json() for item in page.items], "next_cursor": None})
+    first = page.items[0]
+    one = await client.get(f"/conflicts/{first.conflict_id}")
+    assert same_json(one.text, first.as_json(with_actions=True))
+    acted = await client.post(f"/conflicts/{first.conflict_id}/actions", json={"action": "acknowledge", "actor": "a"})
+    after = await store.conflict(first.conflict_id)
+    assert after is not None
+    assert same_json(acted.text, after.as_json(with_actions=True))
+    assert json.loads(acted.text)["actions"][0]["at"].endswith("Z")
+    okr = await store.okr(now=NOW, period=timedelta(days=7), sla=timedelta(days=1))
+    assert same_json((await client.get("/okr")).text, okr.as_json())
+    assert same_json((await client.get("/health/ready")).text, {"status": "ready", "database": "ok", "broker": "ok"})
+
+
+async def test_openapi_documents_every_answer(client):
+    """Each JSON route's 200 names its model and every error answer the one error shape."""
+    document = (await client.get("/openapi.json")).json()
+    models = {
+        ("/conflicts", "get"): "ConflictPageModel",
+        ("/conflicts/{conflict_id}", "get"): "ConflictDetailModel",
+        ("/conflicts/{conflict_id}/actions", "post"): "ConflictDetailModel",
+        ("/okr", "get"): "OkrModel",
+        ("/okr/trend", "get"): "TrendModel",
+        ("/health/live", "get"): "LiveModel",
+        ("/health/ready", "get"): "ReadyModel",
+    }
+    for (path, method), model in models.items():
+        answers = document["paths"][path][method]["responses"]
+        assert answers["200"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        for status, answer in answers.items():
+            if status[0] in "45":
+                assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    schemas = document["components"]["schemas"]
+    assert schemas["ConflictModel"]["properties"]["status"] == {"$ref": "#/components/schemas/Status"}
+    assert set(schemas["Status"]["enum"]) == {"open", "acknowledged", "fixed", "accepted", "disputed"}
+    assert set(schemas["ConflictDetailModel"]["required"]) >= {"conflict_id", "details", "escalation", "actions"}

@@ -26,8 +26,8 @@ __all__ = ["create_api"]
 _DESCRIPTION = """\
 The visibility layer: conflicts between teams' customer-facing decisions and the
 inventory truth, their lifecycle (acknowledge, then fix, accept or dispute; escalation
-after 24 h and 72 h), and the shared OKR "Accuracy to Reality". Every error answer has
-one shape: `{"errors": [{"path", "message"}]}`.
+after 24 h and 72 h), and the shared OKR "Accuracy to Reality" with its conflict rate per
+hour. Every error answer has one shape: `{"errors": [{"path", "message"}]}`.
 """
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bloodbank.gateway.errors import json_response
 from visibility.api.errors import ApiError, error_responses
+from visibility.api.models import ConflictDetailModel, ConflictPageModel
 from visibility.api.params import only_query
 from visibility.lifecycle import Action, Lifecycle
 from visibility.store import ConflictFilter, VisibilityStore
@@ -52,6 +51,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         "/conflicts",
         summary="List conflicts, newest first",
         description=_LIST_DESCRIPTION,
+        response_model=ConflictPageModel,
         responses=error_responses(422, 503),
         dependencies=[Depends(only_query(*_LIST_NAMES))],
     )
@@ -64,23 +64,22 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         until: Annotated[AwareDatetime | None, Query(description="detected before (ISO 8601 with offset)")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
-    ) -> Response:
+    ) -> ConflictPageModel:
         filters = ConflictFilter(status=status, rule=rule, team=team, since=since, until=until)
-        page = await store.conflicts(filters, limit=limit, cursor=cursor)
-        items: list[dict[str, Any]] = [item.as_json() for item in page.items]
-        return json_response(200, {"items": items, "next_cursor": page.next_cursor})
+        return ConflictPageModel.of(await store.conflicts(filters, limit=limit, cursor=cursor))
 
     @router.get(
         "/conflicts/{conflict_id}",
         summary="One conflict with its evidence and every action taken on it",
+        response_model=ConflictDetailModel,
         responses=error_responses(404, 422, 503),
         dependencies=[Depends(only_query())],
     )
-    async def get_conflict(conflict_id: _ConflictId) -> Response:
+    async def get_conflict(conflict_id: _ConflictId) -> ConflictDetailModel:
         found = await store.conflict(conflict_id)
         if found is None:
             raise _not_found(conflict_id)
-        return json_response(200, found.as_json(with_actions=True))
+        return ConflictDetailModel.of(found)
 
     @router.post(
         "/conflicts/{conflict_id}/actions",
@@ -89,14 +88,15 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
             "acknowledge first; then fix, accept (a note with the reason is required) or dispute as a false "
             "positive (a note with the reason is required). Any other move answers 409 saying why."
         ),
+        response_model=ConflictDetailModel,
         responses=error_responses(404, 409, 422, 503),
         dependencies=[Depends(only_query())],
     )
-    async def act(conflict_id: _ConflictId, request: ActionRequest) -> Response:
+    async def act(conflict_id: _ConflictId, request: ActionRequest) -> ConflictDetailModel:
         note = request.note.strip() if request.note else None
         conflict = await lifecycle.act(conflict_id, request.action, actor=request.actor.strip(), note=note)
         if conflict is None:
             raise _not_found(conflict_id)
-        return json_response(200, conflict.as_json(with_actions=True))
+        return ConflictDetailModel.of(conflict)
 
     return router

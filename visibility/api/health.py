@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from bloodbank.gateway.errors import json_response
 from holyfields import ValidationIssue
 from visibility.api.errors import RETRY_AFTER_SECONDS, ApiError, error_responses
+from visibility.api.models import LiveModel, ReadyModel
 from visibility.store import StoreError, VisibilityStore
 
 __all__ = ["health_routes"]
@@ -21,32 +22,31 @@ def health_routes(
 ) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live", summary="The process is up")
-    async def live() -> Response:
-        return json_response(200, {"status": "live"})
+    @router.get("/health/live", summary="The process is up", response_model=LiveModel)
+    async def live() -> LiveModel:
+        return LiveModel(status="live")
 
     @router.get(
         "/health/ready",
         summary="The database answers and the broker is connected",
-        responses={
-            200: {"content": {"application/json": {"example": {"status": "ready", "database": "ok", "broker": "ok"}}}},
-            **error_responses(503),
-        },
+        response_model=ReadyModel,
+        responses=error_responses(503),
     )
-    async def ready() -> Response:
+    async def ready() -> ReadyModel:
         problems: list[ValidationIssue] = []
         try:
             await store.ping()
         except StoreError as exc:
             problems.append(ValidationIssue("", f"database: {exc}"))
-        broker = "not configured"
+        broker: Literal["ok", "not configured"] = "not configured"
         if broker_connected is not None:
-            broker = "ok" if broker_connected() else "disconnected"
-            if broker != "ok":
+            if broker_connected():
+                broker = "ok"
+            else:
                 problems.append(ValidationIssue("", "broker: not connected; the transport is reconnecting"))
         if problems:
             raise ApiError(503, problems, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        return json_response(200, {"status": "ready", "database": "ok", "broker": broker})
+        return ReadyModel(status="ready", database="ok", broker=broker)
 
     @router.get(
         "/metrics",

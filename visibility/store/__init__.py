@@ -4,6 +4,7 @@ from visibility.store.errors import DatabaseUnavailable, InvalidCursor, StoreErr
 from visibility.store.queries import ConflictFilter, ConflictPage
 from visibility.store.records import ActionRecord, ConflictRecord
 from visibility.store.repository import VisibilityStore
+from visibility.store.trend import HourCounts
 
 __all__ = [
     "ActionRecord",
@@ -11,6 +12,7 @@ __all__ = [
     "ConflictPage",
     "ConflictRecord",
     "DatabaseUnavailable",
+    "HourCounts",
     "InvalidCursor",
     "StoreError",
     "VisibilityStore",

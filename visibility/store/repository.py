@@ -32,6 +32,7 @@ from visibility.store.okr import read_okr_inputs
 from visibility.store.outbox import OutboxEvent
 from visibility.store.queries import ConflictFilter, ConflictPage, get_conflict, list_conflicts, load_state
 from visibility.store.records import ConflictRecord
+from visibility.store.trend import HourCounts, hourly_counts
 
 __all__ = ["VisibilityStore"]
 
@@ -113,6 +114,11 @@ class VisibilityStore:
         async with self._transaction() as connection:
             inputs = await read_okr_inputs(connection, since=now - period, week_ago=now - timedelta(days=7))
         return compute_okr(inputs, now=now, period=period, sla=sla)
+
+    async def trend(self, *, now: datetime, hours: int) -> list[HourCounts]:
+        """The counters of the ``hours`` clock hours up to the one holding ``now`` (still running), oldest first."""
+        async with self._transaction() as connection:
+            return await hourly_counts(connection, first=now - timedelta(hours=hours - 1), hours=hours)
 
     # --- the lifecycle --------------------------------------------------------------------------
 

@@ -54,33 +54,3 @@ export function observation(overrides: Record<string, unknown> = {}): Record<str
     ...overrides,
   };
 }
-
-/** A conflict as `GET /conflicts/{id}` answers it. */
-export function conflict(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const offer = observation({ team: "magic-apron", price: 39.98 });
-  const other = observation({ team: "search", price: 44.5, quantity: null });
-  return {
-    conflict_id: uuid(),
-    rule: "price_mismatch",
-    rule_version: 1,
-    severity: "medium",
-    status: "open",
-    product_id: "1004417382",
-    store_id: "store-0121",
-    teams: ["magic-apron", "search"],
-    source_event_ids: [offer.event_id, other.event_id],
-    occurred_at: "2026-11-02T19:05:12.331Z",
-    detected_at: "2026-11-02T19:05:12.402Z",
-    last_occurred_at: "2026-11-02T19:05:12.331Z",
-    last_detected_at: "2026-11-02T19:05:12.402Z",
-    occurrence_count: 1,
-    customer_facing: true,
-    details: { summary: "search showed 44.50 USD while magic-apron showed 39.98 USD.", observations: [offer, other], measured: 11.306, threshold: 5 },
-    detected_event_id: uuid(),
-    acknowledged_at: null,
-    resolved_at: null,
-    escalation: { level: null, escalated_to: null, escalated_at: null, next_at: "2026-11-03T19:05:12.402Z" },
-    actions: [],
-    ...overrides,
-  };
-}

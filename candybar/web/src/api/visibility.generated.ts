@@ -128,6 +128,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/okr/trend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The conflict rate per hour, with events checked and conflicts opened
+         * @description The detector's counters per clock hour (UTC): retail events checked, events in conflict,
+         *     conflicts opened, and the conflict rate (events in conflict in percent of the events
+         *     checked, as `conflict_rate_percent` of `GET /okr`). Every one of the last `hours` hours is
+         *     listed, oldest first, an hour with nothing counted included; the last is the hour running
+         *     now.
+         */
+        get: operations["trend_okr_trend_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -138,6 +162,28 @@ export interface components {
          * @enum {string}
          */
         Action: "acknowledge" | "fix" | "accept" | "dispute";
+        /**
+         * ActionModel
+         * @description One thing done to a conflict: by whom, when, with what note, and the status it left.
+         */
+        ActionModel: {
+            /**
+             * Action
+             * @description a person's action, or `escalate` (recorded by the layer itself)
+             * @enum {string}
+             */
+            action: "acknowledge" | "fix" | "accept" | "dispute" | "escalate";
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Note */
+            note: string | null;
+            status_after: components["schemas"]["Status"];
+        };
         /**
          * ActionRequest
          * @description What a person does to a conflict.
@@ -155,6 +201,180 @@ export interface components {
              * @description what was done; required (the reason) to accept or dispute
              */
             note?: string | null;
+        };
+        /**
+         * ConflictDetailModel
+         * @description A conflict with every action taken on it, oldest first.
+         */
+        ConflictDetailModel: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Actions */
+            actions: components["schemas"]["ActionModel"][];
+            /**
+             * Conflict Id
+             * Format: uuid
+             */
+            conflict_id: string;
+            /**
+             * Customer Facing
+             * @description whether a customer saw at least one of the offers
+             */
+            customer_facing: boolean;
+            /**
+             * Details
+             * @description the evidence of the latest occurrence (`summary`, `observations`, …), as in `visibility.conflict.detected.v1`
+             */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Detected At
+             * Format: date-time
+             * @description when the detector opened it
+             */
+            detected_at: string;
+            /**
+             * Detected Event Id
+             * Format: uuid
+             * @description the `visibility.conflict.detected.v1` event published for it
+             */
+            detected_event_id: string;
+            escalation: components["schemas"]["EscalationModel"];
+            /**
+             * Last Detected At
+             * Format: date-time
+             */
+            last_detected_at: string;
+            /**
+             * Last Occurred At
+             * Format: date-time
+             */
+            last_occurred_at: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             * @description when the conflict became true (its latest source event)
+             */
+            occurred_at: string;
+            /**
+             * Occurrence Count
+             * @description how many times it was seen while unresolved
+             */
+            occurrence_count: number;
+            /** Product Id */
+            product_id: string;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Rule */
+            rule: string;
+            /** Rule Version */
+            rule_version: number;
+            severity: components["schemas"]["Severity"];
+            /**
+             * Source Event Ids
+             * @description the events that make up the conflict, the opening ones first
+             */
+            source_event_ids: string[];
+            status: components["schemas"]["Status"];
+            /** Store Id */
+            store_id: string;
+            /**
+             * Teams
+             * @description the teams taking part, sorted
+             */
+            teams: string[];
+        };
+        /**
+         * ConflictModel
+         * @description A conflict: the rule it breaks, where, between which teams, its evidence and where it stands.
+         */
+        ConflictModel: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /**
+             * Conflict Id
+             * Format: uuid
+             */
+            conflict_id: string;
+            /**
+             * Customer Facing
+             * @description whether a customer saw at least one of the offers
+             */
+            customer_facing: boolean;
+            /**
+             * Details
+             * @description the evidence of the latest occurrence (`summary`, `observations`, …), as in `visibility.conflict.detected.v1`
+             */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Detected At
+             * Format: date-time
+             * @description when the detector opened it
+             */
+            detected_at: string;
+            /**
+             * Detected Event Id
+             * Format: uuid
+             * @description the `visibility.conflict.detected.v1` event published for it
+             */
+            detected_event_id: string;
+            escalation: components["schemas"]["EscalationModel"];
+            /**
+             * Last Detected At
+             * Format: date-time
+             */
+            last_detected_at: string;
+            /**
+             * Last Occurred At
+             * Format: date-time
+             */
+            last_occurred_at: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             * @description when the conflict became true (its latest source event)
+             */
+            occurred_at: string;
+            /**
+             * Occurrence Count
+             * @description how many times it was seen while unresolved
+             */
+            occurrence_count: number;
+            /** Product Id */
+            product_id: string;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Rule */
+            rule: string;
+            /** Rule Version */
+            rule_version: number;
+            severity: components["schemas"]["Severity"];
+            /**
+             * Source Event Ids
+             * @description the events that make up the conflict, the opening ones first
+             */
+            source_event_ids: string[];
+            status: components["schemas"]["Status"];
+            /** Store Id */
+            store_id: string;
+            /**
+             * Teams
+             * @description the teams taking part, sorted
+             */
+            teams: string[];
+        };
+        /** ConflictPageModel */
+        ConflictPageModel: {
+            /** Items */
+            items: components["schemas"]["ConflictModel"][];
+            /**
+             * Next Cursor
+             * @description pass it as `cursor` for the next page; null on the last page
+             */
+            next_cursor: string | null;
         };
         /**
          * ErrorBody
@@ -180,6 +400,205 @@ export interface components {
              * @example $.payload.price
              */
             path: string | null;
+        };
+        /**
+         * EscalationLevel
+         * @description Who an unresolved conflict reaches: the rule's decision authority, then the executive.
+         * @enum {string}
+         */
+        EscalationLevel: "decision_authority" | "executive";
+        /**
+         * EscalationModel
+         * @description Who an unresolved conflict was escalated to, and when the next step falls due.
+         */
+        EscalationModel: {
+            /** Escalated At */
+            escalated_at: string | null;
+            /** Escalated To */
+            escalated_to: string | null;
+            /** @description null until the first escalation */
+            level: components["schemas"]["EscalationLevel"] | null;
+            /**
+             * Next At
+             * @description when the next step falls due; null when none is left or resolved
+             */
+            next_at: string | null;
+        };
+        /** LiveModel */
+        LiveModel: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "live";
+        };
+        /**
+         * OkrModel
+         * @description The shared OKR "Accuracy to Reality" over the period; a figure with nothing to measure is null.
+         */
+        OkrModel: {
+            /**
+             * Conflict Rate Percent
+             * @description events in conflict, in percent of the events checked
+             */
+            conflict_rate_percent: number | null;
+            /**
+             * Conflicting Events
+             * @description events that produced a conflict finding
+             */
+            conflicting_events: number;
+            /** Conflicts Opened */
+            conflicts_opened: number;
+            /**
+             * Customer Impact Incidents 7D
+             * @description conflicts opened in the last 7 days that a customer saw
+             */
+            customer_impact_incidents_7d: number;
+            /**
+             * Disputed Share Percent
+             * @description resolutions that disputed the detection, in percent
+             */
+            disputed_share_percent: number | null;
+            /**
+             * Escalated
+             * @description unresolved conflicts escalated now
+             */
+            escalated: number;
+            /**
+             * Events
+             * @description retail events checked
+             */
+            events: number;
+            period: components["schemas"]["PeriodModel"];
+            /**
+             * Resolution Rate 24H Percent
+             * @description conflicts resolved within the SLA, in percent of those opened that are resolved or past the SLA
+             */
+            resolution_rate_24h_percent: number | null;
+            /**
+             * Targets
+             * @description each figure with a target, and whether it is met
+             */
+            targets: {
+                [key: string]: components["schemas"]["TargetModel"];
+            };
+            /** Time To Detect Mean Seconds */
+            time_to_detect_mean_seconds: number | null;
+            /** Time To Detect P95 Seconds */
+            time_to_detect_p95_seconds: number | null;
+            /**
+             * Unresolved
+             * @description conflicts unresolved now (whenever opened)
+             */
+            unresolved: number;
+            /**
+             * Unverifiable
+             * @description checks that could not be made, by rule
+             */
+            unverifiable: {
+                [key: string]: number;
+            };
+        };
+        /** PeriodModel */
+        PeriodModel: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
+        /** ReadyModel */
+        ReadyModel: {
+            /**
+             * Broker
+             * @description `not configured` when the layer runs without a bus
+             * @enum {string}
+             */
+            broker: "ok" | "not configured";
+            /**
+             * Database
+             * @constant
+             */
+            database: "ok";
+            /**
+             * Status
+             * @constant
+             */
+            status: "ready";
+        };
+        /**
+         * Severity
+         * @description How serious a rule's conflicts are (the values of ``visibility.conflict.detected.v1``).
+         * @enum {string}
+         */
+        Severity: "low" | "medium" | "high" | "critical";
+        /**
+         * Status
+         * @description Where a conflict stands. Escalation is a level beside the status, not a status of its own.
+         * @enum {string}
+         */
+        Status: "open" | "acknowledged" | "fixed" | "accepted" | "disputed";
+        /** TargetModel */
+        TargetModel: {
+            /**
+             * Met
+             * @description null when there is nothing to measure yet
+             */
+            met: boolean | null;
+            /**
+             * Target
+             * @description the comparison and the value, e.g. `< 2`
+             * @example < 2
+             */
+            target: string;
+        };
+        /**
+         * TrendHourModel
+         * @description One clock hour (UTC) of the detector's work.
+         */
+        TrendHourModel: {
+            /**
+             * Conflict Rate
+             * @description `conflicting_events` in percent of `events_checked`, as the OKR's `conflict_rate_percent`; null when no event was checked
+             */
+            conflict_rate: number | null;
+            /**
+             * Conflicting Events
+             * @description events that produced a conflict finding (new or a repeat)
+             */
+            conflicting_events: number;
+            /**
+             * Conflicts Opened
+             * @description conflicts the detector opened
+             */
+            conflicts_opened: number;
+            /**
+             * Events Checked
+             * @description retail events the detector checked
+             */
+            events_checked: number;
+            /**
+             * Hour
+             * Format: date-time
+             * @description the start of the hour, UTC
+             */
+            hour: string;
+        };
+        /**
+         * TrendModel
+         * @description The conflict rate per clock hour.
+         */
+        TrendModel: {
+            /**
+             * Items
+             * @description every hour of the period, oldest first, zero included; the last is the hour running now
+             */
+            items: components["schemas"]["TrendHourModel"][];
         };
     };
     responses: never;
@@ -219,7 +638,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ConflictPageModel"];
                 };
             };
             /** @description Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault */
@@ -260,7 +679,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ConflictDetailModel"];
                 };
             };
             /** @description No such conflict (the message names the id) */
@@ -314,7 +733,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ConflictDetailModel"];
                 };
             };
             /** @description No such conflict (the message names the id) */
@@ -370,7 +789,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["LiveModel"];
                 };
             };
         };
@@ -390,14 +809,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "broker": "ok",
-                     *       "database": "ok",
-                     *       "status": "ready"
-                     *     }
-                     */
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReadyModel"];
                 };
             };
             /** @description The database is unavailable: retry after `Retry-After` seconds */
@@ -449,7 +861,48 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["OkrModel"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    trend_okr_trend_get: {
+        parameters: {
+            query?: {
+                /** @description how many clock hours, the running one included */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrendModel"];
                 };
             };
             /** @description Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault */

@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { ApiError } from "../api/http";
 import type { VisibilityClient } from "../api/visibility";
 import { loadActor, saveActor } from "../lib/actor";
-import { ACTIONS, actionProblem, availableActions, isUnresolved, needsReason, type Action, type Conflict } from "../lib/conflicts";
+import { ACTIONS, actionProblem, availableActions, isUnresolved, needsReason, type Action, type Conflict, type ConflictDetail } from "../lib/conflicts";
 import { formatTimestamp } from "../lib/format";
 
 const LABELS: Record<Action, string> = { acknowledge: "Acknowledge", fix: "Fix", accept: "Accept", dispute: "Dispute" };
@@ -32,7 +32,7 @@ export function ConflictActions(props: {
   conflict: Conflict;
   visibility: VisibilityClient;
   /** The conflict as it is after an action, or null when it should be read again (it changed meanwhile). */
-  onChanged: (conflict: Conflict | null) => void;
+  onChanged: (conflict: ConflictDetail | null) => void;
 }): JSX.Element {
   const { conflict } = props;
   const [actor, setActor] = useState(loadActor);

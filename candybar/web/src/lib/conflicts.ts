@@ -1,70 +1,22 @@
-// Conflicts as the visibility API answers them, checked before use, and the lifecycle's rules as the
-// page applies them before asking: which actions a status allows, and which need a reason.
-import { z } from "zod";
+// Conflicts as the visibility API answers them (the types are generated from its OpenAPI document), and
+// the lifecycle's rules as the page applies them before asking: which actions a status allows, and which
+// need a reason.
+import type { components } from "../api/visibility.generated";
 
-export const STATUSES = ["open", "acknowledged", "fixed", "accepted", "disputed"] as const;
-export type Status = (typeof STATUSES)[number];
-export const ACTIONS = ["acknowledge", "fix", "accept", "dispute"] as const;
-export type Action = (typeof ACTIONS)[number];
+type Schemas = components["schemas"];
+export type Status = Schemas["Status"];
+export type Action = Schemas["Action"];
+export type ActionRecord = Schemas["ActionModel"];
+export type Conflict = Schemas["ConflictModel"];
+/** A conflict with every action taken on it (`GET /conflicts/{id}`, and the answer to an action). */
+export type ConflictDetail = Schemas["ConflictDetailModel"];
+export type ConflictPage = Schemas["ConflictPageModel"];
+export type Okr = Schemas["OkrModel"];
+export type Trend = Schemas["TrendModel"];
+export type TrendHour = Schemas["TrendHourModel"];
 
-const moment = z.string().min(1);
-
-export const ActionRecordSchema = z.object({
-  action: z.string(),
-  actor: z.string(),
-  note: z.string().nullable(),
-  at: moment,
-  status_after: z.string(),
-});
-
-export const ConflictSchema = z.object({
-  conflict_id: z.string(),
-  rule: z.string(),
-  rule_version: z.number().int(),
-  severity: z.string(),
-  status: z.enum(STATUSES),
-  product_id: z.string(),
-  store_id: z.string(),
-  teams: z.array(z.string()),
-  source_event_ids: z.array(z.string()),
-  occurred_at: moment,
-  detected_at: moment,
-  last_detected_at: moment.optional(),
-  occurrence_count: z.number().int(),
-  customer_facing: z.boolean(),
-  /** Checked on its own (lib/evidence): a conflict whose evidence is odd is still listed and can be acted on. */
-  details: z.unknown(),
-  detected_event_id: z.string(),
-  acknowledged_at: moment.nullable(),
-  resolved_at: moment.nullable(),
-  escalation: z.object({ level: z.string().nullable(), escalated_to: z.string().nullable(), escalated_at: moment.nullable() }),
-  actions: z.array(ActionRecordSchema).optional(),
-});
-
-export const ConflictPageSchema = z.object({ items: z.array(ConflictSchema), next_cursor: z.string().nullable() });
-
-const figure = z.number().nullable();
-
-export const OkrSchema = z.object({
-  period: z.object({ since: moment, until: moment }),
-  conflict_rate_percent: figure,
-  time_to_detect_mean_seconds: figure,
-  time_to_detect_p95_seconds: figure,
-  resolution_rate_24h_percent: figure,
-  customer_impact_incidents_7d: z.number(),
-  disputed_share_percent: figure,
-  events: z.number(),
-  conflicting_events: z.number(),
-  conflicts_opened: z.number(),
-  unresolved: z.number(),
-  escalated: z.number(),
-  targets: z.record(z.string(), z.object({ target: z.string(), met: z.boolean().nullable() })),
-});
-
-export type ActionRecord = z.infer<typeof ActionRecordSchema>;
-export type Conflict = z.infer<typeof ConflictSchema>;
-export type ConflictPage = z.infer<typeof ConflictPageSchema>;
-export type Okr = z.infer<typeof OkrSchema>;
+/** The actions in the order their buttons show. */
+export const ACTIONS = ["acknowledge", "fix", "accept", "dispute"] as const satisfies readonly Action[];
 
 /** Whether the conflict still waits for a resolution. */
 export function isUnresolved(status: Status): boolean {

@@ -1,4 +1,4 @@
-// The conflicts page's figures: the OKR tiles, and the conflicts detected per hour over the last day.
+// The conflicts page's figures: the OKR tiles, and the conflict rate per hour over the last day.
 import type { JSX } from "preact";
 
 import type { VisibilityClient } from "../api/visibility";
@@ -6,11 +6,10 @@ import { HourBars } from "../components/hour-bars";
 import { Loading } from "../components/states";
 import { formatNumber } from "../lib/format";
 import { counted, okrTiles, periodText } from "../lib/okr";
-import { hourlyCounts, HOUR_MS } from "../lib/trend";
+import { overallRate, rateBuckets, rateText } from "../lib/trend";
 import { useLatest } from "../hooks";
 
 const TREND_HOURS = 24;
-const TREND_LIMIT = 1000;
 
 const GRADE_TEXT = { green: "meets its target", amber: "", red: "misses its target", none: "no target, or nothing measured yet" };
 
@@ -49,16 +48,12 @@ export function OkrTiles(props: { visibility: VisibilityClient; round: number })
 }
 
 export function ConflictTrend(props: { visibility: VisibilityClient; round: number }): JSX.Element {
-  const answer = useLatest(async () => {
-    const now = Date.now();
-    const since = Math.floor(now / HOUR_MS) * HOUR_MS - (TREND_HOURS - 1) * HOUR_MS;
-    const page = await props.visibility.conflicts({ since: new Date(since).toISOString(), limit: TREND_LIMIT });
-    return { buckets: hourlyCounts(page.items.map((item) => item.detected_at), now, TREND_HOURS), more: page.next_cursor !== null };
-  }, [props.visibility, props.round]);
-  const total = answer.data ? answer.data.buckets.reduce((sum, bucket) => sum + bucket.count, 0) : null;
+  const answer = useLatest(() => props.visibility.trend(TREND_HOURS), [props.visibility, props.round]);
+  const items = answer.data?.items ?? [];
+  const opened = items.reduce((sum, item) => sum + item.conflicts_opened, 0);
   return (
     <div class="card trend">
-      <h2>Conflicts detected per hour, last {TREND_HOURS} h</h2>
+      <h2>Conflict rate per hour, last {TREND_HOURS} h</h2>
       {answer.data === undefined ? (
         answer.error ? (
           <Unavailable what="trend" error={answer.error} />
@@ -67,12 +62,14 @@ export function ConflictTrend(props: { visibility: VisibilityClient; round: numb
         )
       ) : (
         <>
-          <HourBars buckets={answer.data.buckets} label={`Conflicts detected per hour over the last ${TREND_HOURS} hours`} />
+          <HourBars
+            buckets={rateBuckets(items)}
+            label={`Conflict rate per hour over the last ${TREND_HOURS} hours; above a bar, the conflicts opened in that hour`}
+          />
           <p class="muted axis">
             <span>{TREND_HOURS} h ago</span>
-            <span class="trend-total">
-              {formatNumber(total)}
-              {answer.data.more ? "+" : ""} in {TREND_HOURS} h
+            <span class="trend-total" title="events in conflict, in percent of the retail events checked">
+              {rateText(overallRate(items))} in conflict, {counted(opened, "conflict")} opened
             </span>
             <span>now</span>
           </p>

@@ -8,7 +8,7 @@ import { ConflictActions } from "../components/conflict-actions";
 import { EvidenceTable } from "../components/evidence-table";
 import { Link } from "../components/link";
 import { Empty, Failure, Loading } from "../components/states";
-import { isUnresolved, severityTone, statusTone, type ActionRecord, type Conflict } from "../lib/conflicts";
+import { isUnresolved, severityTone, statusTone, type ActionRecord, type Conflict, type ConflictDetail } from "../lib/conflicts";
 import { formatDuration, formatNumber, formatTimestamp } from "../lib/format";
 import { isUuid } from "../lib/ids";
 import { useLatest } from "../hooks";
@@ -113,7 +113,7 @@ function History(props: { actions: readonly ActionRecord[] }): JSX.Element {
 export function ConflictPage(props: { id: string; visibility: VisibilityClient }): JSX.Element {
   const { id, visibility } = props;
   const answer = useLatest(() => visibility.conflict(id), [visibility, id]);
-  const [latest, setLatest] = useState<Conflict | null>(null);
+  const [latest, setLatest] = useState<ConflictDetail | null>(null);
   useEffect(() => setLatest(null), [id, answer.data]);
   const conflict = latest ?? answer.data;
   if (conflict === undefined || conflict.conflict_id !== id) {
@@ -156,7 +156,7 @@ export function ConflictPage(props: { id: string; visibility: VisibilityClient }
             visibility={visibility}
             onChanged={(after) => (after ? setLatest(after) : answer.reload())}
           />
-          <History actions={conflict.actions ?? []} />
+          <History actions={conflict.actions} />
         </div>
         <Facts conflict={conflict} />
       </div>

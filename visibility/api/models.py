@@ -1,0 +1,186 @@
+"""The API's response models, so that ``/openapi.json`` documents every answer.
+
+Conflicts and OKR figures are built from the JSON the store and :mod:`visibility.okr` give
+(``as_json``), so the answers keep their fields, order and formats; these models check and
+document that JSON. Error answers have the one shape of :mod:`visibility.api.errors`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from visibility.lifecycle import Status
+from visibility.okr import Okr
+from visibility.rules import EscalationLevel, Severity
+from visibility.store import ConflictPage, ConflictRecord, HourCounts
+
+__all__ = [
+    "ActionModel",
+    "ConflictDetailModel",
+    "ConflictModel",
+    "ConflictPageModel",
+    "EscalationModel",
+    "LiveModel",
+    "OkrModel",
+    "PeriodModel",
+    "ReadyModel",
+    "TargetModel",
+    "TrendHourModel",
+    "TrendModel",
+]
+
+
+class EscalationModel(BaseModel):
+    """Who an unresolved conflict was escalated to, and when the next step falls due."""
+
+    level: EscalationLevel | None = Field(description="null until the first escalation")
+    escalated_to: str | None
+    escalated_at: datetime | None
+    next_at: datetime | None = Field(description="when the next step falls due; null when none is left or resolved")
+
+
+class ActionModel(BaseModel):
+    """One thing done to a conflict: by whom, when, with what note, and the status it left."""
+
+    action: Literal["acknowledge", "fix", "accept", "dispute", "escalate"] = Field(
+        description="a person's action, or `escalate` (recorded by the layer itself)"
+    )
+    actor: str
+    note: str | None
+    at: datetime
+    status_after: Status
+
+
+class ConflictModel(BaseModel):
+    """A conflict: the rule it breaks, where, between which teams, its evidence and where it stands."""
+
+    conflict_id: uuid.UUID
+    rule: str
+    rule_version: int
+    severity: Severity
+    status: Status
+    product_id: str
+    store_id: str
+    teams: list[str] = Field(description="the teams taking part, sorted")
+    source_event_ids: list[str] = Field(description="the events that make up the conflict, the opening ones first")
+    occurred_at: datetime = Field(description="when the conflict became true (its latest source event)")
+    detected_at: datetime = Field(description="when the detector opened it")
+    last_occurred_at: datetime
+    last_detected_at: datetime
+    occurrence_count: int = Field(description="how many times it was seen while unresolved")
+    customer_facing: bool = Field(description="whether a customer saw at least one of the offers")
+    details: dict[str, Any] = Field(
+        description="the evidence of the latest occurrence (`summary`, `observations`, …), "
+        "as in `visibility.conflict.detected.v1`"
+    )
+    detected_event_id: uuid.UUID = Field(description="the `visibility.conflict.detected.v1` event published for it")
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    escalation: EscalationModel
+
+    @classmethod
+    def of(cls, record: ConflictRecord) -> ConflictModel:
+        return cls.model_validate(record.as_json())
+
+
+class ConflictDetailModel(ConflictModel):
+    """A conflict with every action taken on it, oldest first."""
+
+    actions: list[ActionModel]
+
+    @classmethod
+    def of(cls, record: ConflictRecord) -> ConflictDetailModel:
+        return cls.model_validate(record.as_json(with_actions=True))
+
+
+class ConflictPageModel(BaseModel):
+    items: list[ConflictModel]
+    next_cursor: str | None = Field(description="pass it as `cursor` for the next page; null on the last page")
+
+    @classmethod
+    def of(cls, page: ConflictPage) -> ConflictPageModel:
+        return cls(items=[ConflictModel.of(item) for item in page.items], next_cursor=page.next_cursor)
+
+
+class PeriodModel(BaseModel):
+    since: datetime
+    until: datetime
+
+
+class TargetModel(BaseModel):
+    target: str = Field(description="the comparison and the value, e.g. `< 2`", examples=["< 2"])
+    met: bool | None = Field(description="null when there is nothing to measure yet")
+
+
+class OkrModel(BaseModel):
+    """The shared OKR "Accuracy to Reality" over the period; a figure with nothing to measure is null."""
+
+    period: PeriodModel
+    conflict_rate_percent: float | None = Field(description="events in conflict, in percent of the events checked")
+    time_to_detect_mean_seconds: float | None
+    time_to_detect_p95_seconds: float | None
+    resolution_rate_24h_percent: float | None = Field(
+        description="conflicts resolved within the SLA, in percent of those opened that are resolved or past the SLA"
+    )
+    customer_impact_incidents_7d: int = Field(description="conflicts opened in the last 7 days that a customer saw")
+    disputed_share_percent: float | None = Field(description="resolutions that disputed the detection, in percent")
+    events: int = Field(description="retail events checked")
+    conflicting_events: int = Field(description="events that produced a conflict finding")
+    conflicts_opened: int
+    unresolved: int = Field(description="conflicts unresolved now (whenever opened)")
+    escalated: int = Field(description="unresolved conflicts escalated now")
+    unverifiable: dict[str, int] = Field(description="checks that could not be made, by rule")
+    targets: dict[str, TargetModel] = Field(description="each figure with a target, and whether it is met")
+
+    @classmethod
+    def of(cls, okr: Okr) -> OkrModel:
+        return cls.model_validate(okr.as_json())
+
+
+def _rate(conflicting: int, events: int) -> float | None:
+    return round(conflicting / events * 100.0, 3) if events else None
+
+
+class TrendHourModel(BaseModel):
+    """One clock hour (UTC) of the detector's work."""
+
+    hour: datetime = Field(description="the start of the hour, UTC")
+    events_checked: int = Field(description="retail events the detector checked")
+    conflicting_events: int = Field(description="events that produced a conflict finding (new or a repeat)")
+    conflicts_opened: int = Field(description="conflicts the detector opened")
+    conflict_rate: float | None = Field(
+        description="`conflicting_events` in percent of `events_checked`, as the OKR's `conflict_rate_percent`; "
+        "null when no event was checked"
+    )
+
+    @classmethod
+    def of(cls, counts: HourCounts) -> TrendHourModel:
+        return cls(
+            hour=counts.hour,
+            events_checked=counts.events,
+            conflicting_events=counts.conflicting,
+            conflicts_opened=counts.opened,
+            conflict_rate=_rate(counts.conflicting, counts.events),
+        )
+
+
+class TrendModel(BaseModel):
+    """The conflict rate per clock hour."""
+
+    items: list[TrendHourModel] = Field(
+        description="every hour of the period, oldest first, zero included; the last is the hour running now"
+    )
+
+
+class LiveModel(BaseModel):
+    status: Literal["live"]
+
+
+class ReadyModel(BaseModel):
+    status: Literal["ready"]
+    database: Literal["ok"]
+    broker: Literal["ok", "not configured"] = Field(description="`not configured` when the layer runs without a bus")
