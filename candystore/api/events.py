@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
-from bloodbank.gateway.errors import json_response
+from bloodbank.api_errors import json_response
 from candystore.api.errors import ApiError, error_responses
 from candystore.api.models import EventPage
 from candystore.api.params import EVENT_FILTER_NAMES, event_filter, only_query

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from bloodbank.gateway.errors import json_response
+from bloodbank.api_errors import json_response
 from candystore.api.errors import RETRY_AFTER_SECONDS, ApiError, error_responses
 from candystore.store import EventStore, StoreError
 from holyfields import ValidationIssue

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from bloodbank.gateway.errors import json_response
+from bloodbank.api_errors import json_response
 from candystore.api.errors import ApiError, error_responses
 from candystore.api.models import TraceModel
 from candystore.api.params import only_query
