@@ -34,6 +34,7 @@ __all__ = ["Event", "EventHandler", "subscribe"]
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("bloodbank")
 _propagator = TraceContextTextMapPropagator()
+_NO_SPAN: AbstractContextManager[Any] = nullcontext()  # reusable: most events carry no trace context
 
 
 class Event:
@@ -190,7 +191,7 @@ class _Settler:
 def _span(event: Event) -> AbstractContextManager[Any]:
     context = event.document.get("trace_context")
     if not isinstance(context, Mapping):
-        return nullcontext()
+        return _NO_SPAN
     carrier = {"traceparent": f"00-{context['trace_id']}-{context['span_id']}-{context.get('trace_flags', '01')}"}
     parent = _propagator.extract(carrier)
     return _tracer.start_as_current_span(f"consume {event.event_type}", context=parent, kind=trace.SpanKind.CONSUMER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
@@ -18,6 +19,7 @@ from candystore import CandystoreSettings
 from candystore.store import StoreError
 from holyfields.catalog import Catalog, CatalogError
 from stack.bench import BENCHMARKS
+from stack.bench.plot import PlotUnavailable, ensure_plotting, plot_figures
 from stack.platform import PlatformOptions, PlatformSettings, describe_database, run_platform
 from visibility.settings import VisibilitySettings
 
@@ -97,11 +99,29 @@ def _print_urls(options: PlatformOptions, catalog: Catalog, settings: PlatformSe
 def bench(
     name: Annotated[str, typer.Argument(help=f"Benchmark to run: {', '.join(BENCHMARKS)}.")],
     seconds: Annotated[float, typer.Option(help="Measuring time for each side.")] = 3.0,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw the figures into this file (FILE.png).", dir_okay=False)
+    ] = None,
 ) -> None:
     """Run one benchmark against its baseline in the same run; the last line is a JSON object."""
     runner = BENCHMARKS.get(name)
     if runner is None:
         console.print(f"unknown benchmark {name!r}: choose one of {', '.join(BENCHMARKS)}")
         raise typer.Exit(2)
+    if plot is not None:
+        try:
+            ensure_plotting()  # before the run, not after minutes of it
+        except PlotUnavailable as exc:
+            console.print(str(exc), markup=False)
+            raise typer.Exit(2) from exc
     result = runner(seconds=seconds, console=console)
-    print(msgspec.json.encode(result).decode())  # noqa: T201 - the machine-readable last line
+    unplotted = False
+    if plot is not None:
+        try:
+            console.print(f"figures drawn in {plot_figures(result, plot)}", markup=False)
+        except PlotUnavailable as exc:
+            console.print(str(exc), markup=False)
+            unplotted = True
+    print(msgspec.json.encode(result).decode())  # noqa: T201 - the machine-readable last line, plotted or not
+    if unplotted:
+        raise typer.Exit(1)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,25 +116,29 @@ def _check(result: LoadResult, expected: int, label: str) -> None:
         raise RuntimeError(f"{label}: unexpected answers {unexpected} (expected only {expected})")
 
 
-SINK = ConsumerSpec("bench.gateway.sink", ("#",))
-"""A queue bound to every event, as Candystore's is: events are routed, not caught as unroutable."""
+def _sink() -> ConsumerSpec:
+    """A queue bound to every event, as Candystore's is: events are routed, not caught as unroutable.
+
+    A fresh one per run: a backlog left by an interrupted run would slow the broker down.
+    """
+    return ConsumerSpec(f"bench.gateway.sink.{uuid.uuid4().hex[:8]}", ("#",))
 
 
-async def _declare_sink(settings: BloodbankSettings) -> None:
+async def _declare_sink(settings: BloodbankSettings, sink: ConsumerSpec) -> None:
     transport = create_transport(settings, connection_name="bench-setup")
     await transport.connect()
     try:
         await transport.declare_topology()
-        await transport.declare_consumer(SINK)
+        await transport.declare_consumer(sink)
     finally:
         await transport.close()
 
 
-async def _delete_sink(url: str) -> None:
+async def _delete_sink(url: str, sink: ConsumerSpec) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        for name in (SINK.name, *(SINK.retry_queue(delay) for delay in SINK.retry_delays)):
+        for name in (sink.name, *(sink.retry_queue(delay) for delay in sink.retry_delays)):
             await channel.queue_delete(name)
 
 
@@ -142,7 +147,8 @@ def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
     with TemporaryDirectory() as tmp:
         env = {**os.environ, "BLOODBANK_DATA_DIR": str(Path(tmp) / "data")}
         settings = BloodbankSettings(data_dir=Path(tmp) / "data")
-        asyncio.run(_declare_sink(settings))
+        sink = _sink()
+        asyncio.run(_declare_sink(settings, sink))
         gateway_port, baseline_port = _free_port(), _free_port()
         gateway = [str(Path(python).parent / "bloodbank"), "serve", "--port", str(gateway_port)]
         baseline = [
@@ -156,32 +162,36 @@ def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
             "warning",
             "--no-access-log",
         ]
-        with _server(baseline, baseline_port, env), console.status("baseline: bare ASGI endpoint…"):
-            base = asyncio.run(
-                run_load(HOST, baseline_port, _single_requests(baseline_port), seconds=seconds, connections=CONNECTIONS)
-            )
-        _check(base, 202, "baseline")
-        with _server(gateway, gateway_port, env):
-            with console.status("gateway: single events…"):
-                single = asyncio.run(
+        try:
+            with _server(baseline, baseline_port, env), console.status("baseline: bare ASGI endpoint…"):
+                base = asyncio.run(
                     run_load(
-                        HOST, gateway_port, _single_requests(gateway_port), seconds=seconds, connections=CONNECTIONS
+                        HOST, baseline_port, _single_requests(baseline_port), seconds=seconds, connections=CONNECTIONS
                     )
                 )
-            _check(single, 202, "POST /events")
-            with console.status("gateway: batches…"):
-                batch = asyncio.run(
-                    run_load(
-                        HOST,
-                        gateway_port,
-                        _batch_requests(gateway_port),
-                        seconds=seconds,
-                        connections=BATCH_CONNECTIONS,
+            _check(base, 202, "baseline")
+            with _server(gateway, gateway_port, env):
+                with console.status("gateway: single events…"):
+                    single = asyncio.run(
+                        run_load(
+                            HOST, gateway_port, _single_requests(gateway_port), seconds=seconds, connections=CONNECTIONS
+                        )
                     )
-                )
-            _check(batch, 200, "POST /events/batch")
-        if settings.broker_url:
-            asyncio.run(_delete_sink(settings.broker_url))
+                _check(single, 202, "POST /events")
+                with console.status("gateway: batches…"):
+                    batch = asyncio.run(
+                        run_load(
+                            HOST,
+                            gateway_port,
+                            _batch_requests(gateway_port),
+                            seconds=seconds,
+                            connections=BATCH_CONNECTIONS,
+                        )
+                    )
+                _check(batch, 200, "POST /events/batch")
+        finally:
+            if settings.broker_url:
+                asyncio.run(_delete_sink(settings.broker_url, sink))
     console.print(f"POST /events        {single.rate:>9,.0f} events/s (baseline {base.rate:,.0f} requests/s)")
     console.print(f"POST /events/batch  {batch.rate * BATCH_SIZE:>9,.0f} events/s ({BATCH_SIZE} per request)")
     return {

@@ -450,9 +450,9 @@ async def test_lost_consumer_is_restored_after_a_reconnect(transport: RabbitMQTr
 
     await transport.consume(spec, take, prefetch=5)
     [running] = transport._subscriptions
-    assert running._consumer is not None
+    assert running._consuming_on is not None
     assert running._consumer_tag is not None
-    await running._consumer.cancel(running._consumer_tag)  # the broker forgets it, the subscription does not know
+    await running._consuming_on.basic_cancel(running._consumer_tag)  # the broker forgets it, the subscription does not
     transport._on_reconnect(None)
     await eventually(lambda: count_consumers(raw_transport=transport, queue="lost.consumer", expected=1))
     sent = message()

@@ -8,8 +8,12 @@ whether it still consumes and otherwise consumes again.
 
 A handler that raises does not stop the consumer: the message is released (given back
 to the queue) unless the handler settled it. ``stop`` cancels the consumer, lets the
-handlers in progress finish, then closes the channel, which requeues what stayed
-unsettled.
+handlers in progress finish, sends their acknowledgements, then closes the channel,
+which requeues what stayed unsettled.
+
+Messages are taken straight from aiormq's channel (aio-pika's message wrapper and the
+task it adds per message cost more than the rest of the delivery); each handler runs
+in a task of ours, because aiormq cancels its own callback tasks when a channel closes.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-import aio_pika
 import aiormq.abc
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from aio_pika.abc import AbstractChannel, AbstractRobustChannel
+from aiormq.abc import DeliveredMessage
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable, TopologyMismatch
 from bloodbank.transport.base import Delivery, DeliveryHandler, Subscription
+from bloodbank.transport.rabbitmq.acks import ChannelAcks
 from bloodbank.transport.rabbitmq.delivery import RabbitMQDelivery
 from bloodbank.transport.rabbitmq.errors import broker_call
 from bloodbank.transport.rabbitmq.topology import mismatch_as, passive_declare
@@ -101,7 +106,7 @@ class QueueConsumer(Subscription):
         *,
         channel: AbstractRobustChannel,
         handler: DeliveryHandler,
-        deliveries: Callable[[AbstractIncomingMessage, str], RabbitMQDelivery],
+        deliveries: Callable[[DeliveredMessage, ChannelAcks, str], RabbitMQDelivery],
         admin: AdminChannels,
         call_timeout: float,
         ack_after_handler: bool,
@@ -117,9 +122,9 @@ class QueueConsumer(Subscription):
         self._on_stop = on_stop
         self._lock = asyncio.Lock()
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._consumer: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._consuming_on: aiormq.abc.AbstractChannel | None = None
+        self._acks: ChannelAcks | None = None
         self._restorer: asyncio.Task[None] | None = None
         self._restore_wanted = False
         self._stopping = False
@@ -149,11 +154,12 @@ class QueueConsumer(Subscription):
                 log.warning("RabbitMQ lost the consumer; consuming again", queue=self.queue.name)
             async with self._admin(f"preparing {self.queue.name or 'a temporary queue'}") as admin:
                 name = await self.queue.prepare(admin)
-            consumer = aio_pika.Queue(
-                self.channel, name, durable=False, exclusive=False, auto_delete=False, arguments=None, passive=True
-            )
-            self._consumer_tag = await consumer.consume(self._on_message)
-            self._consumer = consumer
+            if self._acks is not None and self._acks.channel is underlay:
+                self._acks.single_frames()  # deliveries to the lost consumer may never have reached us
+            else:
+                self._acks = ChannelAcks(underlay, queue=name)
+            consume_ok = await underlay.basic_consume(name, self._on_message, no_ack=False, timeout=self._call_timeout)
+            self._consumer_tag = consume_ok.consumer_tag
             self._consuming_on = underlay
             underlay.on_consumer_cancel_callbacks.add(self._on_broker_cancel)
 
@@ -192,8 +198,11 @@ class QueueConsumer(Subscription):
             self._consuming_on = None
             self.schedule_restore()
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        delivery = self._deliveries(message, self.queue.name)
+    async def _on_message(self, message: DeliveredMessage) -> None:
+        acks = self._acks
+        if acks is None or acks.channel is not message.channel:  # cannot happen: consuming set both
+            raise BloodbankError(f"a message for {self.queue.name!r} arrived on a channel it does not consume on")
+        delivery = self._deliveries(message, acks, self.queue.name)
         if self._stopping:  # delivered between basic.cancel and its answer
             await delivery.release()
             return
@@ -236,6 +245,8 @@ class QueueConsumer(Subscription):
             async with self._lock:
                 await self._cancel_consumer()
             await self._finish_handlers(timeout)
+            if self._acks is not None:
+                await self._acks.flush()
             await self._discard_queue()
         finally:
             await self._close_channel()
@@ -248,11 +259,12 @@ class QueueConsumer(Subscription):
                 await self._restorer
 
     async def _cancel_consumer(self) -> None:
-        if self._consumer is None or self._consumer_tag is None or self.channel.is_closed:
+        underlay = self._consuming_on
+        if underlay is None or self._consumer_tag is None or underlay.is_closed:
             return
         try:
             async with broker_call(f"cancelling the consumer of {self.queue.name!r}", timeout=self._call_timeout):
-                await self._consumer.cancel(self._consumer_tag)
+                await underlay.basic_cancel(self._consumer_tag, timeout=self._call_timeout)
         except BloodbankError as exc:
             log.info("consumer not cancelled; closing its channel ends it", queue=self.queue.name, error=str(exc))
 

@@ -3,7 +3,8 @@
 ``retry`` and ``dead_letter`` publish a persistent copy on the confirm channel and
 acknowledge the original only after the broker confirmed the copy. When the
 original's channel died in between, the acknowledgement is lost and the broker
-delivers the message again: at least once, never lost.
+delivers the message again: at least once, never lost. Acknowledgements go through
+the channel's :class:`~.acks.ChannelAcks`, which coalesces them into few frames.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable
 from bloodbank.topology import DEAD_LETTER_EXCHANGE, ConsumerSpec
 from bloodbank.transport.base import Delivery, HeaderValue
+from bloodbank.transport.rabbitmq.acks import ChannelAcks
 from bloodbank.transport.rabbitmq.errors import translate
-from bloodbank.transport.rabbitmq.publisher import ConfirmedPublisher
+from bloodbank.transport.rabbitmq.publisher import ConfirmedPublisher, amqp_properties
 
 __all__ = ["RabbitMQDelivery", "SettlementRoutes"]
 
@@ -40,22 +42,27 @@ class RabbitMQDelivery(Delivery):
 
     def __init__(
         self,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         *,
+        acks: ChannelAcks,
         queue: str,
         routes: SettlementRoutes | None,
         call_timeout: float,
     ) -> None:
+        properties = message.header.properties
         self.body = message.body
         self.routing_key = message.routing_key or ""
-        self.message_id = message.message_id
-        self.headers: Mapping[str, Any] = dict(message.headers)
+        self.message_id = properties.message_id
+        self.headers: Mapping[str, Any] = properties.headers or {}
         self.redelivered = bool(message.redelivered)
         self.queue = queue
-        self._message = message
+        self._properties = properties
+        self._tag = message.delivery_tag or 0
+        self._acks = acks
         self._routes = routes
         self._call_timeout = call_timeout
         self._settlement: str | None = None
+        acks.delivered(self._tag)
 
     @property
     def settled(self) -> bool:
@@ -63,11 +70,11 @@ class RabbitMQDelivery(Delivery):
 
     async def ack(self) -> None:
         self._claim("ack")
-        await self._tell_broker("ack", self._message.ack)
+        self._acks.ack(self._tag)
 
     async def release(self) -> None:
         self._claim("release")
-        await self._tell_broker("release", lambda: self._message.nack(requeue=True))
+        await self._tell_broker("release", lambda: self._acks.nack(self._tag, requeue=True))
 
     async def retry(self, *, delay: float, headers: Mapping[str, HeaderValue]) -> None:
         routes = self._require_routes("retry")
@@ -93,22 +100,20 @@ class RabbitMQDelivery(Delivery):
         self._claim(action)
         try:
             await routes.publisher.publish_copy(
-                self._copy(headers), exchange=exchange, routing_key=routing_key, timeout=self._call_timeout
+                self.body, self._copy(headers), exchange=exchange, routing_key=routing_key, timeout=self._call_timeout
             )
         except BaseException:
             self._settlement = None  # not moved: the original stays to be settled otherwise
             raise
-        await self._tell_broker(action, self._message.ack)
+        self._acks.ack(self._tag)
 
-    def _copy(self, headers: Mapping[str, HeaderValue]) -> aio_pika.Message:
-        original = self._message
-        return aio_pika.Message(
-            self.body,
-            message_id=self.message_id,
-            headers={**original.headers, **headers},
-            content_type=original.content_type or "application/json",
-            content_encoding=original.content_encoding,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    def _copy(self, headers: Mapping[str, HeaderValue]) -> Basic.Properties:
+        """The properties of the copy: the original's, persistent, with ``headers`` added."""
+        return amqp_properties(
+            self.message_id,
+            {**self.headers, **headers},
+            content_type=self._properties.content_type or "application/json",
+            content_encoding=self._properties.content_encoding,
         )
 
     def _claim(self, action: str) -> None:

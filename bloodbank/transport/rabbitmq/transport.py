@@ -18,13 +18,15 @@ from contextlib import asynccontextmanager
 import aio_pika
 import aiormq.exceptions
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aiormq.abc import DeliveredMessage
 from yarl import URL
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable
 from bloodbank.topology import MAIN_EXCHANGE, UNROUTED_EXCHANGE, ConsumerSpec
 from bloodbank.transport.base import Delivery, DeliveryHandler, OutgoingMessage, PublishResult, Subscription, Transport
 from bloodbank.transport.rabbitmq import topology
+from bloodbank.transport.rabbitmq.acks import ChannelAcks
 from bloodbank.transport.rabbitmq.consumer import ConsumedQueue, ExistingQueue, QueueConsumer, TemporaryQueue
 from bloodbank.transport.rabbitmq.delivery import RabbitMQDelivery, SettlementRoutes
 from bloodbank.transport.rabbitmq.errors import broker_call, broker_text
@@ -213,8 +215,8 @@ class RabbitMQTransport(Transport):
             await channel.initialize()
             await channel.set_qos(prefetch_count=prefetch)
 
-        def delivery(message: AbstractIncomingMessage, queue_name: str) -> RabbitMQDelivery:
-            return RabbitMQDelivery(message, queue=queue_name, routes=routes, call_timeout=self.call_timeout)
+        def delivery(message: DeliveredMessage, acks: ChannelAcks, queue_name: str) -> RabbitMQDelivery:
+            return RabbitMQDelivery(message, acks=acks, queue=queue_name, routes=routes, call_timeout=self.call_timeout)
 
         consumer = QueueConsumer(
             queue,
