@@ -11,19 +11,15 @@ directory; with RabbitMQ they work beside it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
-import pydantic
-import structlog
 import typer
 import uvicorn
 from rich.console import Console
@@ -31,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bloodbank.bus import Bus, create_transport
+from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable, PublishFailed, TopologyMismatch
 from bloodbank.gateway import create_gateway
 from bloodbank.settings import BloodbankSettings
@@ -47,7 +44,6 @@ from holyfields.validation import decode_json
 
 __all__ = ["EXIT_INVALID", "EXIT_UNAVAILABLE", "TailPrinter", "app", "describe_broker", "follow"]
 
-EXIT_INVALID = 1
 EXIT_UNAVAILABLE = 2
 
 app = typer.Typer(help="Bloodbank: the 33GOD event bus.", no_args_is_help=True, add_completion=False)
@@ -59,31 +55,11 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 @app.callback()
 def _main(context: typer.Context) -> None:
     """Bloodbank: the 33GOD event bus."""
-    context.with_resource(_logs_on_stderr())
-
-
-@contextmanager
-def _logs_on_stderr() -> Iterator[None]:
-    """Library logs (warnings and worse) go to stderr, so that stdout carries only ids and events."""
-    previous = structlog.get_config()
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**previous)
+    context.with_resource(logs_on_stderr())
 
 
 def _settings() -> BloodbankSettings:
-    try:
-        return BloodbankSettings()
-    except pydantic.ValidationError as exc:
-        for error in exc.errors():
-            name = "BLOODBANK_" + "_".join(str(part) for part in error["loc"]).upper()
-            err.print(f"invalid setting {name}: {error['msg']}")
-        raise typer.Exit(EXIT_INVALID) from exc
+    return read_settings(BloodbankSettings, err)
 
 
 def describe_broker(settings: BloodbankSettings) -> str:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import pydantic
-import structlog
 import typer
 from rich.console import Console
 
 from bloodbank import BloodbankSettings, Bus
+from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
 from candystore.settings import CandystoreSettings
 from candystore.store import DatabaseUnavailable, EventStore, StoreError
@@ -29,7 +26,6 @@ __all__ = [
     "settings",
 ]
 
-EXIT_INVALID = 1
 EXIT_UNAVAILABLE = 2
 
 # No markup: event types, payloads and reasons may contain brackets that must print as they are.
@@ -37,39 +33,12 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
-@contextmanager
-def logs_on_stderr(level: int = logging.WARNING) -> Iterator[None]:
-    """Library logs go to stderr, so that stdout carries only what the command prints."""
-    previous = structlog.get_config()
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**previous)
-
-
-def _invalid(prefix: str, exc: pydantic.ValidationError) -> typer.Exit:
-    for error in exc.errors():
-        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
-        err.print(f"invalid setting {name}: {error['msg']}")
-    return typer.Exit(EXIT_INVALID)
-
-
 def settings() -> CandystoreSettings:
-    try:
-        return CandystoreSettings()
-    except pydantic.ValidationError as exc:
-        raise _invalid("CANDYSTORE_", exc) from exc
+    return read_settings(CandystoreSettings, err)
 
 
 def bloodbank_settings() -> BloodbankSettings:
-    try:
-        return BloodbankSettings()
-    except pydantic.ValidationError as exc:
-        raise _invalid("BLOODBANK_", exc) from exc
+    return read_settings(BloodbankSettings, err)
 
 
 @asynccontextmanager

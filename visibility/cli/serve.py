@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-import pydantic
-import structlog
 import typer
 from rich.console import Console
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
+from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
 from bloodbank.serving import Listener, PortUnavailable, serve_apps
 from visibility.cli.app import app
@@ -26,35 +21,9 @@ from visibility.store import StoreError
 
 __all__ = ["serve"]
 
-EXIT_INVALID = 1
 EXIT_UNAVAILABLE = 2
 
-_Settings = TypeVar("_Settings", VisibilitySettings, BloodbankSettings)
-
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-
-
-@contextmanager
-def _logs_on_stderr(level: int = logging.WARNING) -> Iterator[None]:
-    previous = structlog.get_config()
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**previous)
-
-
-def _settings(kind: type[_Settings], prefix: str) -> _Settings:
-    try:
-        return kind()
-    except pydantic.ValidationError as exc:
-        for error in exc.errors():
-            name = prefix + "_".join(str(part) for part in error["loc"]).upper()
-            err.print(f"invalid setting {name}: {error['msg']}")
-        raise typer.Exit(EXIT_INVALID) from exc
 
 
 @app.command()
@@ -64,8 +33,8 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="Apply the migrations before starting.")] = True,
 ) -> None:
     """Run the visibility layer alone: the detector, escalations, alerts and the API."""
-    config = _settings(VisibilitySettings, "VISIBILITY_")
-    bus_config = _settings(BloodbankSettings, "BLOODBANK_")
+    config = read_settings(VisibilitySettings, err)
+    bus_config = read_settings(BloodbankSettings, err)
     port = port or config.port
     base = f"http://{host}:{port}"
     where = make_url(config.sqlalchemy_url).render_as_string(hide_password=True)
@@ -73,7 +42,7 @@ def serve(
     err.print(f"  conflicts {base}/conflicts, OKR {base}/okr; API docs {base}/docs; health {base}/health/ready")
     if not config.slack_webhook_url:
         err.print("  alerting is off (VISIBILITY_SLACK_WEBHOOK_URL is not set)")
-    with _logs_on_stderr():
+    with logs_on_stderr():
         try:
             asyncio.run(_serve(config, bus_config, host=host, port=port, migrate=migrate))
         except RulesError as exc:

@@ -9,22 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import pydantic
-import structlog
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bloodbank import BloodbankSettings, Bus
+from bloodbank.console import logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
 from visibility.cli.app import app
 from visibility.evaluation import Evaluation, evaluate, fetch_detections
@@ -53,11 +49,9 @@ def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
 
 
 def _rules(path: Path | None) -> RuleSet:
+    chosen = path if path is not None else read_settings(VisibilitySettings, err).rules
     try:
-        chosen = path if path is not None else VisibilitySettings().rules
         return load_rules(chosen)
-    except pydantic.ValidationError as exc:
-        raise _fail(f"invalid VISIBILITY_* setting: {exc.errors()[0]['msg']}") from exc
     except RulesError as exc:
         for issue in exc.issues:
             err.print(f"{exc.source}: {issue}")
@@ -111,10 +105,7 @@ def simulate_command(
     rule_set = _rules(rules)
     if not labels.parent.is_dir():
         raise _fail(f"--labels {labels}: the directory {labels.parent} does not exist")
-    try:
-        settings = BloodbankSettings()
-    except pydantic.ValidationError as exc:
-        raise _fail(f"invalid BLOODBANK_* setting: {exc.errors()[0]['msg']}") from exc
+    settings = read_settings(BloodbankSettings, err)
     with err.status("planning the stream…"):
         stream = plan_stream(config, rule_set)
     err.print(
@@ -130,20 +121,6 @@ def simulate_command(
     except KeyboardInterrupt as exc:
         raise _fail(f"interrupted: {labels} holds the true conflicts of the events published so far", 130) from exc
     _print_simulation(stream, report, labels)
-
-
-@contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """Only errors from the libraries while the progress bar runs; what matters is summed up after."""
-    previous = structlog.get_config()
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**previous)
 
 
 async def _simulate(settings: BloodbankSettings, stream: Stream, rules: RuleSet, labels: Path) -> SimulationReport:
@@ -170,7 +147,7 @@ async def _simulate(settings: BloodbankSettings, stream: Stream, rules: RuleSet,
             def advance(published: int, lag: float) -> None:
                 progress.update(task, completed=published, lag=lag)
 
-            with _quiet_logs():
+            with logs_on_stderr(logging.ERROR):
                 return await publish_stream(bus, stream, rules, labels, on_progress=advance)
     finally:
         await bus.close()
