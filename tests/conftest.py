@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import pytest
 
@@ -33,7 +34,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip the current test because a service is missing; in CI, fail it."""
     if in_ci():
         pytest.fail(f"{reason} (CI=true: a missing service is a failure)", pytrace=False)

@@ -28,6 +28,7 @@ from bloodbank.transport.rabbitmq import RabbitMQTransport
 from holyfields import default_catalog
 from tests.bloodbank.fault_consumer import CONSUMER
 from tests.bloodbank.private_broker import PrivateRabbitMQ
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.faults, pytest.mark.rabbitmq]
 
@@ -200,7 +201,7 @@ async def test_poison_events_are_exactly_the_dead_letters(
 @pytest.fixture
 def private_broker() -> Iterator[PrivateRabbitMQ]:
     if os.geteuid() != 0:
-        pytest.skip("starting a private RabbitMQ node needs root (it runs as the rabbitmq user)")
+        unavailable("starting a private RabbitMQ node needs root (it runs as the rabbitmq user)")
     # Not tmp_path: pytest's folders are private to root, and the node runs as the rabbitmq user.
     root = Path(tempfile.mkdtemp(prefix="bloodbank-broker-"))
     root.chmod(0o755)

@@ -30,6 +30,7 @@ from bloodbank.transport import Delivery, OutgoingMessage, PublishResult
 from bloodbank.transport.base import HeaderValue
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from tests.bloodbank.waiting import eventually
+from tests.conftest import unavailable
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -473,7 +474,7 @@ def close_connections_of(vhost: str) -> int:
     """Make the broker close every connection of ``vhost``, as a broker restart does; returns how many."""
     tool = shutil.which("rabbitmqctl")
     if tool is None:
-        pytest.skip("rabbitmqctl is needed to close connections from the broker side")
+        unavailable("rabbitmqctl is needed to close connections from the broker side")
     listed = subprocess.run(
         [tool, "-q", "list_connections", "pid", "vhost"], capture_output=True, text=True, timeout=30, check=True
     )
