@@ -4,6 +4,9 @@ Exact round trip: the envelope is kept as JSON text (``events.document``) encode
 from the decoded envelope with msgspec, which keeps key order, integers of any
 size and floats (shortest text that decodes to the same double). Only the
 timestamp is rewritten, to UTC with ``Z``, keeping its fractional digits as given.
+
+On PostgreSQL a batch and its causation links go in as one statement of array
+parameters (``unnest``), whatever the batch size; elsewhere as an executemany.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import msgspec
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,11 +80,12 @@ def normalise_timestamp(value: str | datetime) -> tuple[str, datetime]:
     match = _RFC3339.fullmatch(value)
     if match is None:
         raise ValueError(f"timestamp {value!r} is not RFC 3339 with an offset, e.g. '2026-11-02T14:03:27Z'")
-    offset = match["offset"].upper().replace("Z", "+00:00")
-    whole = datetime.fromisoformat(f"{match['date']}T{match['time']}{offset}").astimezone(UTC)
-    fraction = match["fraction"] or ""
+    date, clock, fraction, offset = match.group("date", "time", "fraction", "offset")
     micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    return whole.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z", whole + timedelta(microseconds=micros)
+    if offset == "Z" and value[10] == "T":  # already the canonical UTC text, as every publisher here writes it
+        return value, datetime.fromisoformat(f"{date}T{clock}+00:00").replace(microsecond=micros)
+    whole = datetime.fromisoformat(f"{date}T{clock}{offset.upper().replace('Z', '+00:00')}").astimezone(UTC)
+    return whole.strftime("%Y-%m-%dT%H:%M:%S") + (fraction or "") + "Z", whole.replace(microsecond=micros)
 
 
 def _without_nul(value: Any) -> Any:
@@ -154,10 +158,62 @@ def _insert(connection: AsyncConnection, table: Any) -> Insert:
     return dialect.insert(table).on_conflict_do_nothing()  # type: ignore[no-any-return]
 
 
+def _postgres_types() -> dict[str, str]:
+    """Each ``events`` column's PostgreSQL type, without length (``UUID``, ``TEXT``, ``JSONB``…)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return {
+        column.name: column.type.dialect_impl(dialect).compile(dialect=dialect).split("(")[0]
+        for column in events.columns
+    }
+
+
+_PG_TYPES = _postgres_types()
+_JSONB_COLUMNS = frozenset(name for name, sql_type in _PG_TYPES.items() if sql_type == "JSONB")
+
+
+def _unnest_insert_sql() -> str:
+    """One PostgreSQL statement inserting a whole batch and its causation links, whatever its size.
+
+    Every column arrives as one array parameter and ``unnest`` turns them back into rows:
+    the statement text never changes, so it is prepared and planned once, where a
+    ``VALUES`` list per batch size would be parsed and planned again for each new size.
+    JSON columns travel as text and are cast to JSONB by the server.
+    """
+    names = ", ".join(f'"{name}"' for name in _PG_TYPES)
+    arrays = ", ".join(
+        f"CAST(:{name} AS {'TEXT' if name in _JSONB_COLUMNS else sql_type}[])" for name, sql_type in _PG_TYPES.items()
+    )
+    selected = ", ".join(f'r."{name}"' + ("::jsonb" if name in _JSONB_COLUMNS else "") for name in _PG_TYPES)
+    return (
+        f"WITH inserted AS (INSERT INTO {events.name} ({names}) SELECT {selected} "  # noqa: S608 - names from the table
+        f"FROM unnest({arrays}) AS r({names}) ON CONFLICT DO NOTHING RETURNING event_id), "
+        f"links AS (INSERT INTO {causation.name} (parent_id, child_id) SELECT l.parent_id, l.child_id "
+        "FROM unnest(CAST(:link_parents AS UUID[]), CAST(:link_children AS UUID[])) AS l(parent_id, child_id) "
+        "JOIN inserted ON inserted.event_id = l.child_id ON CONFLICT DO NOTHING) "
+        "SELECT event_id FROM inserted"
+    )
+
+
+_UNNEST_INSERT = text(_unnest_insert_sql())
+
+
+async def _insert_unnested(connection: AsyncConnection, records: Sequence[EventRecord]) -> set[uuid.UUID]:
+    parameters: dict[str, list[Any]] = {column.name: [] for column in events.columns}
+    for record in records:
+        for name, values in parameters.items():
+            value = record.row[name]
+            values.append(_encoder.encode(value).decode() if name in _JSONB_COLUMNS else value)
+    parameters["link_parents"] = [parent for record in records for parent in record.parents]
+    parameters["link_children"] = [record.event_id for record in records for _ in record.parents]
+    return set((await connection.execute(_UNNEST_INSERT, parameters)).scalars())
+
+
 async def insert_records(connection: AsyncConnection, records: Sequence[EventRecord]) -> set[uuid.UUID]:
     """Insert records and their causation links, skipping ids already stored; returns the ids inserted."""
     if not records:
         return set()
+    if connection.dialect.name == "postgresql":
+        return await _insert_unnested(connection, records)
     statement = _insert(connection, events).returning(events.c.event_id)
     inserted = set((await connection.execute(statement, [record.row for record in records])).scalars())
     links = [
@@ -210,13 +266,12 @@ async def write_batch(connection: AsyncConnection, envelopes: Sequence[Mapping[s
             pending.append((index, record))
         else:  # the same id twice in one batch: judged against whatever ends up stored
             repeats.append((index, record))
-    existing = await stored_hashes(connection, [record.event_id for _, record in pending])
-    fresh = [record for _, record in pending if record.event_id not in existing]
-    inserted = await insert_records(connection, fresh)
-    # An id neither found nor inserted was committed by a concurrent writer in between: look again.
-    raced = [record.event_id for record in fresh if record.event_id not in inserted]
-    if raced:
-        existing.update(await stored_hashes(connection, raced))
+    # Inserted first, looked up after: the common batch (all new) costs one statement.
+    inserted = await insert_records(connection, [record for _, record in pending])
+    existing = await stored_hashes(connection, [r.event_id for _, r in pending if r.event_id not in inserted])
+    if vanished := [r.event_id for _, r in pending if r.event_id not in inserted and r.event_id not in existing]:
+        # Stored when inserted, gone when looked up (a retention purge in between): the batch is written again.
+        raise RuntimeError(f"{len(vanished)} event(s) neither inserted nor found, e.g. {vanished[0]}; writing again")
     for index, record in pending:
         if record.event_id in inserted:
             results[index] = StoreResult(str(record.event_id), Outcome.STORED)
