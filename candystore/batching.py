@@ -2,7 +2,9 @@
 
 A :class:`Batcher` collects deliveries (``batch_size`` at most, or what arrived within
 ``batch_wait`` of the oldest) and hands each batch to ``write`` (the transaction), then
-to ``settle`` (ack or dead-letter each delivery). While ``write`` fails, because the
+to ``settle`` (ack or dead-letter each delivery). Up to ``writers`` batches are written at
+once, so that a batch does not wait for the previous one's commit; a new batch is taken
+only when a writer is free, so that batches grow while the database is busy. While ``write`` fails, because the
 database is down, the batch stays in hand and is written again after 0.5 s, 1 s, 2 s …
 up to 10 s between attempts: nothing is acknowledged, nothing dead-lettered, and the
 transport's prefetch keeps the broker from sending more than the batcher can hold.
@@ -60,20 +62,25 @@ class Batcher(Generic[T, R]):
         settle: Callable[[Sequence[Held[T]], R], Awaitable[None]],
         batch_size: int,
         batch_wait: float,
+        writers: int = 1,
         first_retry_delay: float = FIRST_RETRY_DELAY,
         max_retry_delay: float = MAX_RETRY_DELAY,
     ) -> None:
-        if batch_size < 1 or batch_wait <= 0:
-            raise ValueError(f"batch_size must be at least 1 and batch_wait positive, got {batch_size}, {batch_wait}")
+        if batch_size < 1 or batch_wait <= 0 or writers < 1:
+            raise ValueError(
+                "batch_size and writers must be at least 1 and batch_wait positive, "
+                f"got {batch_size}, {writers}, {batch_wait}"
+            )
         self.name = name
         self._write = write
         self._settle = settle
         self._batch_size = batch_size
         self._batch_wait = batch_wait
+        self._writers = writers
         self._first_retry_delay = first_retry_delay
         self._max_retry_delay = max_retry_delay
         self._pending: list[Held[T]] = []
-        self._writing: list[Held[T]] = []  # the batch whose transaction is not committed yet
+        self._writing: list[list[Held[T]]] = []  # the batches whose transactions are not committed yet
         self._arrived = asyncio.Event()  # set by offer() and stop(): the loop has something to look at
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -83,7 +90,7 @@ class Batcher(Generic[T, R]):
     @property
     def in_hand(self) -> int:
         """Deliveries held and not settled yet."""
-        return len(self._pending) + len(self._writing)
+        return len(self._pending) + sum(len(batch) for batch in self._writing)
 
     def start(self) -> None:
         if self._task is None:
@@ -116,16 +123,34 @@ class Batcher(Generic[T, R]):
     # --- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while batch := await self._next_batch():
-            self._writing = batch
-            written = await self._write_until_committed(batch)
-            if written is None:
-                return  # stopping while the database is down: stop() releases what is in hand
-            self._writing = []
-            try:
-                await self._settle(batch, written[0])
-            except Exception:  # a bug: the unsettled deliveries come back after a restart and are absorbed
-                log.exception("settling a committed batch failed", batcher=self.name, size=len(batch))
+        free = asyncio.Semaphore(self._writers)
+        writing: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await free.acquire()
+                batch = await self._next_batch()
+                if not batch:
+                    break
+                self._writing.append(batch)
+                task = asyncio.create_task(self._write_and_settle(batch), name=f"candystore {self.name} write")
+                writing.add(task)
+                task.add_done_callback(writing.discard)
+                task.add_done_callback(lambda _: free.release())
+            await asyncio.gather(*writing)
+        finally:
+            for task in writing:  # stop()'s timeout cancelled the loop: the writes in flight go with it
+                task.cancel()
+            await asyncio.gather(*writing, return_exceptions=True)
+
+    async def _write_and_settle(self, batch: list[Held[T]]) -> None:
+        written = await self._write_until_committed(batch)
+        if written is None:
+            return  # stopping while the database is down: stop() releases what is in hand
+        self._writing = [other for other in self._writing if other is not batch]
+        try:
+            await self._settle(batch, written[0])
+        except Exception:  # a bug: the unsettled deliveries come back after a restart and are absorbed
+            log.exception("settling a committed batch failed", batcher=self.name, size=len(batch))
 
     async def _next_batch(self) -> list[Held[T]]:
         """The next batch: full, or as much as arrived within batch_wait of its oldest; empty when stopped."""
@@ -193,7 +218,7 @@ class Batcher(Generic[T, R]):
             await self._arrived.wait()
 
     async def _release_in_hand(self) -> None:
-        held = [*self._writing, *self._pending]
+        held = [*(item for batch in self._writing for item in batch), *self._pending]
         self._writing, self._pending = [], []
         if held:
             log.info("releasing deliveries not written", batcher=self.name, count=len(held))

@@ -74,8 +74,9 @@ class Ingestor:
             settle=self._settle,
             batch_size=settings.batch_size,
             batch_wait=settings.batch_wait,
+            writers=settings.writers,
         )
-        self._prefetch = settings.batch_size * 2  # one batch being written, the next one filling
+        self._prefetch = settings.batch_size * (settings.writers + 1)  # a batch per writer, the next one filling
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:

@@ -31,6 +31,12 @@ class CandystoreSettings(BaseSettings):
         gt=0,
         description="seconds a partial batch waits for more events; events arriving during a write join the next batch",
     )
+    writers: int = Field(
+        default=2,
+        gt=0,
+        le=16,
+        description="batches written at once, each in its own transaction: a batch need not wait for the last commit",
+    )
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {"retail.#": 7},
         description='days to keep events by type pattern (routing-key syntax), JSON: {"retail.#": 7}',

@@ -207,9 +207,10 @@ def _sink_config(plan: _Plan, kind: Literal["ours", "faststream"], phases: tuple
         schema=plan.schema,
         phases=phases,
         queue=plan.consumer if kind == "ours" else plan.faststream_queue,
-        prefetch=settings.batch_size * 2,  # what the ingestor asks for: one batch written, one filling
+        prefetch=settings.batch_size * (settings.writers + 1),  # what the ingestor asks for
         batch_size=settings.batch_size,
         batch_wait=settings.batch_wait,
+        writers=settings.writers,
     )
 
 
@@ -302,6 +303,7 @@ def _figures(
         "rounds": ROUNDS,
         "batch_size": plan.store_settings.batch_size,
         "batch_wait_ms": round(plan.store_settings.batch_wait * 1000, 1),
+        "writers": plan.store_settings.writers,
         "load_1m": plan.load,
     }
 

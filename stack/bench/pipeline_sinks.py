@@ -80,6 +80,7 @@ class SinkConfig:
     prefetch: int
     batch_size: int = 500
     batch_wait: float = 0.005
+    writers: int = 2
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,10 @@ async def _ours(config: SinkConfig) -> None:
         create_engine(config.schema.sqlalchemy_url, connect_args=config.schema.connect_args), recorder
     )
     settings = CandystoreSettings(
-        database_url=config.schema.sqlalchemy_url, batch_size=config.batch_size, batch_wait=config.batch_wait
+        database_url=config.schema.sqlalchemy_url,
+        batch_size=config.batch_size,
+        batch_wait=config.batch_wait,
+        writers=config.writers,
     )
     spec = ConsumerSpec(config.queue, ("#",))
     ingestor = Ingestor(transport, store, settings=settings, registry=CollectorRegistry(), spec=spec)

@@ -27,6 +27,7 @@ from sqlalchemy import make_url
 from bloodbank import BloodbankSettings, Bus, build_envelope
 from bloodbank.topology import DEAD_LETTER_QUEUE
 from bloodbank.transport.rabbitmq import RabbitMQTransport
+from candystore import CandystoreSettings
 from candystore.ingest import CONSUMER
 from candystore.store.migrate import upgrade
 from holyfields import default_catalog
@@ -336,7 +337,8 @@ async def test_database_outage_holds_deliveries_and_resumes_by_itself(
     await rows.all_stored(before, timeout=60)
     await proxy.cut()
     during = await publish_all(bus, offers(2_500))
-    prefetch = 2 * 500  # the ingestor's prefetch: two batches of its batch size
+    settings = CandystoreSettings()
+    prefetch = (settings.writers + 1) * settings.batch_size  # the ingestor's prefetch: a batch per writer, one filling
     ready = 2_500 - prefetch
 
     async def holding() -> bool:
