@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,11 +13,10 @@ import pytest
 
 from bloodbank import ConsumerSpec, Publisher
 from bloodbank.topology import Headers
-from bloodbank.transport import Delivery
-from bloodbank.transport.embedded import EmbeddedTransport
 from candystore.store.dead_letters import DeadLetter, DeadLetterState
 from holyfields import default_validator
 from tests.candystore.api_helpers import SOURCE, client_for, errors_of, make_api, offer
+from tests.candystore.bus_helpers import received, watched_bus
 
 WATCH = ConsumerSpec("api.watch", ("#",))
 
@@ -123,12 +121,8 @@ async def test_dlq_discard_keeps_the_row_with_who_and_why(store, client):
 
 @pytest.fixture
 async def transport(tmp_path):
-    embedded = EmbeddedTransport(tmp_path / "bus.sqlite3")
-    await embedded.connect()
-    await embedded.declare_topology()
-    await embedded.declare_consumer(WATCH)
-    yield embedded
-    await embedded.close()
+    async with watched_bus(tmp_path / "bus.sqlite3", WATCH) as embedded:
+        yield embedded
 
 
 @pytest.fixture
@@ -136,26 +130,6 @@ async def replaying(store, transport, tmp_path) -> AsyncIterator[httpx.AsyncClie
     publisher = Publisher(transport, validator=default_validator(), source=SOURCE, publish_timeout=5)
     async with client_for(make_api(store, tmp_path, publisher=publisher)) as api:
         yield api
-
-
-async def taken(transport, *, expect: int) -> list[Delivery]:
-    deliveries: list[Delivery] = []
-
-    async def keep(delivery: Delivery) -> None:
-        deliveries.append(delivery)
-        await delivery.ack()
-
-    subscription = await transport.consume_queue(WATCH.name, keep, prefetch=100)
-    try:
-        for _ in range(500):
-            if len(deliveries) >= expect:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
-    finally:
-        await subscription.stop(timeout=5)
-    assert len(deliveries) == expect
-    return deliveries
 
 
 async def test_dlq_replay_by_ids_publishes_and_resolves(store, transport, replaying):
@@ -168,7 +142,7 @@ async def test_dlq_replay_by_ids_publishes_and_resolves(store, transport, replay
     assert body["replayed"] == 1
     assert [(r["id"], r["outcome"]) for r in body["results"]] == [(good, "replayed"), (bad, "invalid")]
     assert body["results"][1]["reason"].startswith("invalid event: $: the body is not valid JSON")
-    (delivery,) = await taken(transport, expect=1)
+    (delivery,) = await received(transport, WATCH, expect=1)
     assert delivery.headers[Headers.REPLAY] == f"dead-letter:{good}"
     assert msgspec.json.decode(delivery.body) == event
     resolved = (await replaying.get(f"/dlq/{good}")).json()
@@ -191,7 +165,7 @@ async def test_dlq_replay_checks_every_id_before_publishing(store, transport, re
     response = await replaying.post("/dlq/replay", json={"actor": "ops", "ids": [done, good]})
     assert response.status_code == 409
     assert errors_of(response) == [("$.ids[0]", f"dead letter {done} is discarded, not open: it cannot be replayed")]
-    await taken(transport, expect=0)
+    await received(transport, WATCH, expect=0)
     assert (await store.dead_letter(good)).state is DeadLetterState.OPEN
 
 
@@ -206,7 +180,7 @@ async def test_dlq_replay_by_filter_and_bad_requests(store, transport, replaying
     response = await replaying.post("/dlq/replay", json={"actor": "ops", "filter": {"consumer": "a"}})
     assert response.status_code == 200, response.text
     assert response.json()["replayed"] == 1
-    (delivery,) = await taken(transport, expect=1)
+    (delivery,) = await received(transport, WATCH, expect=1)
     assert msgspec.json.decode(delivery.body)["event_id"] == events[0]["event_id"]
     both = await replaying.post("/dlq/replay", json={"actor": "ops", "ids": [str(uuid.uuid4())], "filter": {}})
     assert errors_of(both) == [("$", "give either ids or filter (not both)")]

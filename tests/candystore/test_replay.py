@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,12 +11,11 @@ import pytest
 
 from bloodbank import ConsumerSpec, Publisher, build_envelope
 from bloodbank.topology import Headers
-from bloodbank.transport import Delivery
-from bloodbank.transport.embedded import EmbeddedTransport
 from candystore.replay import EVENT_REPLAY_MARK, ReplayOutcome, replay_dead_letters, replay_events
 from candystore.store import EventFilter
 from candystore.store.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterState
 from holyfields import default_catalog, default_validator
+from tests.candystore.bus_helpers import received, watched_bus
 
 OFFER_TYPE = "retail.offer.surfaced.v1"
 OFFER = default_catalog().get(OFFER_TYPE).examples[0]  # type: ignore[union-attr]
@@ -27,38 +25,13 @@ WATCH = ConsumerSpec("replay.watch", ("#",))
 
 @pytest.fixture
 async def transport(tmp_path):
-    embedded = EmbeddedTransport(tmp_path / "bus.sqlite3")
-    await embedded.connect()
-    await embedded.declare_topology()
-    await embedded.declare_consumer(WATCH)
-    yield embedded
-    await embedded.close()
+    async with watched_bus(tmp_path / "bus.sqlite3", WATCH) as embedded:
+        yield embedded
 
 
 @pytest.fixture
 def publisher(transport) -> Publisher:
     return Publisher(transport, validator=default_validator(), source=SOURCE, publish_timeout=5)
-
-
-async def received(transport, *, expect: int) -> list[Delivery]:
-    """Take ``expect`` messages from the watching queue, then check that no more arrive."""
-    deliveries: list[Delivery] = []
-
-    async def keep(delivery: Delivery) -> None:
-        deliveries.append(delivery)
-        await delivery.ack()
-
-    subscription = await transport.consume_queue(WATCH.name, keep, prefetch=100)
-    try:
-        for _ in range(500):
-            if len(deliveries) >= expect:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
-    finally:
-        await subscription.stop(timeout=5)
-    assert len(deliveries) == expect
-    return deliveries
 
 
 def offer() -> dict[str, Any]:
@@ -109,7 +82,7 @@ async def test_replay_by_ids_publishes_marks_resolved_and_keeps_bad_bodies_open(
     assert results[1].reason.startswith("invalid event: $: the body is not valid JSON")
     assert results[2].reason is not None
     assert "$.event_id" in results[2].reason
-    (delivery,) = await received(transport, expect=1)
+    (delivery,) = await received(transport, WATCH, expect=1)
     assert msgspec.json.decode(delivery.body) == event
     assert delivery.headers[Headers.REPLAY] == f"dead-letter:{good}"
     resolved = await store.dead_letter(good)
@@ -132,7 +105,7 @@ async def test_a_resolved_or_discarded_letter_is_not_replayed_again(store, trans
         (ReplayOutcome.NOT_OPEN, "it is resolved"),
         (ReplayOutcome.NOT_OPEN, "it is discarded"),
     ]
-    await received(transport, expect=1)
+    await received(transport, WATCH, expect=1)
 
 
 async def test_replay_by_filter_takes_only_open_matching_letters_oldest_first(store, transport, publisher):
@@ -149,7 +122,7 @@ async def test_replay_by_filter_takes_only_open_matching_letters_oldest_first(st
         store, publisher, actor="a", filters=DeadLetterFilter(consumer="pricing.checker", reason="BOOM")
     )
     assert [(r.id, r.outcome) for r in results] == [(ids[0], ReplayOutcome.REPLAYED)]
-    (delivery,) = await received(transport, expect=1)
+    (delivery,) = await received(transport, WATCH, expect=1)
     assert msgspec.json.decode(delivery.body)["event_id"] == events[0]["event_id"]
     assert (await store.dead_letter(ids[2])).state is DeadLetterState.OPEN
 
@@ -177,7 +150,7 @@ async def test_replay_events_republishes_matching_events_page_by_page(store, tra
     result = await replay_events(store, publisher, filters, progress=progress.append, page_size=2)
     assert (result.replayed, result.invalid, result.failed, result.total) == (5, 0, 0, 5)
     assert progress == [2, 4, 5]
-    deliveries = await received(transport, expect=5)
+    deliveries = await received(transport, WATCH, expect=5)
     assert [msgspec.json.decode(d.body)["event_id"] for d in deliveries] == [e["event_id"] for e in inside]
     assert {d.headers[Headers.REPLAY] for d in deliveries} == {EVENT_REPLAY_MARK}
 
@@ -189,7 +162,7 @@ async def test_replay_events_counts_events_that_no_longer_validate(store, transp
     await store.store_batch([good, stale])
     result = await replay_events(store, publisher, EventFilter())
     assert (result.replayed, result.invalid) == (1, 1)
-    await received(transport, expect=1)
+    await received(transport, WATCH, expect=1)
 
 
 def _n8n_payload() -> dict[str, Any]:
