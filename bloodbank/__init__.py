@@ -6,7 +6,7 @@ idempotency and correlation, and accept them over HTTP through the gateway.
 
 from bloodbank.bus import Bus, create_transport
 from bloodbank.consumer import Event, EventHandler, subscribe
-from bloodbank.envelope import build_envelope, current_event_id, uuid7
+from bloodbank.envelope import build_envelope, current_event_id, timestamp_text, uuid7
 from bloodbank.errors import BloodbankError, BrokerUnavailable, PermanentFailure, PublishFailed, TopologyMismatch
 from bloodbank.legacy import upgrade_legacy_envelope
 from bloodbank.publisher import Publisher, PublishOutcome
@@ -30,6 +30,7 @@ __all__ = [
     "create_transport",
     "current_event_id",
     "subscribe",
+    "timestamp_text",
     "upgrade_legacy_envelope",
     "uuid7",
 ]

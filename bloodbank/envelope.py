@@ -17,7 +17,15 @@ from typing import Any
 
 from opentelemetry import trace
 
-__all__ = ["ENVELOPE_VERSION", "build_envelope", "current_event_id", "handling", "trace_context", "uuid7"]
+__all__ = [
+    "ENVELOPE_VERSION",
+    "build_envelope",
+    "current_event_id",
+    "handling",
+    "timestamp_text",
+    "trace_context",
+    "uuid7",
+]
 
 ENVELOPE_VERSION = "1.0.0"
 
@@ -31,6 +39,11 @@ def uuid7() -> str:
     value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & (2**62 - 1))
     digits = f"{value:032x}"  # formatted directly: uuid.UUID's constructor and str() cost more than the id
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def timestamp_text(moment: datetime | None = None) -> str:
+    """``moment`` (default: now) as the envelope writes timestamps: RFC 3339 in UTC with ``Z``."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def current_event_id() -> str | None:
@@ -86,7 +99,7 @@ def build_envelope(
     envelope: dict[str, Any] = {
         "event_id": event_id or uuid7(),
         "event_type": event_type,
-        "timestamp": (timestamp or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "timestamp": timestamp_text(timestamp),
         "version": ENVELOPE_VERSION,
         "source": dict(source),
         "correlation_ids": list(correlation_ids),

@@ -2,12 +2,14 @@
 
 A :class:`Batcher` collects deliveries (``batch_size`` at most, or what arrived within
 ``batch_wait`` of the oldest) and hands each batch to ``write`` (the transaction), then
-to ``settle`` (ack or dead-letter each delivery). Up to ``writers`` batches are written at
-once, so that a batch does not wait for the previous one's commit; a new batch is taken
-only when a writer is free, so that batches grow while the database is busy. While ``write`` fails, because the
-database is down, the batch stays in hand and is written again after 0.5 s, 1 s, 2 s …
-up to 10 s between attempts: nothing is acknowledged, nothing dead-lettered, and the
-transport's prefetch keeps the broker from sending more than the batcher can hold.
+to ``settle`` (ack or dead-letter each delivery). Up to ``writers`` batches are written
+at once, so that a batch does not wait for the previous one's commit; a new batch is
+taken only when a writer is free, so that batches grow while the database is busy.
+
+While ``write`` fails, because the database is down, the batch stays in hand and is
+written again after 0.5 s, 1 s, 2 s … up to 10 s between attempts: nothing is
+acknowledged, nothing dead-lettered, and the transport's prefetch keeps the broker from
+sending more than the batcher can hold.
 
 Stopping writes what is in hand (one immediate attempt when the database was down,
 all within the stop's ``timeout``) and releases whatever could not be written, so that it

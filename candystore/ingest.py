@@ -76,7 +76,7 @@ class Ingestor:
             batch_wait=settings.batch_wait,
             writers=settings.writers,
         )
-        self._prefetch = settings.batch_size * (settings.writers + 1)  # a batch per writer, the next one filling
+        self._prefetch = settings.prefetch
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:

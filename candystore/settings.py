@@ -63,6 +63,11 @@ class CandystoreSettings(BaseSettings):
         return value
 
     @property
+    def prefetch(self) -> int:
+        """Deliveries the ingestor holds at most: a batch for each writer and the next one filling."""
+        return self.batch_size * (self.writers + 1)
+
+    @property
     def sqlalchemy_url(self) -> str:
         """``database_url``, or the embedded SQLite file when it is unset."""
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'candystore.sqlite3'}"

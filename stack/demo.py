@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from bloodbank import Bus, Event
+from bloodbank import Bus, Event, timestamp_text
 from holyfields import default_catalog
 
 __all__ = ["DEMO_CONSUMER", "DemoTraffic", "NotifierFailure", "notify"]
@@ -54,7 +54,7 @@ class NotifierFailure(RuntimeError):
 
 
 def _now(offset_seconds: float = 0.0) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=offset_seconds)).isoformat().replace("+00:00", "Z")
+    return timestamp_text(datetime.now(UTC) + timedelta(seconds=offset_seconds))
 
 
 def _short_id(rng: random.Random, prefix: str) -> str:

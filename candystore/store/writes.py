@@ -198,7 +198,7 @@ _UNNEST_INSERT = text(_unnest_insert_sql())
 
 
 async def _insert_unnested(connection: AsyncConnection, records: Sequence[EventRecord]) -> set[uuid.UUID]:
-    parameters: dict[str, list[Any]] = {column.name: [] for column in events.columns}
+    parameters: dict[str, list[Any]] = {name: [] for name in _PG_TYPES}
     for record in records:
         for name, values in parameters.items():
             value = record.row[name]

@@ -29,7 +29,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, Literal
@@ -41,7 +40,7 @@ from rich.console import Console
 from rich.status import Status
 from yarl import URL
 
-from bloodbank import BloodbankSettings, Bus, ConsumerSpec
+from bloodbank import BloodbankSettings, Bus, ConsumerSpec, timestamp_text
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings
 from candystore.ingest import CONSUMER
@@ -148,7 +147,7 @@ async def _ours_latency(bus: Bus, sink: Sink, factory: EnvelopeFactory, count: i
     start = time.perf_counter()
     for index, envelope in enumerate(envelopes):
         await asyncio.sleep(max(0.0, start + index * interval - time.perf_counter()))
-        envelope["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # stamped as it is published
+        envelope["timestamp"] = timestamp_text()  # stamped as it is published
         publishes.append(asyncio.create_task(bus.publisher.publish_envelope(envelope)))
     rate = count / (time.perf_counter() - start)
     await asyncio.gather(*publishes)
@@ -209,7 +208,7 @@ def _sink_config(plan: _Plan, kind: Literal["ours", "faststream"], phases: tuple
         schema=plan.schema,
         phases=phases,
         queue=plan.consumer if kind == "ours" else plan.faststream_queue,
-        prefetch=settings.batch_size * (settings.writers + 1),  # what the ingestor asks for
+        prefetch=settings.prefetch,  # what the ingestor asks for
         batch_size=settings.batch_size,
         batch_wait=settings.batch_wait,
         writers=settings.writers,

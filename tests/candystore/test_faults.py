@@ -337,9 +337,7 @@ async def test_database_outage_holds_deliveries_and_resumes_by_itself(
     await rows.all_stored(before, timeout=60)
     await proxy.cut()
     during = await publish_all(bus, offers(2_500))
-    settings = CandystoreSettings()
-    prefetch = (settings.writers + 1) * settings.batch_size  # the ingestor's prefetch: a batch per writer, one filling
-    ready = 2_500 - prefetch
+    ready = 2_500 - CandystoreSettings().prefetch  # the ingestor holds its prefetch, unacknowledged
 
     async def holding() -> bool:
         return await bus.transport.queue_depth(CONSUMER.name) == ready
