@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 import msgspec
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -30,6 +29,7 @@ from bloodbank.bus import Bus, create_transport
 from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable, PublishFailed, TopologyMismatch
 from bloodbank.gateway import create_gateway
+from bloodbank.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from bloodbank.settings import BloodbankSettings
 from bloodbank.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -89,13 +89,31 @@ def serve(
 ) -> None:
     """Run the HTTP gateway (POST /events, /events/batch, /schemas, health, metrics)."""
     settings = _settings()
-    gateway = create_gateway(settings)
     base = f"http://{host}:{port}"
     err.print(f"Bloodbank gateway on {base} ({describe_broker(settings)})")
     err.print(f"  publish   POST {base}/events, POST {base}/events/batch")
     err.print(f"  API docs  {base}/docs")
     err.print(f"  health    {base}/health/ready, metrics {base}/metrics")
-    uvicorn.run(gateway, host=host, port=port, log_level="warning")
+    try:
+        asyncio.run(_serve(settings, host=host, port=port))
+    except TopologyMismatch as exc:
+        err.print(str(exc))
+        raise typer.Exit(EXIT_INVALID) from exc
+    except BrokerUnavailable as exc:
+        raise _unavailable(exc, settings) from exc
+    except PortUnavailable as exc:
+        err.print(f"bloodbank serve failed: {exc}")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+
+
+async def _serve(settings: BloodbankSettings, *, host: str, port: int) -> None:
+    bus = await Bus.start(settings)
+    try:
+        gateway = create_gateway(settings, bus=bus)
+        tune_collector()
+        await serve_apps([Listener(gateway, host, port, "Bloodbank gateway")])
+    finally:
+        await bus.close()
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["Listener", "PortUnavailable", "serve_apps"]
+__all__ = ["YOUNG_COLLECTION_THRESHOLD", "Listener", "PortUnavailable", "serve_apps", "tune_collector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,26 @@ class Listener:
 
 class PortUnavailable(RuntimeError):
     """A server could not listen on its address (in use, or not allowed)."""
+
+
+YOUNG_COLLECTION_THRESHOLD = 50_000
+"""Allocations between two collections of young objects (CPython's default is 700)."""
+
+
+def tune_collector() -> None:
+    """Call once start-up is done: the garbage collector stays out of the way of serving.
+
+    Everything start-up allocated (schemas, compiled validators, routes, pools) lives as long
+    as the process: frozen, full collections no longer walk it. A server allocates a few
+    containers per event (dicts, futures, callbacks), so with the default threshold the
+    collector runs every few events and, with thousands of messages in flight, walks them
+    each time: measured on the gateway, a fifth to a third of its CPU per event. Raised,
+    cycles are still collected, only in larger and far fewer passes.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
 class _Server(uvicorn.Server):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import structlog
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
-from bloodbank.serving import Listener, serve_apps
+from bloodbank.serving import Listener, serve_apps, tune_collector
 from candybar import CandybarSettings
 from candybar import create_app as create_ui
 from candystore import CandystoreSettings
@@ -116,9 +115,7 @@ async def run_platform(
         detector = VisibilityService(visibility, bus)
         await detector.start()
         running.push_async_callback(detector.stop, timeout=timeout)
-        # What start-up allocated lives as long as the process: out of the collector's way, full collections
-        # stay short instead of pausing ingestion for ~100 ms every few thousand events.
-        gc.freeze()
+        tune_collector()
         await _serve(options, bus, store, detector, catalog=catalog, ready=ready)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from typing import Annotated
 
 import typer
@@ -13,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bloodbank import BloodbankSettings
 from bloodbank.errors import BrokerUnavailable
-from bloodbank.serving import Listener, PortUnavailable, serve_apps
+from bloodbank.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from candystore.cli.common import (
     EXIT_INVALID,
     EXIT_UNAVAILABLE,
@@ -77,7 +76,7 @@ async def _serve(
     async with open_bus(bus_config) as bus:
         service = CandystoreService(config, bus)
         await service.start(migrate=migrate)
-        gc.freeze()  # start-up objects live as long as the process: keep full collections short
+        tune_collector()
         try:
             await serve_apps([Listener(service.api, host, port, "Candystore API")])
         finally:

@@ -15,7 +15,6 @@ committed, or ``{"kind": "error", "text": …}``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 import time
@@ -35,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bloodbank import ConsumerSpec
+from bloodbank.serving import tune_collector
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, EventStore, Ingestor, Outcome, StoreResult
 from candystore.store import create_engine
@@ -230,7 +230,7 @@ async def _ours(config: SinkConfig) -> None:
     await transport.connect()
     try:
         await ingestor.start()
-        gc.freeze()  # as `candystore serve` does after start-up
+        tune_collector()  # as `candystore serve` does after start-up
         await _phases(config, recorder)
     finally:
         await ingestor.stop(timeout=10)

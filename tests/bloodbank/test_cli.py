@@ -7,6 +7,8 @@ import io
 import json
 import os
 import select
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -243,3 +246,63 @@ def _wait_for_line(process: subprocess.Popen[str], text: str, *, timeout: float)
         if process.poll() is not None:
             break
     pytest.fail(f"{text!r} not printed within {timeout} s; stderr was: {''.join(seen)}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_publishes_until_sigterm_and_a_second_one_on_the_same_data_is_refused(tmp_path: Path) -> None:
+    """`bloodbank serve` answers ready and 202 on its port, stops cleanly on SIGTERM, and the event was kept.
+
+    A second gateway on the same embedded data directory exits 2, telling why.
+    """
+    port = _free_port()
+    environment = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("BLOODBANK_")},
+        "BLOODBANK_DATA_DIR": str(tmp_path),
+    }
+    serve = subprocess.Popen(
+        [str(BIN / "bloodbank"), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (ready := _get(f"http://127.0.0.1:{port}/health/ready")) is None or ready.status_code != 200:
+            assert serve.poll() is None, serve.communicate()[1]
+            assert time.monotonic() < deadline, "bloodbank serve did not become ready"
+            time.sleep(0.2)
+        accepted = httpx.post(
+            f"http://127.0.0.1:{port}/events", json={"event_type": OFFER_TYPE, "payload": OFFER}, timeout=10
+        )
+        assert accepted.status_code == 202, accepted.text
+        second = subprocess.run(
+            [str(BIN / "bloodbank"), "serve", "--port", str(_free_port())],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 2
+        assert "The embedded broker serves one process at a time" in second.stderr
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, stderr = serve.communicate(timeout=60)
+    assert serve.returncode == 0, stderr
+    assert f"Bloodbank gateway on http://127.0.0.1:{port} (embedded broker" in stderr
+    # No queue is bound on this data directory: the accepted event waits in the unroutable catch.
+    [kept] = unrouted_events(tmp_path)
+    assert kept["event_id"] == accepted.json()["event_id"]
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return None

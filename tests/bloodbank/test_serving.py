@@ -1,15 +1,16 @@
-"""serve_apps: several apps in one process, stopped together, a taken port answered clearly."""
+"""serve_apps: several apps in one process, stopped together, a taken port answered clearly; the collector tuned."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 
-from bloodbank.serving import Listener, PortUnavailable, serve_apps
+from bloodbank.serving import YOUNG_COLLECTION_THRESHOLD, Listener, PortUnavailable, serve_apps, tune_collector
 
 
 def _app(name: str) -> FastAPI:
@@ -71,3 +72,15 @@ async def test_a_taken_port_is_named_and_the_other_servers_stop() -> None:
                 ),
                 timeout=15,
             )
+
+
+def test_tune_collector_freezes_start_up_and_collects_young_objects_less_often() -> None:
+    """After start-up, what exists is frozen out of full collections and the young threshold is raised."""
+    threshold = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

@@ -12,7 +12,7 @@ from sqlalchemy import make_url
 from bloodbank import BloodbankSettings, Bus
 from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
-from bloodbank.serving import Listener, PortUnavailable, serve_apps
+from bloodbank.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from visibility.cli.app import app
 from visibility.rules import RulesError
 from visibility.service import VisibilityService
@@ -65,6 +65,7 @@ async def _serve(
     try:
         service = VisibilityService(config, bus)
         await service.start(migrate=migrate)
+        tune_collector()
         try:
             await serve_apps([Listener(service.api, host, port, "visibility API")])
         finally:
