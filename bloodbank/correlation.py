@@ -13,12 +13,20 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-__all__ = ["CorrelationTracker", "LocalCorrelationTracker", "RedisCorrelationTracker"]
+__all__ = ["CorrelationTracker", "Link", "LocalCorrelationTracker", "RedisCorrelationTracker"]
+
+
+Link = tuple[str, Sequence[str]]
+"""An event's id and the ids of its parents."""
 
 
 class CorrelationTracker(Protocol):
     async def record(self, event_id: str, parents: Sequence[str]) -> None:
         """Remember that ``event_id`` was caused by ``parents``."""
+        ...
+
+    async def record_many(self, links: Sequence[Link]) -> None:
+        """Remember every link of a batch at once (one round trip for Redis)."""
         ...
 
     async def ancestors(self, event_id: str, *, depth: int = 10) -> list[str]:
@@ -60,10 +68,15 @@ class LocalCorrelationTracker:
         self._children: dict[str, set[str]] = {}
 
     async def record(self, event_id: str, parents: Sequence[str]) -> None:
-        self._parents[event_id] = (time.monotonic() + self._ttl, set(parents))
-        self._parents.move_to_end(event_id)
-        for parent in parents:
-            self._children.setdefault(parent, set()).add(event_id)
+        await self.record_many([(event_id, parents)])
+
+    async def record_many(self, links: Sequence[Link]) -> None:
+        expires = time.monotonic() + self._ttl
+        for event_id, parents in links:
+            self._parents[event_id] = (expires, set(parents))
+            self._parents.move_to_end(event_id)
+            for parent in parents:
+                self._children.setdefault(parent, set()).add(event_id)
         while len(self._parents) > self._max:
             self._forget(next(iter(self._parents)))
 
@@ -111,15 +124,21 @@ class RedisCorrelationTracker:
         self._prefix = prefix
 
     async def record(self, event_id: str, parents: Sequence[str]) -> None:
+        await self.record_many([(event_id, parents)])
+
+    async def record_many(self, links: Sequence[Link]) -> None:
+        if not links:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            if parents:
-                pipe.sadd(f"{self._prefix}p:{event_id}", *parents)
-            else:
-                pipe.sadd(f"{self._prefix}p:{event_id}", "")  # a root: known, with no parent
-            pipe.expire(f"{self._prefix}p:{event_id}", self._ttl)
-            for parent in parents:
-                pipe.sadd(f"{self._prefix}c:{parent}", event_id)
-                pipe.expire(f"{self._prefix}c:{parent}", self._ttl)
+            for event_id, parents in links:
+                if parents:
+                    pipe.sadd(f"{self._prefix}p:{event_id}", *parents)
+                else:
+                    pipe.sadd(f"{self._prefix}p:{event_id}", "")  # a root: known, with no parent
+                pipe.expire(f"{self._prefix}p:{event_id}", self._ttl)
+                for parent in parents:
+                    pipe.sadd(f"{self._prefix}c:{parent}", event_id)
+                    pipe.expire(f"{self._prefix}c:{parent}", self._ttl)
             await pipe.execute()
 
     async def _members(self, key: str) -> set[str]:

@@ -11,7 +11,7 @@ import contextvars
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,9 +41,32 @@ def uuid7() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
+class _UtcClock:
+    """Now as envelope text, to the microsecond; the date and time of day are formatted once a second."""
+
+    __slots__ = ("_second", "_time_ns")
+
+    def __init__(self, time_ns: Callable[[], int] = time.time_ns) -> None:
+        self._time_ns = time_ns
+        self._second: tuple[int, str] = (-1, "")
+
+    def now(self) -> str:
+        second, micros = divmod(self._time_ns() // 1000, 1_000_000)
+        formatted, text = self._second
+        if second != formatted:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{micros:06d}Z"
+
+
+_clock = _UtcClock()
+
+
 def timestamp_text(moment: datetime | None = None) -> str:
     """``moment`` (default: now) as the envelope writes timestamps: RFC 3339 in UTC with ``Z``."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment is None:
+        return _clock.now()
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def current_event_id() -> str | None:

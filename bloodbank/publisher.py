@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from bloodbank.correlation import CorrelationTracker
+from bloodbank.correlation import CorrelationTracker, Link
 from bloodbank.envelope import build_envelope
 from bloodbank.errors import BrokerUnavailable, PublishFailed
 from bloodbank.metrics import BloodbankMetrics
@@ -136,15 +136,33 @@ class Publisher:
             self._valid.inc(len(ready))
         try:
             for start in range(0, len(ready), self.window):
-                chunk = ready[start : start + self.window]
-                results = await self._send([message for _, _, message in chunk])
-                for (index, envelope, _), result in zip(chunk, results, strict=True):
-                    outcomes[index] = await self._settled(envelope, result, counts)
+                await self._publish_chunk(ready[start : start + self.window], outcomes, counts)
         finally:
             # Counted once per call and label, not per event: a batch's counters cost one increment each.
             for (event_type, outcome), count in counts.items():
                 self._counter(event_type, outcome).inc(count)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _publish_chunk(
+        self,
+        chunk: Sequence[tuple[int, Mapping[str, Any], OutgoingMessage]],
+        outcomes: list[PublishOutcome | None],
+        counts: Counter[tuple[str, str]],
+    ) -> None:
+        """Send one window of valid events, then settle each: its outcome, its causation, unrouted ones told."""
+        results = await self._send([message for _, _, message in chunk])
+        links: list[Link] = []
+        unrouted: list[Mapping[str, Any]] = []
+        for (index, envelope, _), result in zip(chunk, results, strict=True):
+            outcome = outcomes[index] = self._settled(envelope, result, counts)
+            if outcome.ok:
+                links.append((str(outcome.event_id), [str(p) for p in envelope.get("correlation_ids", [])]))
+                if outcome.routed is False:
+                    unrouted.append(envelope)
+        if self.tracker is not None:
+            await self.tracker.record_many(links)  # once per window: one round trip to Redis, not one per event
+        for envelope in unrouted:
+            await self.notify_unrouted(str(envelope["event_id"]), str(envelope["event_type"]))
 
     async def _send(self, messages: list[OutgoingMessage]) -> list[PublishResult | PublishFailed]:
         deadline = time.monotonic() + self.publish_timeout
@@ -171,21 +189,16 @@ class Publisher:
             self.metrics.publish.labels(message.routing_key, "unavailable").inc()
         raise BrokerUnavailable(f"the broker did not confirm within {self.publish_timeout:g} s")
 
-    async def _settled(
-        self, envelope: Mapping[str, Any], result: PublishResult | PublishFailed, counts: Counter[tuple[str, str]]
+    @staticmethod
+    def _settled(
+        envelope: Mapping[str, Any], result: PublishResult | PublishFailed, counts: Counter[tuple[str, str]]
     ) -> PublishOutcome:
         event_type = str(envelope["event_type"])
         event_id = str(envelope["event_id"])
         if isinstance(result, PublishFailed):
             counts[event_type, "failed"] += 1
             return PublishOutcome(event_id, error=result.reason)
-        if result.routed is False:
-            counts[event_type, "unrouted"] += 1
-            await self.notify_unrouted(event_id, event_type)
-        else:
-            counts[event_type, "ok"] += 1
-        if self.tracker is not None:
-            await self.tracker.record(event_id, [str(p) for p in envelope.get("correlation_ids", [])])
+        counts[event_type, "unrouted" if result.routed is False else "ok"] += 1
         return PublishOutcome(event_id, routed=result.routed)
 
     def _counter(self, event_type: str, outcome: str) -> Any:

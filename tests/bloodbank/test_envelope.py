@@ -9,8 +9,16 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from bloodbank import BloodbankSettings, ConsumerSpec, build_envelope, current_event_id, upgrade_legacy_envelope, uuid7
-from bloodbank.envelope import handling
+from bloodbank import (
+    BloodbankSettings,
+    ConsumerSpec,
+    build_envelope,
+    current_event_id,
+    timestamp_text,
+    upgrade_legacy_envelope,
+    uuid7,
+)
+from bloodbank.envelope import _UtcClock, handling
 from bloodbank.legacy import is_legacy
 from bloodbank.topology import matches
 from holyfields import default_catalog, default_validator
@@ -40,6 +48,20 @@ def test_built_envelope_is_valid_and_in_utc() -> None:
     assert envelope["correlation_ids"] == []
     assert envelope["version"] == "1.0.0"
     assert "trace_context" not in envelope
+
+
+def test_now_is_written_in_utc_to_the_microsecond_across_seconds() -> None:
+    """The current time as envelope text: the clock's own instant, with Z, also when the second changes."""
+    before = datetime.now(UTC)
+    written = datetime.fromisoformat(timestamp_text())
+    assert before - timedelta(milliseconds=1) <= written <= datetime.now(UTC)
+    instants = iter([1_796_041_407_999_999_500, 1_796_041_408_000_000_400, 1_796_041_408_123_456_000])
+    clock = _UtcClock(lambda: next(instants))
+    assert [clock.now() for _ in range(3)] == [
+        "2026-11-30T12:23:27.999999Z",
+        "2026-11-30T12:23:28.000000Z",
+        "2026-11-30T12:23:28.123456Z",
+    ]
 
 
 def test_envelope_built_while_handling_names_the_parent() -> None:

@@ -75,6 +75,14 @@ async def test_tracker_answers_ancestors_and_descendants(tracker: CorrelationTra
     assert await tracker.ancestors("root") == []
 
 
+async def test_tracker_records_a_batch_of_links_at_once(tracker: CorrelationTracker) -> None:
+    """The links of a published batch, recorded together, are walked as if recorded one by one."""
+    await tracker.record_many([("root", []), ("a", ["root"]), ("b", ["root", "a"])])
+    await tracker.record_many([])
+    assert await tracker.descendants("root") == ["a", "b"]
+    assert await tracker.ancestors("b") == ["a", "root"]
+
+
 async def test_tracker_is_cycle_safe(tracker: CorrelationTracker) -> None:
     """Links that form a cycle do not make the walk loop."""
     await tracker.record("a", ["b"])
