@@ -81,9 +81,9 @@ def normalise_timestamp(value: str | datetime) -> tuple[str, datetime]:
     if match is None:
         raise ValueError(f"timestamp {value!r} is not RFC 3339 with an offset, e.g. '2026-11-02T14:03:27Z'")
     date, clock, fraction, offset = match.group("date", "time", "fraction", "offset")
-    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
     if offset == "Z" and value[10] == "T":  # already the canonical UTC text, as every publisher here writes it
-        return value, datetime.fromisoformat(f"{date}T{clock}+00:00").replace(microsecond=micros)
+        return value, datetime.fromisoformat(value)  # digits beyond the microsecond are dropped, as below
+    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
     whole = datetime.fromisoformat(f"{date}T{clock}{offset.upper().replace('Z', '+00:00')}").astimezone(UTC)
     return whole.strftime("%Y-%m-%dT%H:%M:%S") + (fraction or "") + "Z", whole.replace(microsecond=micros)
 
