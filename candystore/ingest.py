@@ -116,8 +116,8 @@ class Ingestor:
         for document in stored:
             self._observe_latency(document, committed)
         # Counted once per outcome and batch: a label lookup per event costs more than the increment.
-        for outcome, count in Counter(result.outcome for result in results).items():
-            self.metrics.store.labels(outcome.value).inc(count)
+        for kind, count in Counter(result.outcome for result in results).items():
+            self.metrics.store.labels(kind.value).inc(count)
         if stored and self.on_committed is not None:
             try:
                 self.on_committed(stored)

@@ -8,10 +8,12 @@ import pamqp.frame
 from hypothesis import given
 from hypothesis import strategies as st
 from pamqp.commands import Basic
+from pamqp.common import FieldTable
 from pamqp.header import ContentHeader
 
 from bloodbank.transport.rabbitmq.outbox import HeaderFrames
 
+RETRY_HEADERS: FieldTable = {"x-bloodbank-attempt": 2, "x-death-reason": "handler raised"}
 short_text = st.text(max_size=40).filter(lambda text: len(text.encode()) <= 255)
 
 
@@ -20,7 +22,7 @@ def properties(draw: st.DrawFn) -> Basic.Properties:
     return Basic.Properties(
         content_type=draw(st.sampled_from(["application/json", "text/plain", None])),
         content_encoding=draw(st.sampled_from([None, "gzip"])),
-        headers=draw(st.sampled_from([None, {"x-bloodbank-attempt": 2, "x-death-reason": "handler raised"}])),
+        headers=draw(st.sampled_from([None, RETRY_HEADERS])),
         delivery_mode=draw(st.sampled_from([None, 1, 2])),
         priority=draw(st.sampled_from([None, 0, 9])),
         message_id=draw(st.one_of(st.none(), short_text)),
