@@ -75,7 +75,8 @@ class DeadLetterKeeper:
             await self._subscription.stop(timeout=timeout)
             self._subscription = None
 
-    async def _receive(self, delivery: Delivery) -> None:
+    def _receive(self, delivery: Delivery) -> None:
+        # A plain function: run where the delivery arrives, with no task per letter.
         # Refused once stopping began: left unsettled, the transport gives it back when the subscription stops.
         self.batches.offer(delivery, read_dead_letter(delivery))
 

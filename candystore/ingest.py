@@ -79,6 +79,8 @@ class Ingestor:
         )
         self._prefetch = settings.prefetch
         self._subscription: Subscription | None = None
+        self._refusing: set[asyncio.Task[None]] = set()  # invalid events on their way to the dead letters
+        self._stopping = False
 
     async def start(self) -> None:
         """Declare the topology and the consumer queue (idempotent), then start consuming."""
@@ -92,20 +94,38 @@ class Ingestor:
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Store the batch in hand (within ``timeout``), release what could not be stored, stop consuming."""
+        self._stopping = True
         await self.batches.stop(timeout=timeout)
+        if self._refusing:
+            await asyncio.wait(self._refusing, timeout=timeout)
         if self._subscription is not None:
             await self._subscription.stop(timeout=timeout)
             self._subscription = None
 
-    async def _receive(self, delivery: Delivery) -> None:
+    def _receive(self, delivery: Delivery) -> None:
+        """Decode, validate, hand over to the batcher: nothing here waits, so no task is made per event."""
+        if self._stopping:
+            return  # left unsettled: the transport gives it back when the subscription stops
         try:
             document = self.validator.parse(delivery.body)
         except InvalidEvent as exc:
             self.metrics.store.labels(Outcome.INVALID.value).inc()
-            await self._dead_letter(delivery, f"InvalidEvent: {exc}", handled=False)
+            refusal = asyncio.create_task(self._refuse(delivery, f"InvalidEvent: {exc}"))
+            self._refusing.add(refusal)
+            refusal.add_done_callback(self._refusing.discard)
             return
         # Refused once stopping began: left unsettled, the transport gives it back when the subscription stops.
         self.batches.offer(delivery, document)
+
+    async def _refuse(self, delivery: Delivery, error: str) -> None:
+        try:
+            await self._dead_letter(delivery, error, handled=False)
+        except Exception:
+            log.exception("dead-lettering an invalid event failed; releasing it", message_id=delivery.message_id)
+            try:
+                await delivery.release()
+            except Exception:  # noqa: BLE001 - settled meanwhile, or the channel is gone: it comes back either way
+                log.warning("could not release the invalid event", message_id=delivery.message_id)
 
     async def _write(self, batch: Sequence[Held[_Document]]) -> list[StoreResult]:
         return await self.store.store_batch([held.value for held in batch])

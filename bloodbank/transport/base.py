@@ -85,7 +85,11 @@ class Delivery(ABC):
         """Give the message back unacknowledged so that it is delivered again (shutdown, dependency outage)."""
 
 
-DeliveryHandler = Callable[[Delivery], Awaitable[None]]
+DeliveryHandler = Callable[[Delivery], Awaitable[None] | None]
+"""Called once per delivery. A coroutine runs in a task of its own, which stopping waits for. A plain
+function (returning ``None``) runs in the task that received the delivery, without a task of its own:
+it must not block, and it settles the delivery later, from a task it owns. Either way, a handler that
+raises has its delivery released, unless it settled it already."""
 
 
 class Subscription(ABC):

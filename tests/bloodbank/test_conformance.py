@@ -335,6 +335,46 @@ async def test_unsettled_message_survives_a_restart(transport_factory: Transport
         await again.close()
 
 
+async def test_a_plain_function_handler_is_called_for_each_delivery_and_settles_later(bus: Bus) -> None:
+    """A handler that is not a coroutine runs as each message arrives; acknowledged afterwards, none comes back."""
+    taken: list[Delivery] = []
+    spec = ConsumerSpec("conformance.plain", ("retail.#",))
+    await bus.transport.declare_consumer(spec)
+    subscription = await bus.transport.consume(spec, taken.append, prefetch=10)
+    try:
+        published = [await bus.publish("retail.offer.surfaced.v1", OFFER) for _ in range(3)]
+        await eventually(lambda: len(taken) == 3)
+        for delivery in taken:
+            await delivery.ack()
+    finally:
+        await subscription.stop(timeout=5)
+    assert sorted(delivery.message_id or "" for delivery in taken) == sorted(published)
+    assert await bus.transport.queue_depth(spec.name) == 0
+
+
+async def test_a_plain_function_handler_that_raises_has_its_message_given_back(bus: Bus) -> None:
+    """The message whose plain handler raised is released and delivered again."""
+    calls: list[Delivery] = []
+
+    def fail_once(delivery: Delivery) -> None:
+        calls.append(delivery)
+        if len(calls) == 1:
+            raise RuntimeError("the handler's own bug")
+
+    spec = ConsumerSpec("conformance.plain-failing", ("retail.#",))
+    await bus.transport.declare_consumer(spec)
+    subscription = await bus.transport.consume(spec, fail_once, prefetch=10)
+    try:
+        event_id = await bus.publish("retail.offer.surfaced.v1", OFFER)
+        await eventually(lambda: len(calls) == 2)
+        await calls[1].ack()
+    finally:
+        await subscription.stop(timeout=5)
+    assert [delivery.message_id for delivery in calls] == [event_id, event_id]
+    assert calls[1].redelivered
+    assert await bus.transport.queue_depth(spec.name) == 0
+
+
 async def test_many_events_none_lost_none_doubled(bus: Bus) -> None:
     """Five hundred events published in a batch are each handled exactly once."""
     from bloodbank import build_envelope  # noqa: PLC0415

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -233,13 +233,19 @@ class QueueConsumer(Subscription):
 
     def _dispatch(self, delivery: StoredDelivery) -> None:
         self._unsettled[delivery.id] = delivery
-        task = asyncio.create_task(self._handle(delivery))
+        try:
+            pending = self._handler(delivery)
+        except Exception as exc:  # noqa: BLE001 - the handler's failure: logged, the message given back
+            pending = _raising(exc)
+        if pending is None:  # a plain function: it ran here, with no task of its own
+            return
+        task = asyncio.create_task(self._finish(delivery, pending))
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
 
-    async def _handle(self, delivery: StoredDelivery) -> None:
+    async def _finish(self, delivery: StoredDelivery, pending: Awaitable[None]) -> None:
         try:
-            await self._handler(delivery)
+            await pending
         except Exception:
             log.exception(
                 "handler failed; releasing the message", queue=self.policy.queue, message_id=delivery.message_id
@@ -265,3 +271,8 @@ class QueueConsumer(Subscription):
             await self._worker.submit(partial(self.store.release, messages))
         except BloodbankError:
             log.exception("release failed; the messages come back after a restart", queue=self.policy.queue)
+
+
+async def _raising(error: Exception) -> None:
+    """A handler's failure, raised where the failures of coroutine handlers are handled."""
+    raise error

@@ -90,7 +90,9 @@ class Tail(Subscription):
             delivery = await self._backlog.get()
             self._busy = True
             try:
-                await self._handler(delivery)
+                pending = self._handler(delivery)
+                if pending is not None:
+                    await pending
             except Exception:
                 log.exception("tail handler failed", patterns=self._patterns, routing_key=delivery.routing_key)
             finally:

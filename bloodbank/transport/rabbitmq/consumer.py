@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import aiormq.abc
@@ -206,21 +206,38 @@ class QueueConsumer(Subscription):
         if self._stopping:  # delivered between basic.cancel and its answer
             await delivery.release()
             return
+        try:
+            pending = self._handler(delivery)
+        except Exception as exc:  # noqa: BLE001 - the handler's failure: logged, the message given back
+            await self._failed(delivery, exc)
+            return
+        if pending is None:  # a plain function: it ran here, with no task of its own
+            await self._handled(delivery)
+            return
         # A task of our own: aiormq would cancel its callback task when the channel closes mid-handler.
-        task = asyncio.create_task(self._handle(delivery))
+        task = asyncio.create_task(self._finish(delivery, pending))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _handle(self, delivery: RabbitMQDelivery) -> None:
+    async def _finish(self, delivery: RabbitMQDelivery, pending: Awaitable[None]) -> None:
         try:
-            await self._handler(delivery)
-        except Exception:
-            log.exception(
-                "handler failed; releasing the message", queue=self.queue.name, message_id=delivery.message_id
-            )
-            if not delivery.settled:
-                await self._settle_unsettled(delivery, failed=True)
+            await pending
+        except Exception as exc:  # noqa: BLE001 - the handler's failure: logged, the message given back
+            await self._failed(delivery, exc)
             return
+        await self._handled(delivery)
+
+    async def _failed(self, delivery: RabbitMQDelivery, error: Exception) -> None:
+        log.error(
+            "handler failed; releasing the message",
+            queue=self.queue.name,
+            message_id=delivery.message_id,
+            exc_info=error,
+        )
+        if not delivery.settled:
+            await self._settle_unsettled(delivery, failed=True)
+
+    async def _handled(self, delivery: RabbitMQDelivery) -> None:
         if self._ack_after_handler and not delivery.settled:
             await self._settle_unsettled(delivery, failed=False)
 
