@@ -88,6 +88,7 @@ class Ingestor:
             return
         await self.transport.declare_topology()
         await self.transport.declare_consumer(self.spec)
+        self._stopping = False
         self.batches.start()
         self._subscription = await self.transport.consume(self.spec, self._receive, prefetch=self._prefetch)
         log.info("ingesting", queue=self.spec.name, prefetch=self._prefetch)
