@@ -94,6 +94,11 @@ class Batcher(Generic[T, R]):
         """Deliveries held and not settled yet."""
         return len(self._pending) + sum(len(batch) for batch in self._writing)
 
+    @property
+    def stopping(self) -> bool:
+        """Stopping began: offers are refused from here on."""
+        return self._stopping
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"candystore {self.name} batches")

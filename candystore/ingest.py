@@ -80,7 +80,6 @@ class Ingestor:
         self._prefetch = settings.prefetch
         self._subscription: Subscription | None = None
         self._refusing: set[asyncio.Task[None]] = set()  # invalid events on their way to the dead letters
-        self._stopping = False
 
     async def start(self) -> None:
         """Declare the topology and the consumer queue (idempotent), then start consuming."""
@@ -88,14 +87,12 @@ class Ingestor:
             return
         await self.transport.declare_topology()
         await self.transport.declare_consumer(self.spec)
-        self._stopping = False
         self.batches.start()
         self._subscription = await self.transport.consume(self.spec, self._receive, prefetch=self._prefetch)
         log.info("ingesting", queue=self.spec.name, prefetch=self._prefetch)
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Store the batch in hand (within ``timeout``), release what could not be stored, stop consuming."""
-        self._stopping = True
         await self.batches.stop(timeout=timeout)
         if self._refusing:
             await asyncio.wait(self._refusing, timeout=timeout)
@@ -105,7 +102,7 @@ class Ingestor:
 
     def _receive(self, delivery: Delivery) -> None:
         """Decode, validate, hand over to the batcher: nothing here waits, so no task is made per event."""
-        if self._stopping:
+        if self.batches.stopping:
             return  # left unsettled: the transport gives it back when the subscription stops
         try:
             document = self.validator.parse(delivery.body)
@@ -115,7 +112,6 @@ class Ingestor:
             self._refusing.add(refusal)
             refusal.add_done_callback(self._refusing.discard)
             return
-        # Refused once stopping began: left unsettled, the transport gives it back when the subscription stops.
         self.batches.offer(delivery, document)
 
     async def _refuse(self, delivery: Delivery, error: str) -> None:

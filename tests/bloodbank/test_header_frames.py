@@ -54,4 +54,4 @@ def test_ids_of_the_same_length_share_a_template_and_keep_their_own_bytes() -> N
     for message_id in ("0193a1b2-0000-7000-8000-000000000001", "0193a1b2-0000-7000-8000-0000000000é", "ü" * 18):
         props = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message_id)
         assert frames.frame(1, props, 1234) == pamqp_frame(1, props, 1234)
-        assert props.message_id == message_id  # the template was made without changing it
+        assert props.message_id == message_id  # the template was made from a copy

@@ -22,6 +22,7 @@ size, so :class:`HeaderFrames` marshals one per kind of message and patches thos
 from __future__ import annotations
 
 import asyncio
+import copy
 import operator
 import uuid
 from dataclasses import dataclass
@@ -104,14 +105,11 @@ class HeaderFrames:
     @staticmethod
     def _template(number: int, properties: Basic.Properties, id_length: int) -> tuple[bytes, int]:
         """The frame with a placeholder id and no body, and the offset of the id in it."""
-        original = properties.message_id
-        try:
-            frames = []
-            for filler in ("a", "b"):
-                properties.message_id = filler * id_length
-                frames.append(pamqp.frame.marshal(ContentHeader(properties=properties, body_size=0), number))
-        finally:
-            properties.message_id = original
+        placeholder = copy.copy(properties)
+        frames = []
+        for filler in ("a", "b"):
+            placeholder.message_id = filler * id_length
+            frames.append(pamqp.frame.marshal(ContentHeader(properties=placeholder, body_size=0), number))
         first, second = frames
         at = next(index for index, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
         return first, at
