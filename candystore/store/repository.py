@@ -29,7 +29,7 @@ from candystore.store.dead_letters import (
     insert_dead_letters,
     list_dead_letters,
 )
-from candystore.store.engine import create_engine
+from candystore.store.engine import create_batch_engine, create_engine
 from candystore.store.errors import DatabaseUnavailable, StoreError
 from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
@@ -60,16 +60,23 @@ def _translate(exc: BaseException) -> StoreError:
 class EventStore:
     """Stores, reads, traces and purges events, and keeps and works dead letters, in one database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, batch_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.batch_engine = batch_engine
+        """Where :meth:`store_batch` writes, when given: see :func:`candystore.store.create_batch_engine`."""
 
     @classmethod
     def open(cls, url: str, *, connect_args: Mapping[str, Any] | None = None) -> EventStore:
         """A store on ``url`` (no connection is made until it is used); the schema must be migrated."""
-        return cls(create_engine(url, connect_args=connect_args))
+        return cls(
+            create_engine(url, connect_args=connect_args),
+            batch_engine=create_batch_engine(url, connect_args=connect_args),
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.batch_engine is not None:
+            await self.batch_engine.dispose()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -90,8 +97,14 @@ class EventStore:
         New events are stored, exact duplicates absorbed; an id reused with different
         content is reported as a conflict and not stored (the first one is kept).
         """
-        async with self._transaction() as connection:
-            return await write_batch(connection, envelopes)
+        if self.batch_engine is None:
+            async with self._transaction() as connection:
+                return await write_batch(connection, envelopes)
+        try:
+            async with self.batch_engine.connect() as connection:  # each statement commits: see write_batch
+                return await write_batch(connection, envelopes)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise _translate(exc) from exc
 
     async def keep_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
         """Keep dead letters as open rows in one transaction; one already kept is absorbed. Returns rows added."""

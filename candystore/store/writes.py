@@ -249,7 +249,12 @@ def _classify(record: EventRecord, stored_hash: str) -> StoreResult:
 
 
 async def write_batch(connection: AsyncConnection, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
-    """Store a batch on ``connection`` (the caller owns the transaction); one result per envelope, in order."""
+    """Store a batch on ``connection``; one result per envelope, in order.
+
+    The caller owns the transaction, or, on PostgreSQL, may run each statement in a
+    transaction of its own: there the events and their links go in as one statement, and
+    what follows only reads.
+    """
     now = datetime.now(UTC)
     results: list[StoreResult | None] = [None] * len(envelopes)
     first_by_id: dict[uuid.UUID, EventRecord] = {}

@@ -31,13 +31,12 @@ import asyncpg
 import msgspec
 import structlog
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bloodbank import ConsumerSpec
 from bloodbank.serving import tune_collector
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, EventStore, Ingestor, Outcome, StoreResult
-from candystore.store import create_engine
+from candystore.store import create_batch_engine, create_engine
 from candystore.store.writes import normalise_timestamp
 from stack.bench.sandbox import BenchSchema
 
@@ -188,10 +187,14 @@ class _Recorder:
 
 
 class _RecordingStore(EventStore):
-    """The store, noting the wall time right after each batch's commit."""
+    """The store, as ``EventStore.open`` makes it, noting the wall time right after each batch's commit."""
 
-    def __init__(self, engine: AsyncEngine, recorder: _Recorder) -> None:
-        super().__init__(engine)
+    def __init__(self, schema: BenchSchema, recorder: _Recorder) -> None:
+        url, connect_args = schema.sqlalchemy_url, schema.connect_args
+        super().__init__(
+            create_engine(url, connect_args=connect_args),
+            batch_engine=create_batch_engine(url, connect_args=connect_args),
+        )
         self._recorder = recorder
 
     async def store_batch(self, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
@@ -216,9 +219,7 @@ async def _phases(config: SinkConfig, recorder: _Recorder) -> None:
 async def _ours(config: SinkConfig) -> None:
     recorder = _Recorder(config.phases)
     transport = RabbitMQTransport(config.amqp_url, connection_name="bench-candystore")
-    store = _RecordingStore(
-        create_engine(config.schema.sqlalchemy_url, connect_args=config.schema.connect_args), recorder
-    )
+    store = _RecordingStore(config.schema, recorder)
     settings = CandystoreSettings(
         database_url=config.schema.sqlalchemy_url,
         batch_size=config.batch_size,

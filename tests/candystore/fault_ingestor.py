@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, DeadLetterKeeper, EventStore, Ingestor, StoreResult
-from candystore.store import create_engine
+from candystore.store import create_batch_engine, create_engine
 
 CRASH_STATUS = 9
 """Exit status of the injected crash between commit and ack."""
@@ -37,7 +37,10 @@ class CrashingStore(EventStore):
     """The real store, whose process exits right after the ``crash_after``-th committed batch of events."""
 
     def __init__(self, url: str, *, connect_args: Mapping[str, Any], crash_after: int | None) -> None:
-        super().__init__(create_engine(url, connect_args=connect_args))
+        super().__init__(  # as EventStore.open makes it
+            create_engine(url, connect_args=connect_args),
+            batch_engine=create_batch_engine(url, connect_args=connect_args),
+        )
         self.crash_after = crash_after
         self.committed = 0
 
