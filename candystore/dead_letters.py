@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,21 +105,58 @@ class DeadLetterKeeper:
 
 
 def read_dead_letter(delivery: Delivery) -> DeadLetter:
-    """What a message from ``dlq.all`` tells: its headers, and the event's id and type if the body decodes."""
+    """What a message from ``dlq.all`` tells: its headers, and the event's id and type if the body decodes.
+
+    Bloodbank's ``x-bloodbank-*`` headers say who failed and why. A message RabbitMQ
+    dead-lettered by itself (a quorum queue's delivery limit, for one) has none: its
+    ``x-death`` record says which queue and why instead.
+    """
     headers = dict(delivery.headers)
     document = _decode(delivery.body)
     event_type = document.get("event_type")
+    death = _BrokerDeath.read(headers)
     return DeadLetter(
         body=delivery.body,
         routing_key=delivery.routing_key,
         headers=headers,
         event_id=_uuid(delivery.message_id) or _uuid(document.get("event_id")),
-        consumer=_str(headers.get(Headers.CONSUMER)),
+        consumer=_str(headers.get(Headers.CONSUMER)) or death.queue,
         event_type=event_type if isinstance(event_type, str) else None,
-        error=_str(headers.get(Headers.ERROR)),
+        error=_str(headers.get(Headers.ERROR)) or death.error,
         attempts=_int(headers.get(Headers.ATTEMPTS)),
-        failed_at=_moment(headers.get(Headers.FAILED_AT)),
+        failed_at=_moment(headers.get(Headers.FAILED_AT)) or death.time,
     )
+
+
+_BROKER_REASONS = {
+    "delivery_limit": (
+        "delivery limit exceeded: the queue gave it out more often than its x-delivery-limit allows "
+        "(its consumer kept stopping or crashing before settling it)"
+    ),
+    "rejected": "rejected by its consumer without a reason",
+    "expired": "expired in the queue (message TTL)",
+    "maxlen": "dropped from a full queue (x-max-length)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _BrokerDeath:
+    """The first ``x-death`` record RabbitMQ adds to a message it dead-letters itself."""
+
+    queue: str | None = None
+    error: str | None = None
+    time: datetime | None = None
+
+    @classmethod
+    def read(cls, headers: dict[str, Any]) -> _BrokerDeath:
+        deaths = headers.get("x-death")
+        first = deaths[0] if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict) else {}
+        queue = _str(headers.get("x-first-death-queue")) or _str(first.get("queue"))
+        reason = _str(headers.get("x-first-death-reason")) or _str(first.get("reason"))
+        if reason is None:
+            return cls(queue)
+        error = _BROKER_REASONS.get(reason, f"dead-lettered by RabbitMQ: {reason}")
+        return cls(queue, f"{error} [RabbitMQ: {reason}]", _moment(first.get("time")))
 
 
 def _decode(body: bytes) -> dict[str, Any]:
