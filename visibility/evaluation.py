@@ -18,14 +18,17 @@ than opening another), but it has no time to detect.
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from visibility.http_json import ApiRefused, pages
+from prometheus_client.parser import text_string_to_metric_families
+
+from visibility.http_json import ApiRefused, get_text, pages
 from visibility.labels import ConflictKey, Label, LabelsHeader, format_time
 
 __all__ = [
@@ -35,8 +38,10 @@ __all__ = [
     "Evaluation",
     "RuleScore",
     "evaluate",
+    "events_evaluated",
     "fetch_detections",
     "percentile",
+    "wait_until_settled",
 ]
 
 GRACE = timedelta(minutes=5)
@@ -105,6 +110,49 @@ def fetch_detections(api: str, *, timeout: float = 10.0) -> list[Detection]:
             except ValueError as exc:
                 raise ApiRefused(f"{api.rstrip('/')}/conflicts", f"a conflict is malformed: {exc}") from exc
     return found
+
+
+def events_evaluated(api: str, *, timeout: float = 10.0) -> float:
+    """How many retail events the detector behind ``api`` has evaluated (``visibility_events_total``, all types)."""
+    text = get_text(api, "/metrics", timeout=timeout)
+    try:
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+    except ValueError as exc:
+        raise ApiRefused(f"{api.rstrip('/')}/metrics", f"not Prometheus metrics: {exc}") from exc
+    if "visibility_events" not in families:
+        raise ApiRefused(f"{api.rstrip('/')}/metrics", "no visibility_events_total: is this the visibility API?")
+    return sum(s.value for s in families["visibility_events"].samples if s.name == "visibility_events_total")
+
+
+def wait_until_settled(
+    api: str,
+    *,
+    quiet: float,
+    timeout: float,
+    request_timeout: float = 10.0,
+    on_count: Callable[[float], None] | None = None,
+    poll: float = 0.25,
+) -> bool:
+    """Wait until the detector has evaluated no new event for ``quiet`` seconds; False if ``timeout`` came first.
+
+    Right after a stream is published, the detector may still be working through it:
+    scoring then would count its last conflicts as missed. ``on_count`` hears each count read.
+    """
+    deadline = time.monotonic() + timeout
+    count = events_evaluated(api, timeout=request_timeout)
+    changed = time.monotonic()
+    while True:
+        if on_count is not None:
+            on_count(count)
+        now = time.monotonic()
+        if now - changed >= quiet:
+            return True
+        if now >= deadline:
+            return False
+        time.sleep(min(poll, quiet))
+        latest = events_evaluated(api, timeout=request_timeout)
+        if latest != count:
+            count, changed = latest, time.monotonic()
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Reading JSON pages from our own HTTP APIs (the visibility API, Candystore) with the standard library.
+"""Reading our own HTTP APIs (the visibility API, Candystore: JSON pages, metrics) with the standard library.
 
 The commands that read history are short-lived and sequential, so a blocking client is
 enough. Network and HTTP failures become :class:`ApiUnreachable` or :class:`ApiRefused`,
@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["ApiProblem", "ApiRefused", "ApiUnreachable", "get_json", "pages"]
+__all__ = ["ApiProblem", "ApiRefused", "ApiUnreachable", "get_json", "get_text", "pages"]
 
 
 class ApiProblem(RuntimeError):
@@ -46,14 +46,33 @@ class ApiRefused(ApiProblem):
 
 def get_json(base: str, path: str, params: Mapping[str, str | int | None], *, timeout: float = 10.0) -> Any:
     """GET ``base`` + ``path`` with the given query (None values left out) and decode the JSON answer."""
+    url, body = _get(base, path, params, accept="application/json", timeout=timeout)
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ApiRefused(url, f"the answer is not JSON: {body[:200]!r}") from exc
+
+
+def get_text(base: str, path: str, *, timeout: float = 10.0) -> str:
+    """GET ``base`` + ``path`` and return the answer as text (``/metrics``, say)."""
+    url, body = _get(base, path, {}, accept="text/plain", timeout=timeout)
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        raise ApiRefused(url, f"the answer is not UTF-8 text: {body[:200]!r}") from exc
+
+
+def _get(
+    base: str, path: str, params: Mapping[str, str | int | None], *, accept: str, timeout: float
+) -> tuple[str, bytes]:
     query = urlencode({name: value for name, value in params.items() if value is not None})
     url = f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
     if not url.startswith(("http://", "https://")):
         raise ApiUnreachable(url, "only http:// and https:// addresses are supported")
-    request = urllib.request.Request(url, headers={"accept": "application/json"})  # noqa: S310 - scheme checked above
+    request = urllib.request.Request(url, headers={"accept": accept})  # noqa: S310 - scheme checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            body = response.read()
+            return url, response.read()
     except urllib.error.HTTPError as exc:
         raise ApiRefused(url, f"answered {exc.code}: {_errors(exc.read())}", status=exc.code) from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -61,10 +80,6 @@ def get_json(base: str, path: str, params: Mapping[str, str | int | None], *, ti
         raise ApiUnreachable(url, f"no answer ({reason}); is the service running?") from exc
     except ValueError as exc:  # the address itself cannot be used (a bad port, say)
         raise ApiUnreachable(url, f"not a usable address: {exc}") from exc
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ApiRefused(url, f"the answer is not JSON: {body[:200]!r}") from exc
 
 
 def pages(

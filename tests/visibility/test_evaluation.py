@@ -7,6 +7,7 @@ the way ``GET /conflicts`` does; the labels file is the simulator's format.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,23 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import FastAPI, Query
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.types import ASGIApp
 from typer.testing import CliRunner
 
 from tests.visibility.threaded_server import serving
-from visibility.evaluation import Detection, evaluate, fetch_detections, percentile
+from visibility.evaluation import (
+    Detection,
+    evaluate,
+    events_evaluated,
+    fetch_detections,
+    percentile,
+    wait_until_settled,
+)
 from visibility.http_json import ApiRefused, ApiUnreachable
 from visibility.labels import Label, LabelsError, LabelsHeader, format_time, read_labels, write_labels
+from visibility.metrics import VisibilityMetrics
 
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 SCALE = 10.0  # stream time runs ten times faster: stream second 10 is wall-clock second 1
@@ -82,9 +93,24 @@ CONFLICTS = [
 ]
 
 
-def conflicts_api(conflicts: list[dict[str, Any]], requests: list[dict[str, Any]]) -> FastAPI:
-    """A stand-in for the visibility API's ``GET /conflicts``: at most PAGE items a page, cursor = offset."""
+def conflicts_api(conflicts: list[dict[str, Any]], requests: list[dict[str, Any]], *, busy: float = 0) -> FastAPI:
+    """A stand-in for the visibility API: ``GET /conflicts``, at most PAGE items a page, cursor = offset.
+
+    Its ``GET /metrics`` are the detector's own; each of the first ``busy`` reads finds one more
+    event evaluated, as while the detector works through a stream.
+    """
     app = FastAPI()
+    metrics = VisibilityMetrics(CollectorRegistry())
+    metrics.events.labels("retail.offer.surfaced.v1").inc(100)
+    reads = 0
+
+    @app.get("/metrics")
+    def serve_metrics() -> PlainTextResponse:
+        nonlocal reads
+        reads += 1
+        if reads <= busy:
+            metrics.events.labels("retail.inventory.snapshot.v1").inc()
+        return PlainTextResponse(generate_latest(metrics.registry).decode())
 
     @app.get("/conflicts")
     def list_conflicts(limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None) -> dict[str, Any]:
@@ -249,6 +275,47 @@ async def _closed_port_app() -> ASGIApp:
     return FastAPI()
 
 
+# --- waiting for the detector ------------------------------------------------------------------
+
+
+def test_waits_until_the_detector_takes_no_new_event():
+    """The wait lasts while the count of evaluated events rises, and ends once it stayed put for ``quiet``."""
+
+    async def build() -> ASGIApp:
+        return conflicts_api([], [], busy=5)
+
+    seen: list[float] = []
+    with serving(build) as url:
+        assert wait_until_settled(url, quiet=0.3, timeout=30, poll=0.02, on_count=seen.append)
+        assert events_evaluated(url) == 105
+    assert seen[0] == 101
+    assert sorted(set(seen)) == [101, 102, 103, 104, 105]  # every rise restarted the quiet period
+    assert seen.count(105) >= 2
+
+
+def test_gives_up_waiting_for_a_detector_that_keeps_taking_events():
+    """A detector fed without end never settles: the wait ends after ``timeout`` and says so."""
+
+    async def build() -> ASGIApp:
+        return conflicts_api([], [], busy=math.inf)
+
+    with serving(build) as url:
+        assert not wait_until_settled(url, quiet=0.5, timeout=0.3, poll=0.02)
+
+
+def test_an_api_without_the_detectors_metrics_is_refused():
+    """Waiting needs the detector's visibility_events_total; another service's metrics are refused."""
+
+    async def build() -> ASGIApp:
+        app = FastAPI()
+        other = "# HELP other_total x\n# TYPE other_total counter\nother_total 1\n"
+        app.get("/metrics")(lambda: PlainTextResponse(other))
+        return app
+
+    with serving(build) as url, pytest.raises(ApiRefused, match="no visibility_events_total"):
+        events_evaluated(url)
+
+
 # --- the command ------------------------------------------------------------------------------
 
 
@@ -262,7 +329,7 @@ def test_evaluate_prints_a_table_and_json(api, labels_file):
     """`visibility evaluate` prints the scores as a table, or as one JSON object with --json."""
     url, _ = api
     runner = CliRunner()
-    table = runner.invoke(_cli(), ["evaluate", "--labels", str(labels_file), "--api", url])
+    table = runner.invoke(_cli(), ["evaluate", "--labels", str(labels_file), "--api", url, "--settle", "0.1"])
     assert table.exit_code == 0, table.output
     for text in ("recall", "83.33 %", "precision", "60.00 %", "false-positive rate", "40.00 %", "500 ms", "950 ms"):
         assert text in table.output
@@ -284,4 +351,8 @@ def test_evaluate_exits_1_on_unreadable_inputs(api, tmp_path, labels_file):
     assert "cannot read the labels file" in missing.output
     nowhere = runner.invoke(_cli(), ["evaluate", "--labels", str(labels_file), "--api", "http://127.0.0.1:9"])
     assert nowhere.exit_code == 1
-    assert "cannot read the detections" in nowhere.output
+    assert "cannot read the detector's progress" in nowhere.output
+    unsettled = ["evaluate", "--labels", str(labels_file), "--api", "http://127.0.0.1:9", "--settle", "0"]
+    no_detections = runner.invoke(_cli(), unsettled)
+    assert no_detections.exit_code == 1
+    assert "cannot read the detections" in no_detections.output

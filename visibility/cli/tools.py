@@ -23,7 +23,7 @@ from bloodbank import BloodbankSettings, Bus
 from bloodbank.console import logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
 from visibility.cli.app import app
-from visibility.evaluation import Evaluation, evaluate, fetch_detections
+from visibility.evaluation import Evaluation, evaluate, fetch_detections, wait_until_settled
 from visibility.http_json import ApiProblem
 from visibility.labels import LabelsError, read_labels
 from visibility.patterns import Patterns, analyse, fetch_history
@@ -179,12 +179,28 @@ def evaluate_command(
     api: Annotated[str, typer.Option(help="The visibility API.")] = "http://127.0.0.1:8685",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds each request may take.")] = 10.0,
+    settle: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Score once the detector has taken no new event for this many seconds "
+            "(right after `simulate` it may still be working through the stream); 0 scores at once.",
+        ),
+    ] = 2.0,
+    settle_timeout: Annotated[
+        float, typer.Option(min=0.0, help="Score anyway after waiting this long for the detector to settle.")
+    ] = 300.0,
 ) -> None:
     """Score the detector's conflicts against the labels: recall, precision, false positives, time to detect."""
     try:
         header, truth = read_labels(labels)
     except LabelsError as exc:
         raise _fail(str(exc)) from exc
+    if settle > 0:
+        try:
+            _settle(api, quiet=settle, timeout=settle_timeout, request_timeout=timeout)
+        except ApiProblem as exc:
+            raise _fail(f"cannot read the detector's progress (--settle 0 skips waiting for it): {exc}") from exc
     try:
         detections = fetch_detections(api, timeout=timeout)
     except ApiProblem as exc:
@@ -194,6 +210,17 @@ def evaluate_command(
         out.print(msgspec.json.encode({"labels_file": str(labels), "api": api, **result.to_json()}).decode())
         return
     _print_evaluation(result)
+
+
+def _settle(api: str, *, quiet: float, timeout: float, request_timeout: float) -> None:
+    with err.status("waiting for the detector to take its last events…") as status:
+
+        def show(count: float) -> None:
+            status.update(f"waiting for the detector to take its last events… ({count:,.0f} evaluated so far)")
+
+        settled = wait_until_settled(api, quiet=quiet, timeout=timeout, request_timeout=request_timeout, on_count=show)
+    if not settled:
+        err.print(f"[yellow]the detector still takes new events after {timeout:g} s: scoring what it found[/yellow]")
 
 
 def _share(value: float | None) -> str:
