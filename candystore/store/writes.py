@@ -65,6 +65,12 @@ class EventRecord:
     event_id: uuid.UUID
     row: dict[str, Any]
     parents: tuple[uuid.UUID, ...]
+    derived_columns: bool = True
+    """Whether each JSON column is the document's member of its name (JSON null when missing).
+
+    Not so when the document holds U+0000, which JSONB cannot (the columns keep copies
+    with U+FFFD), or when its ``correlation_ids`` is missing or null (the column keeps ``[]``).
+    """
 
     @property
     def content_hash(self) -> str:
@@ -114,8 +120,11 @@ def build_record(envelope: Mapping[str, Any], *, stored_at: datetime) -> EventRe
         raise TypeError("timestamp is missing")
     text, moment = normalise_timestamp(timestamp)
     document = {**envelope, "timestamp": text}
-    correlation_ids = document.get("correlation_ids") or []
-    if not isinstance(correlation_ids, list):
+    correlation_ids = document.get("correlation_ids")
+    derived_columns = correlation_ids is not None
+    if correlation_ids is None:
+        correlation_ids = []
+    elif not isinstance(correlation_ids, list):
         raise TypeError("correlation_ids is not a list")
     parents = tuple(dict.fromkeys(_uuid(parent, "correlation_ids item") for parent in correlation_ids))
     source = document.get("source")
@@ -150,7 +159,8 @@ def build_record(envelope: Mapping[str, Any], *, stored_at: datetime) -> EventRe
             "agent_name",
         ):
             row[name] = _without_nul(row[name])
-    return EventRecord(event_id, row, parents)
+        derived_columns = False
+    return EventRecord(event_id, row, parents, derived_columns)
 
 
 def _insert(connection: AsyncConnection, table: Any) -> Insert:
@@ -169,6 +179,8 @@ def _postgres_types() -> dict[str, str]:
 
 _PG_TYPES = _postgres_types()
 _JSONB_COLUMNS = frozenset(name for name, sql_type in _PG_TYPES.items() if sql_type == "JSONB")
+_ARRAY_COLUMNS = tuple(name for name in _PG_TYPES if name not in _JSONB_COLUMNS)
+"""The columns sent as one array each; the JSON ones are read from the document by the server."""
 
 
 def _unnest_insert_sql() -> str:
@@ -177,16 +189,23 @@ def _unnest_insert_sql() -> str:
     Every column arrives as one array parameter and ``unnest`` turns them back into rows:
     the statement text never changes, so it is prepared and planned once, where a
     ``VALUES`` list per batch size would be parsed and planned again for each new size.
-    JSON columns travel as text and are cast to JSONB by the server.
+    The JSON columns are not sent: the server parses each document once and takes them
+    from it (``overrides`` stands in for the document where that would not give the row's
+    values, see :func:`_overrides`); ``OFFSET 0`` keeps the planner from inlining that
+    subquery, which would parse the document once per column.
     """
     names = ", ".join(f'"{name}"' for name in _PG_TYPES)
-    arrays = ", ".join(
-        f"CAST(:{name} AS {'TEXT' if name in _JSONB_COLUMNS else sql_type}[])" for name, sql_type in _PG_TYPES.items()
+    arrays = ", ".join(f"CAST(:{name} AS {_PG_TYPES[name]}[])" for name in _ARRAY_COLUMNS)
+    array_names = ", ".join(f'"{name}"' for name in _ARRAY_COLUMNS)
+    selected = ", ".join(
+        f"COALESCE(j.document -> '{name}', 'null'::jsonb)" if name in _JSONB_COLUMNS else f'r."{name}"'
+        for name in _PG_TYPES
     )
-    selected = ", ".join(f'r."{name}"' + ("::jsonb" if name in _JSONB_COLUMNS else "") for name in _PG_TYPES)
     return (
         f"WITH inserted AS (INSERT INTO {events.name} ({names}) SELECT {selected} "  # noqa: S608 - names from the table
-        f"FROM unnest({arrays}) AS r({names}) ON CONFLICT DO NOTHING RETURNING event_id), "
+        f"FROM unnest({arrays}, CAST(:overrides AS TEXT[])) AS r({array_names}, overrides) "
+        "CROSS JOIN LATERAL (SELECT COALESCE(r.overrides, r.document)::jsonb AS document OFFSET 0) AS j "
+        "ON CONFLICT DO NOTHING RETURNING event_id), "
         f"links AS (INSERT INTO {causation.name} (parent_id, child_id) SELECT l.parent_id, l.child_id "
         "FROM unnest(CAST(:link_parents AS UUID[]), CAST(:link_children AS UUID[])) AS l(parent_id, child_id) "
         "JOIN inserted ON inserted.event_id = l.child_id ON CONFLICT DO NOTHING) "
@@ -197,12 +216,16 @@ def _unnest_insert_sql() -> str:
 _UNNEST_INSERT = text(_unnest_insert_sql())
 
 
+def _overrides(record: EventRecord) -> str | None:
+    """The JSON columns' values as one object, when reading them from the document would not give them."""
+    if record.derived_columns:
+        return None
+    return _encoder.encode({name: record.row[name] for name in _JSONB_COLUMNS}).decode()
+
+
 async def _insert_unnested(connection: AsyncConnection, records: Sequence[EventRecord]) -> set[uuid.UUID]:
-    parameters: dict[str, list[Any]] = {name: [] for name in _PG_TYPES}
-    for record in records:
-        for name, values in parameters.items():
-            value = record.row[name]
-            values.append(_encoder.encode(value).decode() if name in _JSONB_COLUMNS else value)
+    parameters = {name: [record.row[name] for record in records] for name in _ARRAY_COLUMNS}
+    parameters["overrides"] = [_overrides(record) for record in records]
     parameters["link_parents"] = [parent for record in records for parent in record.parents]
     parameters["link_children"] = [record.event_id for record in records for _ in record.parents]
     return set((await connection.execute(_UNNEST_INSERT, parameters)).scalars())

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from bloodbank import uuid7
 from candystore.store import EventFilter, InvalidCursor, Outcome
+from candystore.store.schema import events
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -72,6 +74,51 @@ async def test_round_trip_keeps_every_field_and_normalises_the_timestamp_to_utc(
     got = await store.get(event["event_id"])
     assert got == {**event, "timestamp": "2026-03-01T12:00:00.123456789Z"}
     assert list(got) == list(event)
+
+
+async def _columns(store, event_id: str) -> dict[str, Any]:
+    names = ("source", "correlation_ids", "agent_context", "payload", "trace_context", "source_app", "agent_name")
+    async with store.engine.connect() as connection:
+        found = await connection.execute(
+            select(*(events.c[name] for name in names)).where(events.c.event_id == uuid.UUID(event_id))
+        )
+        return dict(found.one()._mapping)
+
+
+async def test_the_query_columns_hold_the_envelope_members(store):
+    """The typed JSON columns beside the document hold its members; a missing one is null, missing parents []."""
+    full = envelope(
+        parents=[str(uuid7())],
+        agent_context={"type": "claude", "name": "planner"},
+        trace_context={"trace_id": "a" * 32, "span_id": "b" * 16, "trace_flags": "01"},
+        payload={"nested": {"list": [1, 2.5, None, "x"]}},
+    )
+    bare = {key: value for key, value in envelope().items() if key != "correlation_ids"}
+    nulls = envelope(correlation_ids=None, agent_context=None)
+    nul = envelope(app="fire\u0000flies", payload={"text": "a\u0000b", "keep": ["\u0000"]})
+    assert {r.outcome for r in await store.store_batch([full, bare, nulls, nul])} == {Outcome.STORED}
+
+    assert await _columns(store, full["event_id"]) == {
+        "source": full["source"],
+        "correlation_ids": full["correlation_ids"],
+        "agent_context": full["agent_context"],
+        "payload": full["payload"],
+        "trace_context": full["trace_context"],
+        "source_app": "fireflies",
+        "agent_name": "planner",
+    }
+    for missing in (bare, nulls):
+        columns = await _columns(store, missing["event_id"])
+        assert columns["correlation_ids"] == []
+        assert (columns["agent_context"], columns["trace_context"], columns["agent_name"]) == (None, None, None)
+        assert columns["payload"] == missing["payload"]
+    # U+0000 cannot be in JSONB or a PostgreSQL text: the query copies hold U+FFFD, the document keeps it.
+    columns = await _columns(store, nul["event_id"])
+    assert columns["payload"] == {"text": "a\ufffdb", "keep": ["\ufffd"]}
+    assert columns["source"] == {**nul["source"], "app": "fire\ufffdflies"}
+    assert columns["source_app"] == "fire\ufffdflies"
+    assert await _ids(store, payload={"text": "a\ufffdb"}) == [nul["event_id"]]
+    assert (await store.get(nul["event_id"]))["payload"] == nul["payload"]
 
 
 async def test_get_unknown_or_malformed_id_is_none(store):
