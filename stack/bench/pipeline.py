@@ -12,9 +12,9 @@ Three ways to move the same realistic events, in one run, on one broker and one 
   quorum queue doing one asyncpg ``INSERT`` per event; its rate runs to the last commit.
 
 The three alternate for a few rounds (best of each), because the broker's and the machine's
-state drift during a run. Then, once the FastStream side has stopped and the broker has had a
-second to itself, single events are published at 1,000 events/s through ours, and the latency
-from each envelope's timestamp to the commit that stored it is reported.
+state drift during a run, each starting after a second of quiet. Then, once the FastStream side
+has stopped, single events are published at 1,000 events/s through ours, and the latency from
+each envelope's timestamp to the commit that stored it is reported.
 
 Everything runs in a fresh virtual host and a fresh PostgreSQL schema, both removed afterwards.
 """
@@ -75,7 +75,7 @@ WINDOW = 256
 LATENCY_RATE = 1_000.0
 ROUNDS = 2
 SETTLE_SECONDS = 1.0
-"""Idle time between the throughput rounds and the latency phase."""
+"""Idle time before each side is measured: the broker's clean-up after one burst is not the next side's cost."""
 
 
 @dataclass(frozen=True)
@@ -255,25 +255,31 @@ async def _measure(plan: _Plan, status: Status, traffic: _Traffic) -> dict[str, 
                     await faststream_sink.ready()
                     for number in range(ROUNDS):
                         round_name = f"round {number + 1}/{ROUNDS}, {plan.events:,} events"
-                        status.update(f"{round_name}: raw aio-pika publishing…")
+                        # Each side starts on a settled broker: the clean-up after the previous burst
+                        # (acknowledgements, a deleted queue) would otherwise land on the next side.
+                        await _settle(status, f"{round_name}: raw aio-pika publishing…")
                         raw = max(raw, await _raw(plan.amqp_url, traffic.raw))
-                        status.update(f"{round_name}: Bloodbank → Candystore…")
+                        await _settle(status, f"{round_name}: Bloodbank → Candystore…")
                         ours = max(ours, await _ours_round(bus, ours_sink, traffic.ours[number]))
-                        status.update(f"{round_name}: FastStream → asyncpg…")
+                        await _settle(status, f"{round_name}: FastStream → asyncpg…")
                         faststream = max(
                             faststream, await _faststream_round(publish, faststream_sink, traffic.faststream[number])
                         )
-                # The FastStream side is gone (its process exited): its teardown, and the broker's
-                # clean-up after the last burst, would otherwise land on the first latencies.
-                status.update("letting the broker settle…")
-                await asyncio.sleep(SETTLE_SECONDS)
-                status.update(f"latency: {plan.latency_events:,} single events at {LATENCY_RATE:,.0f}/s…")
+                # The FastStream side is gone (its process exited), so its teardown is not measured either.
+                await _settle(status, f"latency: {plan.latency_events:,} single events at {LATENCY_RATE:,.0f}/s…")
                 latency = await _ours_latency(bus, ours_sink, traffic.factory, plan.latency_events)
             finally:
                 await bus.close()
     if not plan.isolated:
         await _delete_queues(plan)
     return _figures(plan, ours, raw, faststream, latency)
+
+
+async def _settle(status: Status, next_step: str) -> None:
+    """Leave the broker and the machine idle for SETTLE_SECONDS, then say what is measured next."""
+    status.update(f"settling… (next: {next_step})")
+    await asyncio.sleep(SETTLE_SECONDS)
+    status.update(next_step)
 
 
 async def _delete_queues(plan: _Plan) -> None:
