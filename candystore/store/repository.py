@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -66,7 +66,7 @@ class EventStore:
         """Where :meth:`store_batch` writes, when given: see :func:`candystore.store.create_batch_engine`."""
 
     @classmethod
-    def open(cls, url: str, *, connect_args: Mapping[str, Any] | None = None) -> EventStore:
+    def open(cls, url: str, *, connect_args: Mapping[str, Any] | None = None) -> Self:
         """A store on ``url`` (no connection is made until it is used); the schema must be migrated."""
         return cls(
             create_engine(url, connect_args=connect_args),

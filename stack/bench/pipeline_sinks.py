@@ -36,7 +36,6 @@ from bloodbank import ConsumerSpec
 from bloodbank.serving import tune_collector
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, EventStore, Ingestor, Outcome, StoreResult
-from candystore.store import create_batch_engine, create_engine
 from candystore.store.writes import normalise_timestamp
 from stack.bench.sandbox import BenchSchema
 
@@ -187,20 +186,14 @@ class _Recorder:
 
 
 class _RecordingStore(EventStore):
-    """The store, as ``EventStore.open`` makes it, noting the wall time right after each batch's commit."""
+    """The store, noting the wall time right after each batch's commit in its ``recorder``."""
 
-    def __init__(self, schema: BenchSchema, recorder: _Recorder) -> None:
-        url, connect_args = schema.sqlalchemy_url, schema.connect_args
-        super().__init__(
-            create_engine(url, connect_args=connect_args),
-            batch_engine=create_batch_engine(url, connect_args=connect_args),
-        )
-        self._recorder = recorder
+    recorder: _Recorder
 
     async def store_batch(self, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
         results = await super().store_batch(envelopes)
         stored = [str(e["timestamp"]) for e, r in zip(envelopes, results, strict=True) if r.outcome is Outcome.STORED]
-        self._recorder.committed(time.time(), stored)
+        self.recorder.committed(time.time(), stored)
         return results
 
 
@@ -219,7 +212,8 @@ async def _phases(config: SinkConfig, recorder: _Recorder) -> None:
 async def _ours(config: SinkConfig) -> None:
     recorder = _Recorder(config.phases)
     transport = RabbitMQTransport(config.amqp_url, connection_name="bench-candystore")
-    store = _RecordingStore(config.schema, recorder)
+    store = _RecordingStore.open(config.schema.sqlalchemy_url, connect_args=config.schema.connect_args)
+    store.recorder = recorder
     settings = CandystoreSettings(
         database_url=config.schema.sqlalchemy_url,
         batch_size=config.batch_size,

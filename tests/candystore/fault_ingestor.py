@@ -27,7 +27,6 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, DeadLetterKeeper, EventStore, Ingestor, StoreResult
-from candystore.store import create_batch_engine, create_engine
 
 CRASH_STATUS = 9
 """Exit status of the injected crash between commit and ack."""
@@ -36,13 +35,8 @@ CRASH_STATUS = 9
 class CrashingStore(EventStore):
     """The real store, whose process exits right after the ``crash_after``-th committed batch of events."""
 
-    def __init__(self, url: str, *, connect_args: Mapping[str, Any], crash_after: int | None) -> None:
-        super().__init__(  # as EventStore.open makes it
-            create_engine(url, connect_args=connect_args),
-            batch_engine=create_batch_engine(url, connect_args=connect_args),
-        )
-        self.crash_after = crash_after
-        self.committed = 0
+    crash_after: int | None = None
+    committed = 0
 
     async def store_batch(self, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
         results = await super().store_batch(envelopes)  # returns once the transaction is committed
@@ -66,11 +60,8 @@ def arguments(argv: Sequence[str]) -> argparse.Namespace:
 async def main(options: argparse.Namespace) -> None:
     settings = CandystoreSettings(database_url=options.database_url, batch_size=options.batch_size)
     server_settings = {"search_path": options.schema, "application_name": options.application_name}
-    store = CrashingStore(
-        settings.sqlalchemy_url,
-        connect_args={"server_settings": server_settings},
-        crash_after=options.crash_after_batches,
-    )
+    store = CrashingStore.open(settings.sqlalchemy_url, connect_args={"server_settings": server_settings})
+    store.crash_after = options.crash_after_batches
     transport = RabbitMQTransport(options.broker_url, connection_name=options.application_name)
     await transport.connect()
     registry = CollectorRegistry()

@@ -31,10 +31,10 @@ QUEUE = CONSUMER.name
 
 
 class FlakyStore(EventStore):
-    """The real store on the same engine, whose writes raise DatabaseUnavailable while ``down`` is set."""
+    """The real store on the same engines, whose writes raise DatabaseUnavailable while ``down`` is set."""
 
     def __init__(self, store: EventStore) -> None:
-        super().__init__(store.engine)
+        super().__init__(store.engine, batch_engine=store.batch_engine)
         self.down = False
         self.calls = 0
 
