@@ -1,7 +1,7 @@
 """Candystore's storage layer: tables, migrations and the :class:`EventStore` repository."""
 
 from candystore.store.dead_letters import DeadLetter, DeadLetterState
-from candystore.store.engine import create_batch_engine, create_engine
+from candystore.store.engine import create_autocommit_engine, create_engine
 from candystore.store.errors import DatabaseUnavailable, InvalidCursor, StoreError
 from candystore.store.queries import EventFilter, Page
 from candystore.store.repository import EventStore
@@ -22,6 +22,6 @@ __all__ = [
     "Trace",
     "TraceEdge",
     "TraceNode",
-    "create_batch_engine",
+    "create_autocommit_engine",
     "create_engine",
 ]

@@ -10,7 +10,7 @@ import msgspec
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["create_batch_engine", "create_engine"]
+__all__ = ["create_autocommit_engine", "create_engine"]
 
 
 def _json_text(value: Any) -> str:
@@ -39,15 +39,17 @@ def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) ->
     return engine
 
 
-def create_batch_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine | None:
-    """An engine for writing event batches on PostgreSQL, each statement its own transaction; None elsewhere.
+def create_autocommit_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine | None:
+    """An engine whose statements each commit by themselves, on PostgreSQL; None elsewhere.
 
-    On PostgreSQL a batch is one statement (events and causation links together), atomic on
-    its own. Sent outside an explicit transaction, it costs one round trip, where a pinged
-    connection in a transaction costs six (the ping's BEGIN, ping and ROLLBACK, then BEGIN,
-    INSERT, COMMIT), each a wait on a busy machine. No ping: a connection gone stale makes
-    the write fail, the batcher holds the batch and writes it again, and the failure has
-    already emptied the pool of the other stale connections.
+    It serves what needs no transaction of its own: a batch of events, which is one
+    statement (events and causation links together) and so atomic on its own, and reads,
+    which at READ COMMITTED see one snapshot per statement inside a transaction or not.
+    Each costs one round trip, where a pinged connection in a transaction costs six (the
+    ping's BEGIN, ping and ROLLBACK, then BEGIN, the statement, COMMIT), each a wait on a
+    busy machine. No ping: a connection gone stale makes its statement fail, which empties
+    the pool of the other stale connections; the store reads again once, the batcher
+    writes the batch again.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":

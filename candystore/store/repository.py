@@ -1,16 +1,19 @@
-"""The event store: one object over an async engine, speaking envelopes and candystore errors only.
+"""The event store: one object over async engines, speaking envelopes and candystore errors only.
 
-Every method runs in its own transaction; SQLAlchemy and driver exceptions are
-translated here, at the boundary, into :mod:`candystore.store.errors`.
+Every method that writes more than one statement runs in its own transaction; on
+PostgreSQL, reads and batches of events (one statement) go through connections where
+each statement commits by itself (:func:`~candystore.store.engine.create_autocommit_engine`).
+SQLAlchemy and driver exceptions are translated here, at the boundary, into
+:mod:`candystore.store.errors`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -29,7 +32,7 @@ from candystore.store.dead_letters import (
     insert_dead_letters,
     list_dead_letters,
 )
-from candystore.store.engine import create_batch_engine, create_engine
+from candystore.store.engine import create_autocommit_engine, create_engine
 from candystore.store.errors import DatabaseUnavailable, StoreError
 from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
@@ -39,6 +42,8 @@ from candystore.store.trace import Trace, trace_event
 from candystore.store.writes import StoreResult, write_batch
 
 __all__ = ["EventStore"]
+
+T = TypeVar("T")
 
 _NO_FILTER = EventFilter()
 _NO_LETTER_FILTER = DeadLetterFilter()
@@ -60,23 +65,23 @@ def _translate(exc: BaseException) -> StoreError:
 class EventStore:
     """Stores, reads, traces and purges events, and keeps and works dead letters, in one database."""
 
-    def __init__(self, engine: AsyncEngine, *, batch_engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, autocommit_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
-        self.batch_engine = batch_engine
-        """Where :meth:`store_batch` writes, when given: see :func:`candystore.store.create_batch_engine`."""
+        self.autocommit_engine = autocommit_engine
+        """Where batches are written and reads made, if given (see ``create_autocommit_engine``)."""
 
     @classmethod
     def open(cls, url: str, *, connect_args: Mapping[str, Any] | None = None) -> Self:
         """A store on ``url`` (no connection is made until it is used); the schema must be migrated."""
         return cls(
             create_engine(url, connect_args=connect_args),
-            batch_engine=create_batch_engine(url, connect_args=connect_args),
+            autocommit_engine=create_autocommit_engine(url, connect_args=connect_args),
         )
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self.batch_engine is not None:
-            await self.batch_engine.dispose()
+        if self.autocommit_engine is not None:
+            await self.autocommit_engine.dispose()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -86,10 +91,30 @@ class EventStore:
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise _translate(exc) from exc
 
+    async def _read(self, operation: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run a read-only ``operation``, on the autocommit engine when there is one.
+
+        A pooled connection found dead there (the database restarted) has emptied the pool:
+        the read is made once more on a fresh connection, as a ping would have made sure.
+        """
+        if self.autocommit_engine is None:
+            async with self._transaction() as connection:
+                return await operation(connection)
+        try:
+            try:
+                async with self.autocommit_engine.connect() as connection:
+                    return await operation(connection)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            async with self.autocommit_engine.connect() as connection:
+                return await operation(connection)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise _translate(exc) from exc
+
     async def ping(self) -> None:
         """Raise :class:`DatabaseUnavailable` unless the database answers."""
-        async with self._transaction() as connection:
-            await connection.execute(text("SELECT 1"))
+        await self._read(lambda connection: connection.execute(text("SELECT 1")))
 
     async def store_batch(self, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
         """Store decoded envelopes in one transaction; one result per envelope, in order.
@@ -97,11 +122,11 @@ class EventStore:
         New events are stored, exact duplicates absorbed; an id reused with different
         content is reported as a conflict and not stored (the first one is kept).
         """
-        if self.batch_engine is None:
+        if self.autocommit_engine is None:
             async with self._transaction() as connection:
                 return await write_batch(connection, envelopes)
         try:
-            async with self.batch_engine.connect() as connection:  # each statement commits: see write_batch
+            async with self.autocommit_engine.connect() as connection:  # each statement commits: see write_batch
                 return await write_batch(connection, envelopes)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise _translate(exc) from exc
@@ -113,8 +138,7 @@ class EventStore:
 
     async def get(self, event_id: str) -> dict[str, Any] | None:
         """The envelope as published (timestamp in UTC), or None when no such event is stored."""
-        async with self._transaction() as connection:
-            return await get_event(connection, event_id)
+        return await self._read(lambda connection: get_event(connection, event_id))
 
     async def document(self, event_id: str | uuid.UUID) -> str | None:
         """The stored JSON text of an event, byte for byte as ``get`` decodes it, or None when not stored."""
@@ -122,9 +146,12 @@ class EventStore:
             key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
         except ValueError:
             return None
-        async with self._transaction() as connection:
+
+        async def read(connection: AsyncConnection) -> str | None:
             found = await connection.execute(select(events.c.document).where(events.c.event_id == key))
             return found.scalar_one_or_none()
+
+        return await self._read(read)
 
     async def query(
         self,
@@ -135,13 +162,13 @@ class EventStore:
         descending: bool = False,
     ) -> Page:
         """A page of matching envelopes in (timestamp, event_id) order; pass ``next_cursor`` for the next."""
-        async with self._transaction() as connection:
-            return await query_events(connection, filters, limit=limit, cursor=cursor, descending=descending)
+        return await self._read(
+            lambda connection: query_events(connection, filters, limit=limit, cursor=cursor, descending=descending)
+        )
 
     async def trace(self, event_id: str, *, max_nodes: int = 1000) -> Trace | None:
         """The causation graph around ``event_id`` (at most ``max_nodes`` nodes), or None if unknown."""
-        async with self._transaction() as connection:
-            return await trace_event(connection, event_id, max_nodes=max_nodes)
+        return await self._read(lambda connection: trace_event(connection, event_id, max_nodes=max_nodes))
 
     async def purge(self, days_by_pattern: Mapping[str, int], *, now: datetime | None = None) -> dict[str, int]:
         """Delete events older than the retention of their type pattern; returns the count per type."""
@@ -150,13 +177,12 @@ class EventStore:
 
     async def count(self, filters: EventFilter = _NO_FILTER) -> int:
         """How many stored events match ``filters``."""
-        async with self._transaction() as connection:
-            return await count_events(connection, filters)
+        return await self._read(lambda connection: count_events(connection, filters))
 
     async def stats(self, *, since: datetime, until: datetime, now: datetime | None = None) -> Stats:
         """Counts by type, source and hour in ``[since, until)``, rates at ``now``, dead letters by state."""
-        async with self._transaction() as connection:
-            return await compute_stats(connection, since=since, until=until, now=now or datetime.now(UTC))
+        at = now or datetime.now(UTC)
+        return await self._read(lambda connection: compute_stats(connection, since=since, until=until, now=at))
 
     async def dead_letters(
         self,
@@ -167,13 +193,13 @@ class EventStore:
         descending: bool = True,
     ) -> DeadLetterPage:
         """A page of matching dead letters, newest first (oldest first unless ``descending``)."""
-        async with self._transaction() as connection:
-            return await list_dead_letters(connection, filters, limit=limit, cursor=cursor, descending=descending)
+        return await self._read(
+            lambda connection: list_dead_letters(connection, filters, limit=limit, cursor=cursor, descending=descending)
+        )
 
     async def dead_letter(self, letter_id: str | uuid.UUID) -> DeadLetterRecord | None:
         """One dead letter by its id, or None."""
-        async with self._transaction() as connection:
-            return await get_dead_letter(connection, letter_id)
+        return await self._read(lambda connection: get_dead_letter(connection, letter_id))
 
     async def resolve_dead_letter(
         self, letter_id: str | uuid.UUID, *, actor: str, replayed_event_id: str, note: str | None = None
@@ -207,5 +233,4 @@ class EventStore:
 
     async def dead_letter_counts(self) -> dict[DeadLetterState, int]:
         """How many dead letters are in each state."""
-        async with self._transaction() as connection:
-            return await count_dead_letters(connection)
+        return await self._read(count_dead_letters)

@@ -34,7 +34,7 @@ class FlakyStore(EventStore):
     """The real store on the same engines, whose writes raise DatabaseUnavailable while ``down`` is set."""
 
     def __init__(self, store: EventStore) -> None:
-        super().__init__(store.engine, batch_engine=store.batch_engine)
+        super().__init__(store.engine, autocommit_engine=store.autocommit_engine)
         self.down = False
         self.calls = 0
 
