@@ -42,6 +42,7 @@ from rich.status import Status
 from yarl import URL
 
 from bloodbank import BloodbankSettings, Bus, ConsumerSpec, timestamp_text
+from bloodbank.serving import tune_collector
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings
 from candystore.ingest import CONSUMER
@@ -230,13 +231,17 @@ class _Traffic:
 
 async def _run(plan: _Plan, status: Status) -> dict[str, Any]:
     traffic = _Traffic(plan.events)
-    # The prepared events are the benchmark's own data: keep the collector from walking them again and again.
-    gc.collect()
-    gc.freeze()
+    # The publishing process is tuned as a service using the library would be, as `bloodbank serve`
+    # is (ADR 0011): otherwise full collections walking the prepared events and every side's
+    # objects stall it for 20-80 ms at a time, whichever side is publishing. All three sides
+    # publish from this process, so all three run with it.
+    threshold = gc.get_threshold()
+    tune_collector()
     try:
         return await _measure(plan, status, traffic)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 async def _measure(plan: _Plan, status: Status, traffic: _Traffic) -> dict[str, Any]:
