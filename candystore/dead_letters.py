@@ -141,7 +141,8 @@ _BROKER_REASONS = {
 
 @dataclass(frozen=True, slots=True)
 class _BrokerDeath:
-    """The first ``x-death`` record RabbitMQ adds to a message it dead-letters itself."""
+    """What RabbitMQ records on a message it dead-letters itself: the queue and reason of its first
+    death (``x-first-death-*``), the time of its latest (``x-death`` lists the latest first)."""
 
     queue: str | None = None
     error: str | None = None

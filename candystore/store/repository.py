@@ -10,8 +10,8 @@ SQLAlchemy and driver exceptions are translated here, at the boundary, into
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
@@ -62,6 +62,15 @@ def _translate(exc: BaseException) -> StoreError:
     return StoreError(f"the store failed: {exc}")
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """SQLAlchemy's, the driver's and the network's errors raised as :mod:`candystore.store.errors`."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        raise _translate(exc) from exc
+
+
 class EventStore:
     """Stores, reads, traces and purges events, and keeps and works dead letters, in one database."""
 
@@ -85,32 +94,36 @@ class EventStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _translated():
             async with self.engine.begin() as connection:
                 yield connection
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise _translate(exc) from exc
+
+    @asynccontextmanager
+    async def _statements(self) -> AsyncIterator[AsyncConnection]:
+        """Where each statement commits by itself (PostgreSQL), or else a transaction; errors untranslated."""
+        if self.autocommit_engine is None:
+            async with self.engine.begin() as connection:
+                yield connection
+        else:
+            async with self.autocommit_engine.connect() as connection:
+                yield connection
 
     async def _read(self, operation: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run a read-only ``operation``, on the autocommit engine when there is one.
+        """Run a read-only ``operation`` (see ``_statements``).
 
-        A pooled connection found dead there (the database restarted) has emptied the pool:
-        the read is made once more on a fresh connection, as a ping would have made sure.
+        A pooled connection found dead on the autocommit engine (the database restarted) has
+        emptied the pool: the read is made once more on a fresh connection, as a ping would
+        have made sure.
         """
-        if self.autocommit_engine is None:
-            async with self._transaction() as connection:
-                return await operation(connection)
-        try:
+        with _translated():
             try:
-                async with self.autocommit_engine.connect() as connection:
+                async with self._statements() as connection:
                     return await operation(connection)
             except DBAPIError as exc:
-                if not exc.connection_invalidated:
+                if self.autocommit_engine is None or not exc.connection_invalidated:
                     raise
-            async with self.autocommit_engine.connect() as connection:
+            async with self._statements() as connection:
                 return await operation(connection)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise _translate(exc) from exc
 
     async def ping(self) -> None:
         """Raise :class:`DatabaseUnavailable` unless the database answers."""
@@ -120,16 +133,12 @@ class EventStore:
         """Store decoded envelopes in one transaction; one result per envelope, in order.
 
         New events are stored, exact duplicates absorbed; an id reused with different
-        content is reported as a conflict and not stored (the first one is kept).
+        content is reported as a conflict and not stored (the first one is kept). A stale
+        connection makes it fail (``DatabaseUnavailable``): the batcher writes it again.
         """
-        if self.autocommit_engine is None:
-            async with self._transaction() as connection:
+        with _translated():
+            async with self._statements() as connection:  # on PostgreSQL one statement: see write_batch
                 return await write_batch(connection, envelopes)
-        try:
-            async with self.autocommit_engine.connect() as connection:  # each statement commits: see write_batch
-                return await write_batch(connection, envelopes)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise _translate(exc) from exc
 
     async def keep_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
         """Keep dead letters as open rows in one transaction; one already kept is absorbed. Returns rows added."""

@@ -1,4 +1,4 @@
-"""How the store writes event batches on PostgreSQL: one statement each, outside a transaction."""
+"""How the store writes event batches and reads on PostgreSQL: one statement each, outside a transaction."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def store(postgres_schema) -> AsyncIterator[EventStore]:
     await event_store.close()
 
 
-def test_only_postgresql_gets_a_autocommit_engine(tmp_path):
+def test_only_postgresql_gets_an_autocommit_engine(tmp_path):
     assert create_autocommit_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}") is None
 
 
