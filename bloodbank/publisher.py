@@ -117,7 +117,7 @@ class Publisher:
         ready: list[tuple[int, Mapping[str, Any], OutgoingMessage]] = []
         counts: Counter[tuple[str, str]] = Counter()
         for index, envelope in enumerate(envelopes):
-            issues = self.validator.validate(envelope)
+            body, issues = self._encoded_and_checked(envelope)
             event_type = str(envelope.get("event_type", "")) if isinstance(envelope, Mapping) else ""
             if issues:
                 self.metrics.validation.labels("publish", "invalid").inc()
@@ -126,7 +126,7 @@ class Publisher:
                 outcomes[index] = PublishOutcome(_event_id(envelope), issues=tuple(issues))
                 continue
             message = OutgoingMessage(
-                body=msgspec.json.encode(envelope),
+                body=body,
                 routing_key=event_type,
                 message_id=str(envelope["event_id"]),
                 headers=dict(headers or {}),
@@ -142,6 +142,14 @@ class Publisher:
             for (event_type, outcome), count in counts.items():
                 self._counter(event_type, outcome).inc(count)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _encoded_and_checked(self, envelope: Mapping[str, Any]) -> tuple[bytes, list[ValidationIssue]]:
+        """The message body of ``envelope`` and every problem with it (the encoded text makes the check cheaper)."""
+        try:
+            body = msgspec.json.encode(envelope)
+        except (TypeError, ValueError, OverflowError) as exc:  # not JSON at all: a value msgspec cannot write
+            return b"", [ValidationIssue("$", f"cannot be written as JSON: {exc}")]
+        return body, self.validator.validate(envelope, encoded=body)
 
     async def _publish_chunk(
         self,

@@ -15,22 +15,23 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
-import msgspec
 
 from holyfields.catalog import Catalog, default_catalog
 from holyfields.naming import ENVELOPE_ID, EVENT_TYPE_PATTERN, UUID_PATTERN
+from holyfields.strict_json import InvalidJson, check_json_value, decode_json, json_path
+from holyfields.timestamps import InvalidTimestamp, canonical_timestamp, is_timestamp
 
 __all__ = ["EventValidator", "InvalidEvent", "ValidationIssue", "decode_json", "default_validator", "json_path"]
 
 _DRAFT7 = "http://json-schema.org/draft-07/schema#"
+_FORMATS = {"date-time": is_timestamp}
+"""Formats checked by the platform's own definition rather than the validator's (see holyfields.timestamps)."""
 _FORMAT_HINTS = {
-    "date-time": "an RFC 3339 timestamp with an offset, e.g. '2026-11-02T14:03:27Z'",
     "date": "a date, e.g. '2026-11-02'",
     "uri": "an absolute URI, e.g. 'https://example.com/x'",
     "email": "an email address",
@@ -56,33 +57,6 @@ class InvalidEvent(ValueError):
         super().__init__("invalid event: " + "; ".join(map(str, self.issues)))
 
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
-
-
-def json_path(parts: Sequence[str | int]) -> str:
-    """``["payload", "items", 3, "sku"]`` → ``$.payload.items[3].sku``."""
-    out = ["$"]
-    for part in parts:
-        if isinstance(part, int):
-            out.append(f"[{part}]")
-        elif _PLAIN_KEY.fullmatch(part):
-            out.append(f".{part}")
-        else:
-            out.append(f"[{json.dumps(part)}]")
-    return "".join(out)
-
-
-_decoder = msgspec.json.Decoder()
-
-
-def decode_json(raw: bytes | bytearray | memoryview | str) -> Any:
-    """Parse JSON exactly (integers of any size, floats correctly rounded); raises ``ValueError``."""
-    try:
-        return _decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from exc
-
-
 class EventValidator:
     """Validates events against a catalog's envelope and payload schemas."""
 
@@ -102,25 +76,38 @@ class EventValidator:
 
     @staticmethod
     def _compile(schema: dict[str, Any], registry: jsonschema_rs.Registry) -> jsonschema_rs.Draft7Validator:
-        return jsonschema_rs.Draft7Validator({"$schema": _DRAFT7, **schema}, registry=registry, validate_formats=True)
+        return jsonschema_rs.Draft7Validator(
+            {"$schema": _DRAFT7, **schema}, registry=registry, validate_formats=True, formats=_FORMATS
+        )
 
     @property
     def event_types(self) -> list[str]:
         return sorted(self._by_type)
 
     def parse(self, raw: bytes | bytearray | memoryview | str) -> dict[str, Any]:
-        """Decode and validate one event; return it, or raise :class:`InvalidEvent` listing every problem."""
+        """Decode and validate one event; return it, or raise :class:`InvalidEvent` listing every problem.
+
+        The JSON itself must be as the platform accepts it (see :mod:`holyfields.strict_json`).
+        """
         try:
             event = decode_json(raw)
-        except ValueError as exc:
-            raise InvalidEvent([ValidationIssue("$", f"not valid JSON: {exc}")]) from exc
+        except InvalidJson as exc:
+            raise InvalidEvent([ValidationIssue(exc.path, exc.message)]) from exc
         validator = self._by_type.get(event.get("event_type")) if isinstance(event, dict) else None  # type: ignore[arg-type]
         if validator is not None and validator.is_valid(event):
             return event  # type: ignore[no-any-return]
         raise InvalidEvent(self.validate(event))
 
-    def validate(self, event: object) -> list[ValidationIssue]:
-        """Every problem with ``event`` (a decoded envelope); empty when it is valid."""
+    def validate(self, event: object, *, encoded: bytes | None = None) -> list[ValidationIssue]:
+        """Every problem with ``event`` (a decoded envelope); empty when it is valid.
+
+        ``event`` is held to the rules of :mod:`holyfields.strict_json` too; ``encoded``, its
+        JSON text when the caller has it, makes that check cheap.
+        """
+        try:
+            check_json_value(event, encoded=encoded)
+        except InvalidJson as exc:
+            return [ValidationIssue(exc.path, exc.message)]
         event_type = event.get("event_type") if isinstance(event, dict) else None
         validator = self._by_type.get(event_type) if isinstance(event_type, str) else None
         if validator is not None:
@@ -207,6 +194,8 @@ def _describe(
         message = f"expected {expected}, got {_json_type(value)} {shown}"
     elif name == "Pattern":
         message = _pattern_message(details["pattern"], shown)
+    elif name == "Format" and details["format"] == "date-time":
+        message = _timestamp_problem(value)
     elif name == "Format":
         hint = _FORMAT_HINTS.get(details["format"], f"a valid {details['format']}")
         message = f"{shown} is not {hint}"
@@ -215,6 +204,14 @@ def _describe(
     else:
         message = error.message
     return [ValidationIssue(json_path(parts), message)]
+
+
+def _timestamp_problem(value: object) -> str:
+    try:
+        canonical_timestamp(value)  # type: ignore[arg-type]  # the validator says it is not one
+    except InvalidTimestamp as exc:
+        return str(exc)
+    return f"{_show(value)} is not a valid timestamp"  # pragma: no cover - the format and the parser agree
 
 
 def _unknown_field(parts: list[str | int], key: str, known: list[str]) -> ValidationIssue:

@@ -12,7 +12,6 @@ parameters (``unnest``), whatever the batch size; elsewhere as an executemany.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from candystore.store.schema import causation, events
+from holyfields.timestamps import OUT_OF_RANGE, InvalidTimestamp, canonical_timestamp
 
 __all__ = ["EventRecord", "Outcome", "StoreResult", "build_record", "insert_records", "normalise_timestamp"]
 
-_RFC3339 = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
-)
 _encoder = msgspec.json.Encoder()
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
 
@@ -78,20 +75,19 @@ class EventRecord:
 
 
 def normalise_timestamp(value: str | datetime) -> tuple[str, datetime]:
-    """An RFC 3339 timestamp as UTC text (fraction kept as given, ``Z``) and as an aware datetime."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"timestamp {value.isoformat()!r} has no UTC offset")
-        value = value.isoformat()
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise ValueError(f"timestamp {value!r} is not RFC 3339 with an offset, e.g. '2026-11-02T14:03:27Z'")
-    date, clock, fraction, offset = match.group("date", "time", "fraction", "offset")
-    if offset == "Z" and value[10] == "T":  # already the canonical UTC text, as every publisher here writes it
-        return value, datetime.fromisoformat(value)  # digits beyond the microsecond are dropped, as below
-    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    whole = datetime.fromisoformat(f"{date}T{clock}{offset.upper().replace('Z', '+00:00')}").astimezone(UTC)
-    return whole.strftime("%Y-%m-%dT%H:%M:%S") + (fraction or "") + "Z", whole.replace(microsecond=micros)
+    """A timestamp as stored: UTC text (fraction kept as given, ``Z``) and an aware datetime.
+
+    Text is read by the platform's one definition (:mod:`holyfields.timestamps`), so that
+    what the gateway accepted is stored; raises ``ValueError`` (an ``InvalidTimestamp``) otherwise.
+    """
+    if not isinstance(value, datetime):
+        return canonical_timestamp(value)
+    if value.tzinfo is None:
+        raise InvalidTimestamp(value.isoformat(), "has no UTC offset")
+    try:
+        return canonical_timestamp(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+    except OverflowError:
+        raise InvalidTimestamp(value.isoformat(), OUT_OF_RANGE) from None
 
 
 def _without_nul(value: Any) -> Any:
