@@ -114,7 +114,10 @@ def build_record(envelope: Mapping[str, Any], *, stored_at: datetime) -> EventRe
     timestamp = envelope.get("timestamp")
     if not isinstance(timestamp, str | datetime):
         raise TypeError("timestamp is missing")
-    text, moment = normalise_timestamp(timestamp)
+    try:
+        text, moment = normalise_timestamp(timestamp)
+    except InvalidTimestamp as exc:
+        raise ValueError(f"timestamp {exc}") from None
     document = {**envelope, "timestamp": text}
     correlation_ids = document.get("correlation_ids")
     derived_columns = correlation_ids is not None
@@ -282,7 +285,7 @@ async def write_batch(connection: AsyncConnection, envelopes: Sequence[Mapping[s
     for index, envelope in enumerate(envelopes):
         try:
             record = build_record(envelope, stored_at=now)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:  # OverflowError: a timestamp past UTC's range
             raw_id = envelope.get("event_id")
             results[index] = StoreResult(None if raw_id is None else str(raw_id), Outcome.INVALID, str(exc))
             continue

@@ -21,13 +21,13 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 from bloodbank.legacy import upgrade_legacy_envelope
 from candystore.store.writes import build_record
-from holyfields.validation import decode_json
 
 revision = "0002"
 down_revision = "0001"
@@ -75,6 +75,8 @@ def _timestamp(value: object) -> str:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     text = str(value).strip()
+    if text[10:11] == " ":  # SQL's "2026-01-02 03:04:05": RFC 3339 separates date and time with T
+        text = f"{text[:10]}T{text[11:]}"
     return text if _OFFSET.search(text) else text + "Z"
 
 
@@ -85,7 +87,7 @@ def envelope_of(row: dict[str, Any]) -> dict[str, Any]:
     legacy: dict[str, Any] = {key: _jsonable(value) for key, value in row.items() if key not in KNOWN}
     legacy.update(id=event_id, event_type=row["event_type"], timestamp=_timestamp(row["timestamp"]))
     legacy["source"] = row["source"]
-    legacy["payload"] = None if row["payload"] is None else decode_json(row["payload"])
+    legacy["payload"] = None if row["payload"] is None else msgspec.json.decode(row["payload"])
     derived_parent = False
     if parent not in (None, ""):
         legacy["correlation_id"], derived_parent = _as_uuid(parent)
