@@ -7,6 +7,16 @@ each, and acknowledged after the commit; a letter delivered again (a crash betwe
 commit and ack) is absorbed by its fingerprint. A database outage holds the letters
 like the ingestor holds events (:mod:`candystore.batching`): nothing is acknowledged
 until it is kept.
+
+A letter the database refuses (an attempts header past the integer range, an event type
+too long for its index…) must not hold the others, and there is no dead-letter queue for
+the dead-letter queue: the batch is bisected until that letter is found, and it is kept
+in its reduced form (:func:`reduced_dead_letter`): the raw body, the event id, consumer
+and type cut short, its headers replaced by a note saying why, and an error saying it was
+reduced. Should even that fail, the database being down releases the letter (nothing is
+wrong with it: it comes back once the database does and the batches are held meanwhile);
+anything else drops it: it is logged (id, routing key, body size, both reasons) and
+acknowledged, because released it would come back at once to fail the same way, forever.
 """
 
 from __future__ import annotations
@@ -27,14 +37,18 @@ from bloodbank.transport import Delivery, Subscription, Transport
 from candystore.batching import Batcher, Held
 from candystore.metrics import DeadLetterMetrics
 from candystore.settings import CandystoreSettings
-from candystore.store import DeadLetter, DeadLetterState, EventStore, StoreError
+from candystore.store import DatabaseUnavailable, DeadLetter, DeadLetterState, EventStore, StoreError
 
-__all__ = ["DeadLetterKeeper", "read_dead_letter"]
+__all__ = ["REDUCED_HEADER", "DeadLetterKeeper", "read_dead_letter", "reduced_dead_letter"]
 
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 50
 """Dead letters kept per transaction at most: they are few, and each batch is acknowledged sooner."""
+REDUCED_HEADER = "x-candystore-reduced"
+"""The one header of a letter kept in its reduced form: why its own headers could not be kept."""
+SHORT_TEXT = 200
+"""Characters kept of a reduced letter's consumer, event type and routing key: well within an index row."""
 
 
 class DeadLetterKeeper:
@@ -55,7 +69,12 @@ class DeadLetterKeeper:
         self.metrics = DeadLetterMetrics(registry)
         batch_size = min(BATCH_SIZE, settings.batch_size)
         self.batches: Batcher[DeadLetter, int] = Batcher(
-            name=queue, write=self._write, settle=self._settle, batch_size=batch_size, batch_wait=settings.batch_wait
+            name=queue,
+            write=self._write,
+            settle=self._settle,
+            reject=self._keep_reduced,
+            batch_size=batch_size,
+            batch_wait=settings.batch_wait,
         )
         self._prefetch = batch_size * 2
         self._subscription: Subscription | None = None
@@ -79,7 +98,12 @@ class DeadLetterKeeper:
     def _receive(self, delivery: Delivery) -> None:
         # A plain function: run where the delivery arrives, with no task per letter.
         # Refused once stopping began: left unsettled, the transport gives it back when the subscription stops.
-        self.batches.offer(delivery, read_dead_letter(delivery))
+        try:
+            letter = read_dead_letter(delivery)
+        except Exception as exc:  # a bug in reading: the letter is kept all the same, in its reduced form
+            log.exception("reading a dead letter failed", queue=self.queue, message_id=delivery.message_id)
+            letter = reduced_dead_letter(DeadLetter(delivery.body, delivery.routing_key, {}), _describe(exc))
+        self.batches.offer(delivery, letter)
 
     async def _write(self, batch: Sequence[Held[DeadLetter]]) -> int:
         return await self.store.keep_dead_letters([held.value for held in batch])
@@ -91,6 +115,34 @@ class DeadLetterKeeper:
         for held, outcome in zip(batch, settled, strict=True):
             if isinstance(outcome, BaseException):  # unacknowledged, it comes back and is absorbed
                 log.warning("ack failed", queue=self.queue, message_id=held.delivery.message_id, error=str(outcome))
+        await self.refresh_counts()
+
+    async def _keep_reduced(self, held: Held[DeadLetter], reason: str) -> None:
+        """A letter the database refused on its own: kept reduced, or else released or dropped (see the module)."""
+        delivery = held.delivery
+        try:
+            added = await self.store.keep_dead_letters([reduced_dead_letter(held.value, reason)])
+        except DatabaseUnavailable as exc:
+            log.warning(
+                "keeping a reduced dead letter failed; releasing it", message_id=delivery.message_id, error=str(exc)
+            )
+            await delivery.release()
+            return
+        except Exception as exc:  # whatever it is, it would fail the same way on every delivery
+            log.exception(
+                "dead letter dropped: neither it nor its reduced form can be kept",
+                queue=self.queue,
+                message_id=delivery.message_id,
+                routing_key=delivery.routing_key,
+                body_bytes=len(delivery.body),
+                error=reason,
+                reduced_error=_describe(exc),
+            )
+            self.metrics.drained.labels("dropped").inc()
+            await delivery.ack()
+            return
+        self.metrics.drained.labels("reduced" if added else "duplicate").inc()
+        await delivery.ack()
         await self.refresh_counts()
 
     async def refresh_counts(self) -> None:
@@ -126,6 +178,34 @@ def read_dead_letter(delivery: Delivery) -> DeadLetter:
         attempts=_int(headers.get(Headers.ATTEMPTS)),
         failed_at=_moment(headers.get(Headers.FAILED_AT)) or death.time,
     )
+
+
+def reduced_dead_letter(letter: DeadLetter, reason: str) -> DeadLetter:
+    """The form of ``letter`` that can always be kept: its raw body and event id, short texts, a note for headers.
+
+    The attempts and failed-at (numbers and times the database may not hold) are dropped;
+    the consumer, event type and routing key are cut short. The note depends only on the
+    letter and ``reason``, so a redelivered letter is absorbed as usual.
+    """
+    note = f"kept reduced: the letter as received could not be stored ({_storable(reason)})"
+    return DeadLetter(
+        body=letter.body,
+        routing_key=_storable(letter.routing_key, SHORT_TEXT),
+        headers={REDUCED_HEADER: f"{note}; its headers are replaced by this note, the body is as received"},
+        event_id=letter.event_id,
+        consumer=None if letter.consumer is None else _storable(letter.consumer, SHORT_TEXT),
+        event_type=None if letter.event_type is None else _storable(letter.event_type, SHORT_TEXT),
+        error=f"{note}; its error: {_storable(letter.error or 'none given', 2000)}",
+    )
+
+
+def _storable(text: str, limit: int = 1000) -> str:
+    """``text`` cut to ``limit`` characters, with no lone surrogate (UTF-8 cannot encode one)."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 _BROKER_REASONS = {
@@ -195,6 +275,6 @@ def _moment(value: object) -> datetime | None:
         return None
     try:
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a moment past the range of UTC times
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

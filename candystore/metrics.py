@@ -20,7 +20,8 @@ class IngestMetrics:
         self.registry = registry or CollectorRegistry()
         self.store = Counter(
             "candystore_store",
-            "Events consumed, by outcome (stored, duplicate, conflict, invalid).",
+            "Events consumed, by outcome (stored, duplicate, conflict, invalid: dead-lettered as not storable, "
+            "whether refused before or by the database).",
             ["outcome"],
             registry=self.registry,
         )
@@ -39,7 +40,8 @@ class DeadLetterMetrics:
         self.registry = registry or CollectorRegistry()
         self.drained = Counter(
             "candystore_dead_letters_drained",
-            "Dead letters drained from dlq.all, by outcome (kept, duplicate).",
+            "Dead letters drained from dlq.all, by outcome (kept; duplicate; reduced: refused as received, kept "
+            "without its headers; dropped: not even its reduced form could be kept, logged).",
             ["outcome"],
             registry=self.registry,
         )

@@ -8,10 +8,15 @@ acknowledges its event, only after that commit. A restart therefore neither miss
 event (not acknowledged before its commit: redelivered, evaluated again) nor raises a
 conflict twice (committed with the memory: a redelivery is recognised as held).
 
-A database outage holds the transaction: it is retried with pauses up to 10 s, the
-handlers wait, nothing is acknowledged or dead-lettered. Any other store failure fails
-the events of the transaction (the bus retries them) and reloads the memory from the
-store, since the engine's memory ran ahead of what was committed.
+A database outage (:class:`~visibility.store.DatabaseUnavailable`) holds the transaction:
+it is retried with pauses up to 10 s, the handlers wait, nothing is acknowledged or
+dead-lettered. Any other failure (the database refused the data, or an unexpected error)
+is blamed on one of the events, which must not fail the others: the memory, which ran
+ahead of what was committed, is reloaded from the store, and the events of the group (and
+those evaluated since) are evaluated again and written one per transaction. The event
+whose own write fails is dead-lettered at once with the reason (``PermanentFailure``) and
+the memory reloaded again, so that the events after it are judged without it; the others
+commit and are acknowledged as usual.
 
 Only openings are published (see :mod:`visibility.store.detections`), through the
 outbox, right after the commit.
@@ -29,7 +34,7 @@ import structlog
 
 from bloodbank import Bus, Event, PermanentFailure
 from bloodbank.transport import Subscription
-from visibility.detection import DetectionEngine, Finding, Offer, Snapshot
+from visibility.detection import DetectionCounts, DetectionEngine, Finding, Offer, Snapshot
 from visibility.metrics import VisibilityMetrics
 from visibility.publishing import OutboxPublisher
 from visibility.rules import RuleSet
@@ -49,9 +54,11 @@ _OUTAGE_PAUSES = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(slots=True)
-class _Batch:
-    findings: list[Finding] = field(default_factory=list)
-    events: int = 0
+class _Evaluated:
+    """An event evaluated, waiting for the commit of what it changed."""
+
+    event: Event
+    findings: list[Finding]
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def settle(self, error: BaseException | None = None) -> None:
@@ -61,7 +68,22 @@ class _Batch:
             self.done.set_result(None)
         else:
             self.done.set_exception(error)
-            self.done.exception()  # retrieved here: a batch nobody waits for must not warn
+            self.done.exception()  # retrieved here: an event nobody waits for must not warn
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The events of one transaction (none when it only carries a prune)."""
+
+    evaluated: list[_Evaluated] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for entry in self.evaluated for finding in entry.findings]
+
+    def settle(self, error: BaseException | None = None) -> None:
+        for entry in self.evaluated:
+            entry.settle(error)
 
 
 class Detector:
@@ -146,27 +168,31 @@ class Detector:
 
     async def handle(self, event: Event) -> None:
         """Evaluate one retail event; return once what it changed is committed."""
-        await self._ready.wait()
-        findings = self._evaluate(event)
-        batch = self._current()
-        batch.findings.extend(findings)
-        batch.events += 1
+        while not self._ready.is_set():  # looked at again on waking: a failed write may have cleared it meanwhile
+            await self._ready.wait()
+        self._count(event)
+        entry = _Evaluated(event, self._evaluate(event))
+        self._current().evaluated.append(entry)
         self._wake.set()
-        await asyncio.shield(batch.done)
+        await asyncio.shield(entry.done)
+
+    def _count(self, event: Event) -> None:
+        if event.event_type == OFFER:
+            self._offer_events.inc()
+        elif event.event_type == SNAPSHOT:
+            self._snapshot_events.inc()
 
     def _evaluate(self, event: Event) -> list[Finding]:
         payload = event.document["payload"]
         timestamp = event.document.get("timestamp")
         try:
             if event.event_type == OFFER:
-                self._offer_events.inc()
                 return self.engine.on_offer(Offer.from_payload(payload, event_id=event.event_id, timestamp=timestamp))
             if event.event_type == SNAPSHOT:
-                self._snapshot_events.inc()
                 return self.engine.on_snapshot(
                     Snapshot.from_payload(payload, event_id=event.event_id, timestamp=timestamp)
                 )
-        except (KeyError, TypeError, ValueError) as exc:  # the schema accepted it; the detector cannot read it
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # the schema accepted it; we cannot read it
             raise PermanentFailure(f"the detector cannot read {event.event_type} {event.event_id}: {exc}") from exc
         return []  # another retail event type: nothing to check
 
@@ -178,7 +204,7 @@ class Detector:
     async def _commit_loop(self) -> None:
         while True:
             await self._wake.wait()
-            if self.batch_wait and self._batch is not None and self._batch.events < self.batch_size:
+            if self.batch_wait and self._batch is not None and len(self._batch.evaluated) < self.batch_size:
                 await asyncio.sleep(self.batch_wait)
             self._wake.clear()
             batch, self._batch = self._batch, None
@@ -187,27 +213,38 @@ class Detector:
             await self._commit(batch)
 
     async def _commit(self, batch: _Batch) -> None:
-        counts = self.engine.take_counts()
-        write = DetectionWrite(
-            findings=batch.findings,
-            changes=self.engine.state.take_changes(),
-            counts=counts,
-            detected_at=self._now(),
-            first_escalation=self._first.get,
-            alerting=self.alerting,
-        )
         try:
-            result = await self._write(write)
-        except StoreError as exc:
-            log.exception("writing detections failed; the events are retried")
+            result, counts = await self._write_changes(batch.findings)
+        except DatabaseUnavailable as exc:  # stopping during an outage: the bus gives the events back
+            log.warning("detections not written while stopping; the events are retried", error=str(exc))
             self._ready.clear()
             batch.settle(exc)
             stale, self._batch = self._batch, None  # evaluated on a memory that was not committed
             if stale is not None:
                 stale.settle(exc)
             await self._reload()
+            self._ready.set()
+            return
+        except Exception as exc:  # noqa: BLE001 - not the infrastructure: one of the events is at fault
+            await self._isolate(batch, exc)
             return
         batch.settle()
+        self._committed(result, counts)
+
+    async def _write_changes(self, findings: list[Finding]) -> tuple[WriteResult, DetectionCounts]:
+        """Write ``findings`` with the memory's changes and the counts since the last write."""
+        counts = self.engine.take_counts()
+        write = DetectionWrite(
+            findings=findings,
+            changes=self.engine.state.take_changes(),
+            counts=counts,
+            detected_at=self._now(),
+            first_escalation=self._first.get,
+            alerting=self.alerting,
+        )
+        return await self._write(write), counts
+
+    def _committed(self, result: WriteResult, counts: DetectionCounts) -> None:
         for rule, count in counts.unverifiable.items():
             self.metrics.unverifiable.labels(rule).inc(count)
         self._observe(result)
@@ -217,6 +254,60 @@ class Detector:
                 self.on_opened(result.opened)
             except Exception:  # a listener must never hold up detection
                 log.exception("on_opened failed")
+
+    async def _isolate(self, batch: _Batch, error: Exception) -> None:
+        """Write each event's detections on its own, on a reloaded memory, to find the event at fault (see module)."""
+        self._ready.clear()
+        stale, self._batch = self._batch, None  # evaluated on a memory that was not committed: evaluated again
+        evaluated = [*batch.evaluated, *(stale.evaluated if stale is not None else [])]
+        log.warning(
+            "writing detections failed; writing each event's on its own",
+            events=len(evaluated),
+            error=_describe(error),
+            exc_info=False if isinstance(error, StoreError) else error,  # unexpected: where it was raised
+        )
+        await self._reload()
+        for index, entry in enumerate(evaluated):
+            try:
+                await self._commit_alone(entry)
+            except DatabaseUnavailable as exc:  # stopping during an outage: the bus gives the rest back
+                for waiting in evaluated[index:]:
+                    waiting.settle(exc)
+                await self._reload()
+                break
+        self._ready.set()
+
+    async def _commit_alone(self, entry: _Evaluated) -> None:
+        """Evaluate one event again and write what it changed; dead-letter it if that write fails on its own."""
+        event = entry.event
+        try:
+            findings = self._evaluate(event)
+        except PermanentFailure as exc:  # read the first time: a change of the engine's, should it happen
+            entry.settle(exc)
+            return
+        try:
+            result, counts = await self._write_changes(findings)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this event's own detections cannot be written
+            await self._dead_letter(entry, exc)
+            return
+        entry.settle()
+        self._committed(result, counts)
+
+    async def _dead_letter(self, entry: _Evaluated, error: Exception) -> None:
+        """Fail the event with ``PermanentFailure`` (the bus dead-letters it at once) and forget what it changed."""
+        event = entry.event
+        reason = f"the detector cannot store what {event.event_type} {event.event_id} caused: {_describe(error)}"
+        log.error(
+            "the detections of an event cannot be written; dead-lettering it",
+            event_id=event.event_id,
+            event_type=event.event_type,
+            error_type=type(error).__name__,
+            error=_describe(error),
+        )
+        entry.settle(PermanentFailure(reason))
+        await self._reload()  # its changes were not committed: forgotten before the next event is judged
 
     async def _write(self, write: DetectionWrite) -> WriteResult:
         for attempt in range(1_000_000):
@@ -231,6 +322,7 @@ class Detector:
         raise DatabaseUnavailable("the database stayed unavailable")  # pragma: no cover - a million pauses
 
     async def _reload(self) -> None:
+        """Restore the memory from the store, waiting while it is unavailable."""
         for attempt in range(1_000_000):
             try:
                 await self.restore()
@@ -239,10 +331,14 @@ class Detector:
                 log.warning("cannot reload the detector's memory yet", error=str(exc), pause=pause)
                 await asyncio.sleep(pause)
                 continue
-            self._ready.set()
             return
 
     def _observe(self, result: WriteResult) -> None:
         for conflict in result.opened:
             self.metrics.conflicts.labels(conflict.rule).inc()
             self.metrics.detect_latency.observe(conflict.time_to_detect)
+
+
+def _describe(error: BaseException) -> str:
+    """Type and message of an error, cut short: enough to tell why, never a whole payload."""
+    return f"{type(error).__name__}: {error}"[:500]

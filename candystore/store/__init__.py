@@ -2,7 +2,7 @@
 
 from candystore.store.dead_letters import DeadLetter, DeadLetterState
 from candystore.store.engine import create_autocommit_engine, create_engine
-from candystore.store.errors import DatabaseUnavailable, InvalidCursor, StoreError
+from candystore.store.errors import DatabaseUnavailable, InvalidCursor, RecordRejected, StoreError
 from candystore.store.queries import EventFilter, Page
 from candystore.store.repository import EventStore
 from candystore.store.trace import Trace, TraceEdge, TraceNode
@@ -17,6 +17,7 @@ __all__ = [
     "InvalidCursor",
     "Outcome",
     "Page",
+    "RecordRejected",
     "StoreError",
     "StoreResult",
     "Trace",

@@ -4,7 +4,7 @@ Every method that writes more than one statement runs in its own transaction; on
 PostgreSQL, reads and batches of events (one statement) go through connections where
 each statement commits by itself (:func:`~candystore.store.engine.create_autocommit_engine`).
 SQLAlchemy and driver exceptions are translated here, at the boundary, into
-:mod:`candystore.store.errors`.
+:mod:`candystore.store.errors`, classified by what caused them: the infrastructure or the data.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from candystore.store.dead_letters import (
     list_dead_letters,
 )
 from candystore.store.engine import create_autocommit_engine, create_engine
-from candystore.store.errors import DatabaseUnavailable, StoreError
+from candystore.store.errors import Blame, DatabaseUnavailable, RecordRejected, StoreError, blame
 from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
 from candystore.store.schema import events
@@ -47,19 +47,37 @@ T = TypeVar("T")
 
 _NO_FILTER = EventFilter()
 _NO_LETTER_FILTER = DeadLetterFilter()
+_UNDEFINED_TABLE = "42P01"
 
 
 def _translate(exc: BaseException) -> StoreError:
+    """The store's error for a SQLAlchemy, driver or socket exception, classified by what caused it."""
     if isinstance(exc, PoolTimeout | OSError | TimeoutError):
         return DatabaseUnavailable(f"the database is unavailable: {exc}")
-    if isinstance(exc, DBAPIError):
-        reason = str(exc.orig) if exc.orig is not None else str(exc)
-        if "no such table" in reason:  # SQLite reports a missing table as an OperationalError
-            return StoreError(f"the store's tables are missing ({reason}): run `candystore migrate`")
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-            return DatabaseUnavailable(f"the database is unavailable: {reason}")
-        return StoreError(f"the database refused the operation: {reason}")
-    return StoreError(f"the store failed: {exc}")
+    if not isinstance(exc, DBAPIError):
+        return StoreError(f"the store failed: {exc}")
+    reason = str(exc.orig) if exc.orig is not None else str(exc)
+    code = _error_code(exc)
+    if code == _UNDEFINED_TABLE or "no such table" in reason:  # held until migrated, never blamed on the events
+        return DatabaseUnavailable(f"the store's tables are missing ({reason}): run `candystore migrate`")
+    cause = Blame.INFRASTRUCTURE if exc.connection_invalidated else blame(code, reason)
+    if cause is Blame.UNKNOWN and code is None and isinstance(exc, OperationalError | InterfaceError):
+        cause = Blame.INFRASTRUCTURE  # asyncpg's "connection is closed" and the like carry no SQLSTATE
+    if cause is Blame.INFRASTRUCTURE:
+        return DatabaseUnavailable(f"the database is unavailable: {reason}")
+    if cause is Blame.RECORD:
+        return RecordRejected(f"the database refused the data ({code or 'no code'}): {reason}", code=code)
+    return StoreError(f"the database refused the operation: {reason}")
+
+
+def _error_code(exc: DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE (asyncpg's, which SQLAlchemy's adapter carries too) or SQLite's error name, if any."""
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        for attribute in ("sqlstate", "sqlite_errorname"):
+            code = getattr(error, attribute, None)
+            if isinstance(code, str) and code:
+                return code
+    return None
 
 
 @contextmanager
@@ -69,6 +87,8 @@ def _translated() -> Iterator[None]:
         yield
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         raise _translate(exc) from exc
+    except OverflowError as exc:  # the driver's own check: sqlite3 binds no integer past 64 bits
+        raise RecordRejected(f"the database cannot hold a value: {exc}") from exc
 
 
 class EventStore:

@@ -24,6 +24,7 @@ from sqlalchemy import Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from candystore.store.errors import DatabaseUnavailable
 from candystore.store.schema import causation, events
 from holyfields.timestamps import OUT_OF_RANGE, InvalidTimestamp, canonical_timestamp
 
@@ -297,8 +298,11 @@ async def write_batch(connection: AsyncConnection, envelopes: Sequence[Mapping[s
     inserted = await insert_records(connection, [record for _, record in pending])
     existing = await stored_hashes(connection, [r.event_id for _, r in pending if r.event_id not in inserted])
     if vanished := [r.event_id for _, r in pending if r.event_id not in inserted and r.event_id not in existing]:
-        # Stored when inserted, gone when looked up (a retention purge in between): the batch is written again.
-        raise RuntimeError(f"{len(vanished)} event(s) neither inserted nor found, e.g. {vanished[0]}; writing again")
+        # Stored when inserted, gone when looked up (a retention purge in between): a lost race, not a bad
+        # record, so the batch is held and written again like after an outage.
+        raise DatabaseUnavailable(
+            f"{len(vanished)} event(s) neither inserted nor found (purged meanwhile), e.g. {vanished[0]}; writing again"
+        )
     for index, record in pending:
         if record.event_id in inserted:
             results[index] = StoreResult(str(record.event_id), Outcome.STORED)

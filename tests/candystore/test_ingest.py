@@ -1,4 +1,8 @@
-"""The batching consumer and the dead-letter keeper, on the embedded broker and each store backend."""
+"""The batching consumer and the dead-letter keeper, on the embedded broker and each store backend.
+
+A database outage holds a batch; a record the database refuses (or an unexpected error one
+record causes) is isolated from its batch: dead-lettered by the ingestor, kept reduced by the keeper.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from typing import Any
 import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bloodbank import build_envelope
 from bloodbank.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, Headers
 from bloodbank.transport import Delivery, OutgoingMessage
 from bloodbank.transport.embedded import EmbeddedTransport
-from candystore.dead_letters import DeadLetterKeeper
+from candystore.dead_letters import REDUCED_HEADER, DeadLetterKeeper
 from candystore.ingest import CONSUMER, Ingestor
 from candystore.settings import CandystoreSettings
-from candystore.store import DatabaseUnavailable, DeadLetter, EventStore, StoreResult
-from candystore.store.schema import dead_letters
+from candystore.store import DatabaseUnavailable, DeadLetter, EventStore, RecordRejected, StoreResult
+from candystore.store.schema import causation, dead_letters
 from holyfields import default_catalog
 from tests.bloodbank.waiting import eventually
 
@@ -50,6 +54,23 @@ class FlakyStore(EventStore):
     async def keep_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
         self._check()
         return await super().keep_dead_letters(letters)
+
+
+class PoisonedStore(EventStore):
+    """The real store; a batch holding the ``poison`` event makes the database refuse a row, or raises ``error``."""
+
+    def __init__(self, store: EventStore, poison: str, error: Exception | None = None) -> None:
+        super().__init__(store.engine, autocommit_engine=store.autocommit_engine)
+        self.poison = poison
+        self.error = error
+
+    async def store_batch(self, envelopes: Sequence[Mapping[str, Any]]) -> list[StoreResult]:
+        if any(envelope.get("event_id") == self.poison for envelope in envelopes):
+            if self.error is not None:
+                raise self.error
+            async with self._transaction() as connection:  # a NOT NULL violation, refused by the database itself
+                await connection.execute(insert(causation).values(parent_id=None, child_id=uuid.uuid4()))
+        return await super().store_batch(envelopes)
 
 
 @pytest.fixture
@@ -232,6 +253,57 @@ async def test_stop_flushes_the_batch_in_hand(transport, flaky, registry, tmp_pa
     assert await transport.queue_depth(QUEUE) == 0
 
 
+@pytest.mark.parametrize(
+    "error",
+    [None, OverflowError("date value out of range")],
+    ids=["refused by the database", "unexpected exception"],
+)
+async def test_a_poison_event_is_dead_lettered_with_its_reason_and_the_rest_stored(
+    transport, store, settings, registry, error
+):
+    """One event whose write fails (the database refuses its row, or an unexpected error) is dead-lettered alone."""
+    events = [offer() for _ in range(20)]
+    poison = events[13]
+    poisoned = PoisonedStore(store, poison["event_id"], error)
+    ingestor = Ingestor(transport, poisoned, settings=settings, registry=registry)
+    await ingestor.start()
+    try:
+        await publish(transport, *events)
+        (dead,) = await drain(transport, DEAD_LETTER_QUEUE, expect=1)
+        await eventually(lambda: counted(registry, "stored") == 19)
+    finally:
+        await ingestor.stop(timeout=5)
+    assert msgspec.json.decode(dead.body) == poison
+    reason = str(dead.headers[Headers.ERROR])
+    if error is None:
+        assert reason.startswith("not storable: RecordRejected: the database refused the data (")
+        assert "parent_id" in reason
+    else:
+        assert reason == "not storable: OverflowError: date value out of range"
+    assert (dead.headers[Headers.CONSUMER], dead.headers[Headers.ATTEMPTS]) == (QUEUE, 1)
+    assert counted(registry, "invalid") == 1
+    assert await stored_count(poisoned) == 19
+    assert await poisoned.get(poison["event_id"]) is None
+    assert await transport.queue_depth(QUEUE) == 0
+    assert not ingestor.batches.failing
+
+
+async def test_a_timestamp_past_the_range_of_utc_is_dead_lettered_and_the_rest_stored(
+    transport, ingestor, flaky, registry
+):
+    """An event stamped 0001-01-01T00:00:00+14:00 (before year 1 in UTC) is dead-lettered, never holding its batch."""
+    hostile = offer()
+    hostile["timestamp"] = "0001-01-01T00:00:00+14:00"
+    await publish(transport, offer(), hostile, offer())
+    (dead,) = await drain(transport, DEAD_LETTER_QUEUE, expect=1)
+    await eventually(lambda: counted(registry, "stored") == 2)
+    assert msgspec.json.decode(dead.body) == hostile
+    assert dead.headers[Headers.ERROR]
+    assert counted(registry, "invalid") == 1
+    assert not ingestor.batches.failing
+    assert await stored_count(flaky) == 2
+
+
 async def kept_letters(store: EventStore) -> list[Any]:
     async with store.engine.connect() as connection:
         return list((await connection.execute(select(dead_letters).order_by(dead_letters.c.routing_key))).all())
@@ -314,3 +386,81 @@ async def test_keeper_absorbs_a_redelivered_dead_letter(transport, flaky, regist
     await transport.publish_batch([dead_letter_message()], timeout=5)
     await eventually(lambda: kept(registry, "duplicate") == 1)
     assert len(await kept_letters(flaky)) == 1
+
+
+def refused_letter(event_id: str) -> OutgoingMessage:
+    """A dead letter whose attempts header no integer column holds (the database refuses its row)."""
+    body = msgspec.json.encode({"event_id": event_id, "event_type": "retail.offer.surfaced.v1", "payload": {}})
+    headers: dict[str, str | int] = {
+        Headers.CONSUMER: "someone",
+        Headers.ATTEMPTS: "100000000000000000000",
+        Headers.ERROR: "RuntimeError: boom",
+    }
+    return OutgoingMessage(body, "dlq.someone", event_id, headers, exchange=DEAD_LETTER_EXCHANGE)
+
+
+async def test_keeper_keeps_a_letter_the_database_refuses_reduced_and_the_others_whole(
+    transport, keeper, flaky, registry
+):
+    """A letter whose row is refused is kept reduced (body, id, a note for headers), the others of its batch whole."""
+    event_id = str(uuid.uuid4())
+    refused = refused_letter(event_id)
+    await transport.publish_batch([dead_letter_message(b"first"), refused, dead_letter_message(b"last")], timeout=5)
+    await eventually(lambda: kept(registry, "kept") == 2 and kept(registry, "reduced") == 1)
+    await keeper.stop(timeout=5)
+    assert await transport.queue_depth(DEAD_LETTER_QUEUE) == 0
+    rows = {row.body: row for row in await kept_letters(flaky)}
+    assert (rows["first"].attempts, rows["last"].attempts) == (3, 3)
+    reduced = rows[refused.body.decode()]
+    assert (reduced.event_id, reduced.consumer, reduced.event_type) == (
+        uuid.UUID(event_id),
+        "someone",
+        "retail.offer.surfaced.v1",
+    )
+    assert (reduced.attempts, reduced.failed_at, reduced.state) == (None, None, "open")
+    assert reduced.error.startswith("kept reduced: the letter as received could not be stored (")
+    assert reduced.error.endswith("; its error: RuntimeError: boom")
+    assert list(reduced.headers) == [REDUCED_HEADER]
+    assert not keeper.batches.failing
+
+
+@pytest.mark.usefixtures("keeper")
+async def test_keeper_absorbs_a_redelivered_letter_kept_reduced(transport, flaky, registry):
+    """The same refused letter delivered twice is kept reduced once: its reduced form has one fingerprint."""
+    event_id = str(uuid.uuid4())
+    await transport.publish_batch([refused_letter(event_id)], timeout=5)
+    await eventually(lambda: kept(registry, "reduced") == 1)
+    await transport.publish_batch([refused_letter(event_id)], timeout=5)
+    await eventually(lambda: kept(registry, "duplicate") == 1)
+    assert len(await kept_letters(flaky)) == 1
+
+
+class CursedStore(FlakyStore):
+    """The real store, refusing every write that holds a letter whose body is ``cursed``, even reduced."""
+
+    async def keep_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        if any(letter.body == b"cursed" for letter in letters):
+            self.calls += 1
+            raise RecordRejected("the database refused the data (22000): cursed", code="22000")
+        return await super().keep_dead_letters(letters)
+
+
+async def test_keeper_drops_a_letter_not_even_its_reduced_form_can_keep_and_never_loops(
+    transport, store, settings, registry
+):
+    """A letter refused even reduced is acknowledged and counted dropped, once; the others are kept."""
+    cursed = CursedStore(store)
+    keeper = DeadLetterKeeper(transport, cursed, settings=settings, registry=registry)
+    await keeper.start()
+    try:
+        letters = [dead_letter_message(b"first"), dead_letter_message(b"cursed"), dead_letter_message(b"last")]
+        await transport.publish_batch(letters, timeout=5)
+        await eventually(lambda: kept(registry, "dropped") == 1 and kept(registry, "kept") == 2)
+        calls = cursed.calls
+        await asyncio.sleep(0.2)
+        assert cursed.calls == calls  # acknowledged: it does not come back
+    finally:
+        await keeper.stop(timeout=5)
+    assert await transport.queue_depth(DEAD_LETTER_QUEUE) == 0
+    assert sorted(row.body for row in await kept_letters(cursed)) == ["first", "last"]
+    assert calls <= 2 * 3 - 1 + 1  # a bisection of three, then the reduced form once

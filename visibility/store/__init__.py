@@ -1,6 +1,6 @@
 """The visibility layer's storage: tables, migrations and the :class:`VisibilityStore` repository."""
 
-from visibility.store.errors import DatabaseUnavailable, InvalidCursor, StoreError
+from visibility.store.errors import DatabaseUnavailable, InvalidCursor, RecordRejected, StoreError
 from visibility.store.queries import ConflictFilter, ConflictPage
 from visibility.store.records import ActionRecord, ConflictRecord
 from visibility.store.repository import VisibilityStore
@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseUnavailable",
     "HourCounts",
     "InvalidCursor",
+    "RecordRejected",
     "StoreError",
     "VisibilityStore",
 ]

@@ -1,7 +1,8 @@
 """The visibility store: one object over an async engine, speaking conflicts and store errors only.
 
 Every method runs in its own transaction; SQLAlchemy and driver exceptions are
-translated here, at the boundary, into :mod:`visibility.store.errors`.
+translated here, at the boundary, into :mod:`visibility.store.errors`, classified by what
+caused them: the infrastructure or the data.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class VisibilityStore:
         try:
             async with self.engine.begin() as connection:
                 yield connection
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except (SQLAlchemyError, OSError, TimeoutError, OverflowError) as exc:
             raise translate(exc) from exc
 
     async def migrate(self) -> None:
