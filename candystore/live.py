@@ -5,17 +5,22 @@ newly stored. Publishing never waits: an event a subscriber's filter matches is 
 in that subscriber's queue, and a subscriber whose queue is full is dropped on the
 spot (its reader is told why), so a slow client can never slow ingestion down or make
 the process hold an unbounded backlog. A dropped client reconnects and catches up
-with ``GET /events``.
+with ``GET /events``. A hub serves a bounded number of subscribers: one more is refused.
 
 Filters are :class:`~candystore.store.EventFilter` and mean what they mean for
-``GET /events``: ``*`` in a type stands for one or more characters, payload values
+``GET /events``: the type is a pattern (``*`` one word, ``#`` any number of words,
+matched in time linear in the type by :mod:`holyfields.wildcards`), payload values
 are compared by type and value (``1`` equals ``1.0``, never ``"1"`` or ``true``).
+
+Exceptions::
+
+    SubscriberDropped (Exception)    a subscriber was let go; ``reason`` and ``code`` (a WebSocket close code)
+    └── HubFull                      a new subscriber was refused: the hub serves its maximum already
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,11 +29,22 @@ from typing import Any
 
 from candystore.store import EventFilter
 from candystore.store.writes import normalise_timestamp
+from holyfields.wildcards import TypePattern
 
-__all__ = ["DEFAULT_MAX_QUEUE", "LiveHub", "LiveSubscriber", "SubscriberDropped", "matches_filter"]
+__all__ = [
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_MAX_SUBSCRIBERS",
+    "HubFull",
+    "LiveHub",
+    "LiveSubscriber",
+    "SubscriberDropped",
+    "matches_filter",
+]
 
 DEFAULT_MAX_QUEUE = 1000
 """Events a subscriber may fall behind before it is dropped."""
+DEFAULT_MAX_SUBSCRIBERS = 1000
+"""Subscribers a hub serves at once (``CANDYSTORE_MAX_STREAM_SUBSCRIBERS``)."""
 
 _Envelope = Mapping[str, Any]
 
@@ -42,14 +58,20 @@ class SubscriberDropped(Exception):
         super().__init__(reason)
 
 
-TOO_SLOW = 1013
-"""WebSocket close code "try again later": the client fell behind and was dropped."""
+class HubFull(SubscriberDropped):
+    """The hub already serves as many subscribers as it may: the new one is refused (code 1013)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the live stream is full ({limit} subscribers); try again later", code=TRY_AGAIN_LATER)
+
+
+TRY_AGAIN_LATER = 1013
+"""WebSocket close code "try again later": the client fell behind and was dropped, or the hub is full."""
+TOO_SLOW = TRY_AGAIN_LATER
+"""The close code of a subscriber dropped for falling behind."""
 GOING_AWAY = 1001
 """WebSocket close code "going away": the server is shutting down."""
-
-
-def _type_pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(".+".join(re.escape(part) for part in pattern.split("*")))
 
 
 def _uuid_text(value: object) -> str:
@@ -85,12 +107,12 @@ class _Matcher:
 
     def __init__(self, filters: EventFilter) -> None:
         self.filters = filters
-        self.type_pattern = None if filters.event_type is None else _type_pattern(filters.event_type)
+        self.type_pattern = None if filters.event_type is None else TypePattern.parse(filters.event_type)
         self.parent = None if filters.correlation_id is None else _uuid_text(filters.correlation_id)
 
     def __call__(self, envelope: _Envelope) -> bool:  # noqa: C901, PLR0911 - one early exit per filter
         filters = self.filters
-        if self.type_pattern is not None and not self.type_pattern.fullmatch(str(envelope.get("event_type", ""))):
+        if self.type_pattern is not None and not self.type_pattern.matches(str(envelope.get("event_type", ""))):
             return False
         source = envelope.get("source")
         if filters.source_app is not None and (
@@ -179,10 +201,13 @@ class LiveSubscriber:
 class LiveHub:
     """Fans committed events out to subscribers; :meth:`publish` never blocks."""
 
-    def __init__(self, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+    def __init__(self, *, max_queue: int = DEFAULT_MAX_QUEUE, max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, got {max_queue}")
+        if max_subscribers < 1:
+            raise ValueError(f"max_subscribers must be at least 1, got {max_subscribers}")
         self.max_queue = max_queue
+        self.max_subscribers = max_subscribers
         self._subscribers: set[LiveSubscriber] = set()
 
     @property
@@ -190,7 +215,13 @@ class LiveHub:
         return len(self._subscribers)
 
     def subscribe(self, filters: EventFilter | None = None, *, max_queue: int | None = None) -> LiveSubscriber:
-        """A new subscriber to envelopes matching ``filters`` (all when None); close it when done."""
+        """A new subscriber to envelopes matching ``filters`` (all when None); close it when done.
+
+        Raises :class:`HubFull` when the hub already serves ``max_subscribers``, and
+        :class:`~holyfields.wildcards.InvalidPattern` for a malformed type pattern.
+        """
+        if len(self._subscribers) >= self.max_subscribers:
+            raise HubFull(self.max_subscribers)
         subscriber = LiveSubscriber(self, filters or EventFilter(), max_queue=max_queue or self.max_queue)
         self._subscribers.add(subscriber)
         return subscriber

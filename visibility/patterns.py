@@ -27,7 +27,7 @@ from visibility.labels import format_time
 __all__ = ["DETECTED", "HISTORY_TYPES", "HistoryEvent", "Patterns", "Recurring", "analyse", "fetch_history"]
 
 DETECTED = "visibility.conflict.detected.v1"
-HISTORY_TYPES = ("visibility.conflict.*", "retail.*")
+HISTORY_TYPES = ("visibility.conflict.#", "retail.#")
 """The event types read: the conflicts' own events and the retail events they come from."""
 PAGE_SIZE = 1000
 _K = TypeVar("_K", str, int)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from candystore.cli.common import EXIT_INVALID, bloodbank_settings, err, open_bus, open_store, out, settings
-from candystore.cli.events import parse_moment
+from candystore.cli.events import parse_moment, parse_type_pattern
 from candystore.replay import DeadLetterReplay, ReplayOutcome, replay_dead_letters
 from candystore.store.dead_letters import DeadLetterFilter, DeadLetterNotOpen, DeadLetterPage, DeadLetterState
 
@@ -17,7 +17,9 @@ __all__ = ["dlq"]
 dlq = typer.Typer(help="Work the dead letters Candystore keeps from dlq.all.", no_args_is_help=True)
 
 ConsumerOption = Annotated[str | None, typer.Option(help="Only letters given up by this consumer.")]
-TypeOption = Annotated[str | None, typer.Option("--type", help="Event type, `*` as a wildcard.")]
+TypeOption = Annotated[
+    str | None, typer.Option("--type", help="Event type or pattern: `*` one word, `#` zero or more (retail.#).")
+]
 ReasonOption = Annotated[str | None, typer.Option(help="A piece of the error text (case-insensitive).")]
 SinceOption = Annotated[str | None, typer.Option(help="Received from this time (ISO 8601 with offset).")]
 UntilOption = Annotated[str | None, typer.Option(help="Received before this time.")]
@@ -34,7 +36,7 @@ def _filters(
 ) -> DeadLetterFilter:
     return DeadLetterFilter(
         consumer=consumer,
-        event_type=event_type,
+        event_type=parse_type_pattern("--type", event_type),
         reason=reason,
         since=parse_moment("--since", since),
         until=parse_moment("--until", until),

@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from candystore.cli.common import EXIT_INVALID, bloodbank_settings, err, open_bus, open_store, out, settings
 from candystore.replay import replay_events
 from candystore.store import EventFilter, Trace
+from holyfields.timestamps import InvalidTimestamp, parse_timestamp
+from holyfields.wildcards import InvalidPattern, TypePattern
 
-__all__ = ["parse_moment", "render_trace", "replay", "trace"]
+__all__ = ["parse_moment", "parse_type_pattern", "render_trace", "replay", "trace"]
 
 
 def trace(
@@ -107,29 +109,38 @@ def _label(event_id: str, envelope: dict[str, Any] | None, *, root: str, parents
 
 
 def parse_moment(option: str, value: str | None) -> datetime | None:
-    """An ISO 8601 time with an offset, or exit 1 saying what is wrong with it."""
+    """An RFC 3339 time with an offset (the platform's one timestamp parser), or exit 1 saying what is wrong."""
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        err.print(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-11-30T10:00:00Z")
+        return parse_timestamp(value)
+    except InvalidTimestamp as exc:
+        err.print(f"{option}: {exc}")
         raise typer.Exit(EXIT_INVALID) from exc
-    if moment.tzinfo is None:
-        err.print(f"{option} {value!r} needs a UTC offset, e.g. 2026-11-30T10:00:00Z")
-        raise typer.Exit(EXIT_INVALID)
-    return moment
+
+
+def parse_type_pattern(option: str, value: str | None) -> str | None:
+    """An event type or pattern (``*`` one word, ``#`` zero or more words), or exit 1 saying what is wrong."""
+    if value is None:
+        return None
+    try:
+        return TypePattern.parse(value).text
+    except InvalidPattern as exc:
+        err.print(f"{option}: {exc}")
+        raise typer.Exit(EXIT_INVALID) from exc
 
 
 def replay(
     since: Annotated[str | None, typer.Option(help="From this time (ISO 8601 with offset).")] = None,
     until: Annotated[str | None, typer.Option(help="Until this time, exclusive.")] = None,
-    event_type: Annotated[str | None, typer.Option("--type", help="Event type, `*` as a wildcard.")] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="Event type or pattern: `*` one word, `#` zero or more (retail.#).")
+    ] = None,
     source_app: Annotated[str | None, typer.Option(help="Only events from this app.")] = None,
 ) -> None:
     """Republish stored events to the bus, marked as replays, with a progress bar."""
     filters = EventFilter(
-        event_type=event_type,
+        event_type=parse_type_pattern("--type", event_type),
         source_app=source_app,
         since=parse_moment("--since", since),
         until=parse_moment("--until", until),

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from candystore.store.errors import StoreError
-from candystore.store.queries import decode_cursor, encode_cursor
+from candystore.store.queries import decode_cursor, encode_cursor, event_type_condition
 from candystore.store.schema import dead_letters
 
 __all__ = [
@@ -152,7 +152,7 @@ class DeadLetterFilter:
 
     consumer: str | None = None
     event_type: str | None = None
-    """An exact type, or a pattern where ``*`` stands for one or more characters."""
+    """An exact type, or a pattern: ``*`` one word, ``#`` any number of words (``retail.#``)."""
     reason: str | None = None
     """A piece of the error text, matched case-insensitively."""
     since: datetime | None = None
@@ -254,18 +254,14 @@ def _letter_id(value: str | uuid.UUID) -> uuid.UUID | None:
         return None
 
 
-def _conditions(filters: DeadLetterFilter) -> list[ColumnElement[bool]]:
+def _conditions(dialect: str, filters: DeadLetterFilter) -> list[ColumnElement[bool]]:
     table = dead_letters.c
     conditions: list[ColumnElement[bool]] = []
     # Stored texts have U+0000 replaced (see the module docstring): filter values are read alike.
     if filters.consumer is not None:
         conditions.append(table.consumer == _text(filters.consumer))
     if filters.event_type is not None:
-        if "*" in filters.event_type:
-            escaped = str(_text(filters.event_type)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(table.event_type.like(escaped.replace("*", "_%"), escape="\\"))
-        else:
-            conditions.append(table.event_type == _text(filters.event_type))
+        conditions.append(event_type_condition(dialect, table.event_type, filters.event_type))
     if filters.reason is not None:
         conditions.append(table.error.icontains(_text(filters.reason), autoescape=True))
     if filters.since is not None:
@@ -292,7 +288,7 @@ async def list_dead_letters(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     table = dead_letters.c
-    statement = select(dead_letters).where(*_conditions(filters))
+    statement = select(dead_letters).where(*_conditions(connection.dialect.name, filters))
     if cursor is not None:
         moment, letter_id = decode_cursor(cursor)
         position = tuple_(table.received_at, table.id)

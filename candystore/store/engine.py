@@ -1,4 +1,9 @@
-"""The async engine of the store: asyncpg on PostgreSQL, aiosqlite on SQLite (a file under ``./.33god/``)."""
+"""The async engine of the store: asyncpg on PostgreSQL, aiosqlite on SQLite (a file under ``./.33god/``).
+
+SQLite connections get the function :data:`EVENT_TYPE_MATCHES` (``event_type_matches(pattern,
+event_type)``): event-type patterns are matched by :mod:`holyfields.wildcards` there, where
+PostgreSQL uses the pattern's regular expression.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,26 @@ import msgspec
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["create_autocommit_engine", "create_engine"]
+from holyfields.wildcards import TypePattern
+
+__all__ = ["EVENT_TYPE_MATCHES", "create_autocommit_engine", "create_engine"]
+
+EVENT_TYPE_MATCHES = "event_type_matches"
+"""The SQLite function telling whether an event type matches a pattern (NULL when either is NULL)."""
 
 
 def _json_text(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+def _event_type_matches(pattern: str | None, event_type: str | None) -> bool | None:
+    if pattern is None or event_type is None:
+        return None
+    return TypePattern.parse(pattern).matches(event_type)
+
+
 def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine:
-    """An engine for ``url``; for a SQLite file, its folder is created and WAL mode switched on."""
+    """An engine for ``url``; on SQLite, the file's folder is created, WAL mode switched on, patterns matched."""
     parsed = make_url(url)
     engine = create_async_engine(
         parsed, connect_args=dict(connect_args or {}), json_serializer=_json_text, pool_pre_ping=True
@@ -35,6 +51,7 @@ def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) ->
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            dbapi_connection.create_function(EVENT_TYPE_MATCHES, 2, _event_type_matches, deterministic=True)
 
     return engine
 

@@ -3,6 +3,11 @@
 The cursor is the position of the last item returned (its timestamp and id). The
 next page starts strictly after it, so events that arrive in between never shift
 a page: newer ones appear at the end (ascending) or are not reached (descending).
+A cursor the store did not issue (or one whose time is outside the years 1970 to 9999) is refused
+with :class:`~candystore.store.errors.InvalidCursor`.
+
+Event types are filtered by pattern (:mod:`holyfields.wildcards`: ``*`` one word, ``#``
+any number of words).
 """
 
 from __future__ import annotations
@@ -16,16 +21,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Boolean, ColumnElement, Select, and_, cast, false, func, literal, select, tuple_
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, cast, false, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.functions import Function
 
+from candystore.store.engine import EVENT_TYPE_MATCHES
 from candystore.store.errors import InvalidCursor
 from candystore.store.schema import causation, events
 from candystore.store.writes import normalise_timestamp
-from holyfields.validation import decode_json
+from holyfields.timestamps import parse_timestamp
+from holyfields.wildcards import TypePattern
 
-__all__ = ["EventFilter", "Page", "fetch_documents", "get_event", "query_events"]
+__all__ = ["EventFilter", "Page", "event_type_condition", "fetch_documents", "get_event", "query_events"]
+
+
+_stored_json = msgspec.json.Decoder().decode
+"""Stored documents were checked where they came in: read back as they are, whatever later rules say."""
 
 JsonScalar = str | int | float | bool | None
 
@@ -35,7 +47,7 @@ class EventFilter:
     """The filters of ``GET /events``; all given ones must match."""
 
     event_type: str | None = None
-    """An exact type, or a pattern where ``*`` stands for one or more characters (``retail.*``)."""
+    """An exact type, or a pattern: ``*`` one word, ``#`` any number of words (``retail.#``)."""
     source_app: str | None = None
     since: datetime | None = None
     """Inclusive lower bound on the envelope timestamp."""
@@ -70,17 +82,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, event_id = msgspec.json.decode(raw, type=tuple[str, str])
-        return datetime.fromisoformat(moment).astimezone(UTC), uuid.UUID(hex=event_id)
+        # The one timestamp parser: a forged time outside what the store holds is refused, not overflowed.
+        return parse_timestamp(moment), uuid.UUID(hex=event_id)
     except (binascii.Error, msgspec.DecodeError, ValueError) as exc:
         raise InvalidCursor(cursor) from exc
 
 
-def _type_condition(pattern: str) -> ColumnElement[bool]:
-    column: ColumnElement[str] = events.c.event_type
-    if "*" not in pattern:
-        return column == pattern
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(escaped.replace("*", "_%"), escape="\\")
+def event_type_condition(dialect: str, column: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
+    """``column`` holds a type matching ``pattern``; raises :class:`~holyfields.wildcards.InvalidPattern`.
+
+    The literal prefix narrows by index (``LIKE 'retail.%'``); the pattern itself is decided
+    by PostgreSQL's regular expressions, or on SQLite by the function the engine registers.
+    """
+    parsed = TypePattern.parse(pattern)
+    if parsed.is_exact:
+        return column == parsed.text
+    if parsed.matches_everything:
+        return column.is_not(None)
+    conditions: list[ColumnElement[bool]] = []
+    if prefix := parsed.literal_prefix:
+        conditions.append(column.like(prefix.replace("_", "\\_") + "%", escape="\\"))  # words hold no `%` or backslash
+    if dialect == "postgresql":
+        conditions.append((literal(".", String) + column).regexp_match(parsed.posix_regex))
+    else:
+        conditions.append(Function(EVENT_TYPE_MATCHES, literal(parsed.text, String), column, type_=Boolean))
+    return and_(*conditions)
 
 
 def _payload_condition(dialect: str, key: str, value: JsonScalar) -> ColumnElement[bool]:
@@ -102,7 +128,7 @@ def _payload_condition(dialect: str, key: str, value: JsonScalar) -> ColumnEleme
 def _conditions(dialect: str, filters: EventFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.event_type is not None:
-        conditions.append(_type_condition(filters.event_type))
+        conditions.append(event_type_condition(dialect, events.c.event_type, filters.event_type))
     if filters.source_app is not None:
         conditions.append(events.c.source_app == filters.source_app)
     if filters.agent_name is not None:
@@ -151,7 +177,7 @@ async def query_events(
         raise ValueError(f"limit must be at least 1, got {limit}")
     statement = _page_statement(connection.dialect.name, filters, limit, cursor, descending=descending)
     rows = (await connection.execute(statement)).all()
-    items = [decode_json(row.document) for row in rows[:limit]]
+    items = [_stored_json(row.document) for row in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1].timestamp, rows[limit - 1].event_id) if len(rows) > limit else None
     return Page(items, next_cursor)
 
@@ -175,5 +201,5 @@ async def fetch_documents(
     found: dict[uuid.UUID, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
         statement = select(events.c.event_id, events.c.document).where(events.c.event_id.in_(ids[start : start + 500]))
-        found.update({row.event_id: decode_json(row.document) for row in await connection.execute(statement)})
+        found.update({row.event_id: _stored_json(row.document) for row in await connection.execute(statement)})
     return found

@@ -42,7 +42,7 @@ def test_stream_pushes_matching_events_as_stored(streaming):
     other_type = envelope("github.pr.opened.v1", payload={"store_id": "s1", "qty": 2})
     with (
         streaming(hub) as client,
-        client.websocket_connect("/events/stream?event_type=retail.*&payload.store_id=s1&payload.qty=2") as socket,
+        client.websocket_connect("/events/stream?event_type=retail.%23&payload.store_id=s1&payload.qty=2") as socket,
     ):
         subscribed(client, hub)
         client.portal.call(hub.publish, [other_store, other_type, match])
@@ -73,10 +73,62 @@ def test_stream_closes_with_1008_naming_a_bad_filter(streaming):
         bad_time = closing(client, "/events/stream?since=today")
         unknown = closing(client, "/events/stream?types=x")
     assert bad_time.code == 1008
-    assert bad_time.reason.startswith("query.since: Input should be a valid datetime")
+    assert bad_time.reason.startswith("query.since: 'today' is not ")
     assert unknown.code == 1008
     assert unknown.reason.startswith("query.types: unknown query parameter")
     assert len(unknown.reason.encode()) <= 123
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (
+            "event_type=retail*",
+            "query.event_type: not a valid event-type pattern: the word 'retail*' mixes a wildcard with other ...",
+        ),
+        (
+            "event_type=" + "a" * 256,
+            "query.event_type: not a valid event-type pattern: it has 256 characters, more than the 255 allowed",
+        ),
+        ("since=0001-01-01T00:00:00%2B14:00", "query.since: '0001-01-01T00:00:00+14:00' is "),
+        ("until=9999-12-31T23:59:59-14:00", "query.until: '9999-12-31T23:59:59-14:00' is "),
+    ],
+)
+def test_stream_closes_with_1008_for_a_malformed_pattern_or_an_extreme_time(streaming, query, reason):
+    """A malformed or too long type pattern, or a time the store cannot hold, closes with 1008 saying why."""
+    with streaming(LiveHub()) as client:
+        closed = closing(client, f"/events/stream?{query}")
+    assert closed.code == 1008
+    assert closed.reason.startswith(reason.removesuffix("..."))
+    assert len(closed.reason.encode()) <= 123
+
+
+def test_a_stream_past_the_subscriber_cap_is_closed_with_1013(streaming):
+    """When the hub serves its maximum, one more socket is closed with 1013 and a reason; the first goes on."""
+    hub = LiveHub(max_subscribers=1)
+    with streaming(hub) as client, client.websocket_connect("/events/stream") as first:
+        subscribed(client, hub)
+        refused = closing(client, "/events/stream")
+        client.portal.call(hub.publish, [envelope()])
+        assert decode_json(first.receive_text())["event_type"] == "fireflies.transcript.ready.v1"
+    assert refused.code == 1013
+    assert refused.reason == "the live stream is full (1 subscribers); try again later"
+
+
+def test_a_pathological_pattern_is_answered(streaming):
+    """A filter of many `#` meeting an event of a long type is matched at once: the next event still arrives."""
+    hub = LiveHub()
+    pattern = "%23." * 120 + "z"
+    long_type = ".".join(["a"] * 20_000) + ".b"
+    wanted = envelope("retail.offer.z")
+    with (
+        streaming(hub) as client,
+        client.websocket_connect(f"/events/stream?event_type={pattern}") as socket,
+    ):
+        subscribed(client, hub)
+        client.portal.call(hub.publish, [envelope(long_type), wanted])
+        received = decode_json(socket.receive_text())
+    assert received["event_id"] == wanted["event_id"]
 
 
 def test_a_slow_stream_client_is_dropped_with_a_reason(streaming):
@@ -120,7 +172,7 @@ def test_stream_follows_the_bus_through_the_ingestor(streaming, tmp_path):
         assert portal is not None
         portal.call(start)
         try:
-            with client.websocket_connect("/events/stream?event_type=retail.offer.*") as socket:
+            with client.websocket_connect("/events/stream?event_type=retail.offer.%23") as socket:
                 subscribed(client, hub)
                 portal.call(publish)
                 received = [decode_json(socket.receive_text()) for _ in events]

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bloodbank import BloodbankSettings, build_envelope
-from bloodbank.topology import Headers
+from bloodbank.topology import STORE_QUEUE, Headers
 from bloodbank.transport.embedded import EmbeddedTransport
 from candystore.cli import app
 from candystore.store import DeadLetter, EventStore
@@ -28,13 +28,14 @@ def example(event_type: str) -> dict[str, Any]:
     return next(s.examples[0] for s in default_catalog().payload_schemas() if str(s.event_type) == event_type)
 
 
-def invoke(tmp_path: Path, *args: str) -> Any:
-    environment = {
+def invoke(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    environment: dict[str, str | None] = {
         "CANDYSTORE_DATA_DIR": str(tmp_path),
         "CANDYSTORE_DATABASE_URL": None,
         "BLOODBANK_DATA_DIR": str(tmp_path),
         "BLOODBANK_BROKER_URL": None,
         "BLOODBANK_REDIS_URL": None,
+        **(env or {}),
     }
     return runner.invoke(app, list(args), env=environment)
 
@@ -126,14 +127,38 @@ def test_purge_applies_the_retention_of_each_pattern(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("chain")
 def test_replay_republishes_matching_events_to_the_bus(tmp_path: Path) -> None:
-    result = invoke(tmp_path, "replay", "--type", "theboard.*")
+    """Events whose type matches the pattern are replayed; a bad time or pattern exits 1 saying why."""
+    result = invoke(tmp_path, "replay", "--type", "theboard.#")
     assert result.exit_code == 0, result.output
     assert "3 events replayed" in result.stdout
     bad = invoke(tmp_path, "replay", "--since", "yesterday")
     assert bad.exit_code == 1
-    assert "--since 'yesterday' is not an ISO 8601 time" in bad.stderr
+    assert "--since: 'yesterday' is not" in bad.stderr
     naive = invoke(tmp_path, "replay", "--since", "2026-11-30T10:00:00")
-    assert "needs a UTC offset" in naive.stderr
+    assert naive.exit_code == 1
+    assert "--since: '2026-11-30T10:00:00' is not" in naive.stderr
+    extreme = invoke(tmp_path, "replay", "--until", "0001-01-01T00:00:00+14:00")
+    assert extreme.exit_code == 1
+    assert "--until: '0001-01-01T00:00:00+14:00' is" in extreme.stderr
+
+
+@pytest.mark.parametrize("command", [("replay",), ("dlq", "list"), ("dlq", "replay")])
+def test_a_malformed_type_pattern_exits_1_with_the_reason(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """replay --type and the dlq filters refuse a malformed pattern before touching the store or the bus."""
+    result = invoke(tmp_path, *command, "--type", "theboard*")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "--type: 'theboard*' is not a valid event-type pattern: the word 'theboard*' mixes a wildcard with other "
+        "characters: a wildcard is a word of its own, e.g. 'retail.*.surfaced.v1' or 'retail.#'"
+    )
+
+
+def test_a_malformed_retention_pattern_fails_at_start_naming_it(tmp_path: Path) -> None:
+    """A malformed pattern in CANDYSTORE_RETENTION_DAYS stops the command with exit 1 and the pattern named."""
+    result = invoke(tmp_path, "purge", env={"CANDYSTORE_RETENTION_DAYS": '{"n8n.*x": 3}'})
+    assert result.exit_code == 1
+    assert "invalid setting CANDYSTORE_RETENTION_DAYS" in result.stderr
+    assert "'n8n.*x' is not a valid event-type pattern" in result.stderr
 
 
 def _keep_letters(tmp_path: Path, bodies: list[bytes]) -> list[str]:
@@ -189,11 +214,12 @@ def test_dlq_list_replay_and_discard(tmp_path: Path) -> None:
 
 
 def test_replayed_dead_letter_reaches_the_bus_marked_as_a_replay(tmp_path: Path) -> None:
+    """A replayed letter is published marked as a replay, and waits in the store's queue (shared topology)."""
     offer = build_envelope("retail.offer.surfaced.v1", example("retail.offer.surfaced.v1"), source=SOURCE)
     (letter,) = _keep_letters(tmp_path, [msgspec.json.encode(offer)])
     assert invoke(tmp_path, "dlq", "replay", letter).exit_code == 0
 
-    async def unrouted() -> list[tuple[bytes, dict[str, Any]]]:
+    async def waiting_for_the_store() -> list[tuple[bytes, dict[str, Any]]]:
         transport = EmbeddedTransport(BloodbankSettings(data_dir=tmp_path).embedded_path)
         await transport.connect()
         got: list[tuple[bytes, dict[str, Any]]] = []
@@ -202,7 +228,7 @@ def test_replayed_dead_letter_reaches_the_bus_marked_as_a_replay(tmp_path: Path)
             got.append((delivery.body, dict(delivery.headers)))
             await delivery.ack()
 
-        subscription = await transport.consume_queue("unrouted.all", keep, prefetch=10)
+        subscription = await transport.consume_queue(STORE_QUEUE.name, keep, prefetch=10)
         for _ in range(50):
             if got:
                 break
@@ -211,6 +237,6 @@ def test_replayed_dead_letter_reaches_the_bus_marked_as_a_replay(tmp_path: Path)
         await transport.close()
         return got
 
-    ((body, headers),) = asyncio.run(unrouted())
+    ((body, headers),) = asyncio.run(waiting_for_the_store())
     assert msgspec.json.decode(body)["event_id"] == offer["event_id"]
     assert headers[Headers.REPLAY]

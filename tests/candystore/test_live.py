@@ -15,7 +15,7 @@ from bloodbank import build_envelope
 from bloodbank.transport import OutgoingMessage
 from bloodbank.transport.embedded import EmbeddedTransport
 from candystore.ingest import Ingestor
-from candystore.live import GOING_AWAY, TOO_SLOW, LiveHub, SubscriberDropped, matches_filter
+from candystore.live import GOING_AWAY, TOO_SLOW, HubFull, LiveHub, SubscriberDropped, matches_filter
 from candystore.settings import CandystoreSettings
 from candystore.store import EventFilter
 from holyfields import default_catalog
@@ -54,10 +54,11 @@ def test_type_pattern_source_agent_and_parent_filters():
     parent = str(uuid.uuid4())
     offer = event(app="shop", parents=[parent.upper()], agent="pricer")
     other = event("github.pr.opened.v1", app="github")
-    assert matches_filter(EventFilter(event_type="retail.*"), offer)
-    assert not matches_filter(EventFilter(event_type="retail.*"), other)
-    assert not matches_filter(EventFilter(event_type="retail.offer.surfaced.v1*"), offer)  # `*` is one or more
-    assert matches_filter(EventFilter(event_type="*.v1"), other)
+    assert matches_filter(EventFilter(event_type="retail.#"), offer)
+    assert not matches_filter(EventFilter(event_type="retail.#"), other)
+    assert not matches_filter(EventFilter(event_type="retail.*"), offer)  # `*` is exactly one word
+    assert matches_filter(EventFilter(event_type="*.offer.*.v1"), offer)
+    assert matches_filter(EventFilter(event_type="#.v1"), other)
     assert matches_filter(EventFilter(source_app="shop"), offer)
     assert not matches_filter(EventFilter(source_app="shop"), other)
     assert matches_filter(EventFilter(agent_name="pricer"), offer)
@@ -95,7 +96,7 @@ def test_payload_equality_compares_type_and_value():
 async def test_publish_delivers_matching_events_in_order():
     """Subscribers receive only their matching events, in publish order, across calls."""
     hub = LiveHub()
-    retail = hub.subscribe(EventFilter(event_type="retail.*"))
+    retail = hub.subscribe(EventFilter(event_type="retail.#"))
     everything = hub.subscribe()
     first, second = event(), event()
     noise = event("github.pr.opened.v1")
@@ -142,6 +143,31 @@ def test_max_queue_must_be_positive():
     """A hub refuses a queue bound below one."""
     with pytest.raises(ValueError, match="max_queue must be at least 1, got 0"):
         LiveHub(max_queue=0)
+    with pytest.raises(ValueError, match="max_subscribers must be at least 1, got 0"):
+        LiveHub(max_subscribers=0)
+
+
+def test_a_full_hub_refuses_one_more_subscriber_until_one_leaves():
+    """Past max_subscribers, subscribe raises HubFull (code 1013) with the limit; a place freed is taken again."""
+    hub = LiveHub(max_subscribers=2)
+    first = hub.subscribe()
+    hub.subscribe()
+    with pytest.raises(HubFull) as refused:
+        hub.subscribe()
+    assert refused.value.code == 1013
+    assert refused.value.reason == "the live stream is full (2 subscribers); try again later"
+    assert hub.subscribers == 2
+    first.close()
+    hub.subscribe()
+    assert hub.subscribers == 2
+
+
+def test_a_pathological_type_filter_is_answered():
+    """A filter of many `#` against an event of a long type is matched without backtracking, and misses."""
+    pattern = "#." * 120 + "z"
+    long_type = ".".join(["a"] * 50_000)
+    assert not matches_filter(EventFilter(event_type=pattern), event(long_type))
+    assert matches_filter(EventFilter(event_type=pattern), event(long_type + ".z"))
 
 
 @pytest.fixture

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bloodbank import uuid7
-from candystore.store import EventFilter, InvalidCursor, Outcome
+from candystore.store import DeadLetter, EventFilter, InvalidCursor, Outcome
+from candystore.store.dead_letters import DeadLetterFilter
 from candystore.store.schema import events
+from holyfields.wildcards import InvalidPattern
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -154,7 +158,10 @@ async def test_unstorable_envelope_is_reported_invalid_and_the_rest_stored(store
     good = envelope()
     results = await store.store_batch([envelope(event_id="x1"), envelope(at="yesterday"), good])
     assert [r.outcome for r in results] == [Outcome.INVALID, Outcome.INVALID, Outcome.STORED]
-    assert results[1].reason == "timestamp 'yesterday' is not an RFC 3339 timestamp with an offset, e.g. '2026-11-02T14:03:27Z'"
+    assert (
+        results[1].reason
+        == "timestamp 'yesterday' is not an RFC 3339 timestamp with an offset, e.g. '2026-11-02T14:03:27Z'"
+    )
 
 
 async def _ids(store, **filters) -> list[str]:
@@ -182,21 +189,58 @@ async def test_each_filter_selects_only_matching_events(store):
     assert await _ids(store, agent_name="scribe") == [agent["event_id"]]
 
 
-async def test_event_type_wildcard_needs_at_least_one_character(store):
-    """`*` matches one or more characters, and `_` in a pattern is a literal underscore."""
+async def test_event_type_patterns_follow_amqp_topic_semantics(store):
+    """`*` is exactly one word and `#` zero or more, `_` is a literal, and a prefix stops at a word boundary."""
     types = [
         "retail.offer.surfaced.v1",
         "retail.inventory.snapshot.v1",
         "retailx.a.v1",
+        "n8n.workflow.started.v1",
+        "github.workflow.completed.v1",
+        "github.workflow.completed.v2",
         "github.pr_x.opened.v1",
         "github.prax.opened.v1",
     ]
     events = [envelope(t, at=BASE + timedelta(seconds=i)) for i, t in enumerate(types)]
     await store.store_batch(events)
-    assert await _ids(store, event_type="retail.*") == [events[0]["event_id"], events[1]["event_id"]]
-    assert await _ids(store, event_type="*.v1") == [e["event_id"] for e in events]
-    assert await _ids(store, event_type="retail.offer.surfaced.v1*") == []
-    assert await _ids(store, event_type="github.pr_*") == [events[3]["event_id"]]
+
+    def having(*indexes: int) -> list[str]:
+        return [events[index]["event_id"] for index in indexes]
+
+    assert await _ids(store, event_type="retail.#") == having(0, 1)
+    assert await _ids(store, event_type="retail.*") == []
+    assert await _ids(store, event_type="retail.*.*.v1") == having(0, 1)
+    assert await _ids(store, event_type="*.workflow.*.v1") == having(3, 4)
+    assert await _ids(store, event_type="#") == having(*range(len(types)))
+    assert await _ids(store, event_type="#.v2") == having(5)
+    assert await _ids(store, event_type="github.#.v1") == having(4, 6, 7)
+    assert await _ids(store, event_type="#.opened.#") == having(6, 7)
+    assert await _ids(store, event_type="github.pr_x.#") == having(6)
+    assert await _ids(store, event_type="retail.offer.surfaced.v1") == having(0)
+    assert await store.count(EventFilter(event_type="*.workflow.#")) == 3
+
+
+async def test_a_malformed_pattern_is_refused_before_any_query(store):
+    """The store refuses a malformed pattern with InvalidPattern, saying what is wrong."""
+    with pytest.raises(InvalidPattern, match="the word 'retail\\*' mixes a wildcard with other characters"):
+        await store.query(EventFilter(event_type="retail*"))
+
+
+async def test_dead_letters_filter_by_pattern(store):
+    """Dead letters filter by the same patterns; a letter without a type matches none, not even `#`."""
+    letters = [
+        DeadLetter(body=b"{}", routing_key=key, headers={"n": index}, event_type=key or None)
+        for index, key in enumerate(["retail.offer.surfaced.v1", "n8n.workflow.started.v1", ""])
+    ]
+    await store.keep_dead_letters(letters)
+
+    async def types(pattern: str) -> list[str]:
+        page = await store.dead_letters(DeadLetterFilter(event_type=pattern), limit=10, descending=False)
+        return sorted(str(item.event_type) for item in page.items)
+
+    assert await types("retail.#") == ["retail.offer.surfaced.v1"]
+    assert await types("*.workflow.*.v1") == ["n8n.workflow.started.v1"]
+    assert await types("#") == ["n8n.workflow.started.v1", "retail.offer.surfaced.v1"]
 
 
 async def test_payload_field_equality_compares_type_and_value(store):
@@ -241,6 +285,31 @@ async def test_descending_pages_are_not_shifted_by_new_events(store):
     ids = [e["event_id"] for e in page.items + rest.items]
     assert ids == [e["event_id"] for e in reversed(events)]
     assert rest.next_cursor is None
+
+
+def _forged_cursor(moment: str, event_id: str = "0" * 32) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode([moment, event_id])).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        base64.urlsafe_b64encode(b"\x00\xffnot json").decode(),
+        _forged_cursor("0001-01-01T00:00:00+14:00"),
+        _forged_cursor("9999-12-31T23:59:59-14:00"),
+        _forged_cursor("1969-12-31T23:59:59Z"),
+        _forged_cursor("2026-03-01T12:00:00Z", "not a uuid"),
+        "dGhpcyBpcyDDqQ",  # valid base64 of text that is not a cursor
+        "Ω",
+    ],
+)
+async def test_a_cursor_the_store_did_not_issue_is_refused(store, cursor):
+    """Garbage, base64 of garbage and forged cursors (an out-of-range time, a bad id) raise InvalidCursor."""
+    with pytest.raises(InvalidCursor, match="pass back the next_cursor of a previous page unchanged"):
+        await store.query(cursor=cursor)
+    with pytest.raises(InvalidCursor):
+        await store.dead_letters(DeadLetterFilter(), limit=10, cursor=cursor)
 
 
 async def test_bad_cursor_and_limit_are_refused(store):

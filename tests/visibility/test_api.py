@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import timedelta
@@ -126,6 +127,42 @@ async def test_bad_queries_are_422_naming_the_parameter(client):
     assert errors_of(answer) == [
         ("query.cursor", "invalid cursor 'bogus': pass back the next_cursor of a previous page unchanged")
     ]
+
+
+def forged_cursor(moment: str, conflict_id: str = "0" * 32) -> str:
+    """A cursor in the store's format, but not one it issued."""
+    return base64.urlsafe_b64encode(json.dumps([moment, conflict_id]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("name", ["since", "until"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1969-12-31T23:59:59Z"])
+async def test_a_time_the_store_cannot_hold_is_422(client, name, moment):
+    """since and until outside the years 1970 to 9999 in UTC are a 422 naming the parameter, never a 500."""
+    answer = await client.get("/conflicts", params={name: moment})
+    assert answer.status_code == 422
+    ((path, message),) = errors_of(answer)
+    assert path == f"query.{name}"
+    assert repr(moment) in message
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        base64.urlsafe_b64encode(b"\x00\xff not json").decode(),
+        base64.urlsafe_b64encode(b'{"at": 1}').decode(),
+        forged_cursor("0001-01-01T00:00:00+14:00"),
+        forged_cursor("9999-12-31T23:59:59-14:00"),
+        forged_cursor("2026-11-02T19:00:10Z", "not a uuid"),
+        "Ω",
+    ],
+)
+async def test_a_cursor_the_store_did_not_issue_is_422(client, cursor):
+    """Base64 of garbage and forged cursors (an out-of-range time, a bad id) are a 422 on query.cursor."""
+    answer = await client.get("/conflicts", params={"cursor": cursor})
+    assert answer.status_code == 422
+    ((path, message),) = errors_of(answer)
+    assert path == "query.cursor"
+    assert message.endswith("pass back the next_cursor of a previous page unchanged")
 
 
 async def test_one_conflict_and_its_actions(client):

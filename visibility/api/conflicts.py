@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from visibility.api.errors import ApiError, error_responses
 from visibility.api.models import ConflictDetailModel, ConflictPageModel
-from visibility.api.params import only_query
+from visibility.api.params import Timestamp, only_query
 from visibility.lifecycle import Action, Lifecycle
 from visibility.store import ConflictFilter, VisibilityStore
 
@@ -60,8 +60,8 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         status: Annotated[StatusFilter | None, Query(description="a status, unresolved, resolved or escalated")] = None,
         rule: Annotated[str | None, Query(min_length=1, max_length=64, description="the rule's id")] = None,
         team: Annotated[str | None, Query(min_length=1, max_length=64, description="a team taking part")] = None,
-        since: Annotated[AwareDatetime | None, Query(description="detected at or after (ISO 8601 with offset)")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="detected before (ISO 8601 with offset)")] = None,
+        since: Annotated[Timestamp | None, Query(description="detected at or after (RFC 3339 with offset)")] = None,
+        until: Annotated[Timestamp | None, Query(description="detected before (RFC 3339 with offset)")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
     ) -> ConflictPageModel:

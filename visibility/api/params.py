@@ -1,15 +1,37 @@
-"""Refusing query parameters a route does not know, so a misspelt filter never silently returns everything."""
+"""Query parameters: refusing names a route does not know, and times read by the platform's one parser.
+
+A misspelt filter is refused (422) rather than ignored, so it never silently returns
+everything; a time outside what the store holds (:data:`Timestamp`) is a 422, not a 500.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import Request
+from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from holyfields import ValidationIssue
+from holyfields.timestamps import InvalidTimestamp, parse_timestamp
 from visibility.api.errors import ApiError
 
-__all__ = ["only_query"]
+__all__ = ["Timestamp", "only_query"]
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except InvalidTimestamp as exc:
+            raise PydanticCustomError("timestamp", "{reason}", {"reason": str(exc)}) from None
+    raise PydanticCustomError("timestamp", "expected a timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
+
+
+Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema({"type": "string", "format": "date-time"})]
+"""A time in UTC, read as RFC 3339 with an offset within the years 1970 to 9999 (:mod:`holyfields.timestamps`)."""
 
 
 def only_query(*known: str) -> Callable[[Request], None]:

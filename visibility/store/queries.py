@@ -2,6 +2,8 @@
 
 The cursor is the position of the last item returned (its ``detected_at`` and id); the
 next page starts strictly after it, so conflicts opened in between never shift a page.
+A cursor the store did not issue (or one whose time is outside the years 1970 to 9999)
+is refused with :class:`~visibility.store.errors.InvalidCursor`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from holyfields.timestamps import parse_timestamp
 from visibility.observations import Offer, Truth
 from visibility.store.errors import InvalidCursor
 from visibility.store.records import ActionRecord, ConflictRecord, as_utc
@@ -63,7 +66,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, conflict_id = msgspec.json.decode(raw, type=tuple[str, str])
-        return datetime.fromisoformat(moment).astimezone(UTC), uuid.UUID(hex=conflict_id)
+        # The one timestamp parser: a forged time outside what the store holds is refused, not overflowed.
+        return parse_timestamp(moment), uuid.UUID(hex=conflict_id)
     except (binascii.Error, msgspec.DecodeError, ValueError) as exc:
         raise InvalidCursor(cursor) from exc
 

@@ -11,16 +11,27 @@ describe("type patterns", () => {
     expect(match("retail.offer.surfaced.v10")).toBe(false);
   });
 
-  it("reads * as one or more characters, like Candystore's filter", () => {
-    const match = typeMatcher("retail.*");
-    expect(match("retail.offer.surfaced.v1")).toBe(true);
-    expect(match("retail.")).toBe(false);
-    expect(match("n8n.workflow.started.v1")).toBe(false);
-    expect(typeMatcher("*.started.v1")("n8n.workflow.started.v1")).toBe(true);
+  it("reads * as exactly one word and # as any number of words, like Candystore's filter", () => {
+    expect(typeMatcher("retail.#")("retail.offer.surfaced.v1")).toBe(true);
+    expect(typeMatcher("retail.#")("retail")).toBe(true);
+    expect(typeMatcher("retail.#")("retailer.offer.surfaced.v1")).toBe(false);
+    expect(typeMatcher("retail.*")("retail.offer.surfaced.v1")).toBe(false);
+    expect(typeMatcher("retail.*")("retail.offer")).toBe(true);
+    expect(typeMatcher("*.workflow.*.v1")("n8n.workflow.started.v1")).toBe(true);
+    expect(typeMatcher("*.workflow.*.v1")("n8n.workflow.started.v2")).toBe(false);
+    expect(typeMatcher("#.v1")("n8n.workflow.started.v1")).toBe(true);
+    expect(typeMatcher("retail.#.#.v1")("retail.v1")).toBe(true);
+    expect(typeMatcher("#.offer.#")("retail.offer.surfaced.v1")).toBe(true);
+    expect(typeMatcher("#.offer.#")("n8n.workflow.started.v1")).toBe(false);
+  });
+
+  it("answers a pattern of many # against a long type", () => {
+    const long = Array.from({ length: 20000 }, () => "a").join(".");
+    expect(typeMatcher(`${"#.a.".repeat(50)}z`)(`${long}.y`)).toBe(false);
   });
 
   it("treats regular-expression characters as text", () => {
-    expect(typeMatcher("retail.(x)*")("retail.(x)y")).toBe(true);
+    expect(typeMatcher("retail.(x).#")("retail.(x).y")).toBe(true);
     expect(typeMatcher("a.b")("axb")).toBe(false);
   });
 
@@ -39,7 +50,7 @@ describe("live filters", () => {
     const keep = (filters: Partial<typeof NO_FILTERS>) =>
       [offer, workflow].filter(eventMatcher({ ...NO_FILTERS, ...filters })).map((event) => event.eventType);
     expect(keep({})).toEqual(["retail.offer.surfaced.v1", "n8n.workflow.started.v1"]);
-    expect(keep({ type: "n8n.*" })).toEqual(["n8n.workflow.started.v1"]);
+    expect(keep({ type: "n8n.#" })).toEqual(["n8n.workflow.started.v1"]);
     expect(keep({ source: "pricing" })).toEqual(["retail.offer.surfaced.v1"]);
     expect(keep({ agent: "pricer" })).toEqual(["retail.offer.surfaced.v1"]);
     expect(keep({ search: "WEEKLY platform" })).toEqual(["n8n.workflow.started.v1"]);
@@ -52,9 +63,9 @@ describe("live filters", () => {
   });
 
   it("travels in the address and back", () => {
-    const filters = { type: "retail.*", source: "pricing", agent: "", search: "apron & co" };
+    const filters = { type: "retail.#", source: "pricing", agent: "", search: "apron & co" };
     const query = filtersToQuery(filters);
-    expect(query.toString()).toBe("type=retail.*&source=pricing&q=apron+%26+co");
+    expect(query.toString()).toBe("type=retail.%23&source=pricing&q=apron+%26+co");
     expect(filtersFromQuery(new URLSearchParams(query.toString()))).toEqual(filters);
     expect(isFiltering(filters)).toBe(true);
     expect(isFiltering(NO_FILTERS)).toBe(false);

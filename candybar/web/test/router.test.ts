@@ -4,10 +4,10 @@ import { NO_CONFLICT_QUERY, NO_DEAD_LETTER_QUERY, parseRoute, routeHref, type Ro
 
 describe("deep links", () => {
   const routes: Route[] = [
-    { page: "live", filters: { type: "retail.*", source: "pricing", agent: "", search: "x y" } },
+    { page: "live", filters: { type: "retail.#", source: "pricing", agent: "", search: "x y" } },
     { page: "event", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
     { page: "trace", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
-    { page: "dead-letters", query: { state: "", consumer: "candystore.events", eventType: "retail.*", reason: "timeout" } },
+    { page: "dead-letters", query: { state: "", consumer: "candystore.events", eventType: "*.offer.#", reason: "timeout" } },
     { page: "dead-letters", query: NO_DEAD_LETTER_QUERY },
     { page: "dead-letter", id: "0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b" },
     { page: "schemas", eventType: null },

@@ -2,7 +2,7 @@
 import type { CheckedEvent } from "./envelope";
 
 export interface LiveFilters {
-  /** An exact event type, or a pattern where `*` stands for one or more characters (as Candystore's). */
+  /** An exact event type, or a pattern as Candystore's: `*` is exactly one word, `#` zero or more words. */
   type: string;
   source: string;
   agent: string;
@@ -14,17 +14,41 @@ export const NO_FILTERS: LiveFilters = { type: "", source: "", agent: "", search
 
 const QUERY_KEYS = { type: "type", source: "source", agent: "agent", search: "q" } as const;
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
-}
+/** What the filter fields say about type patterns (the same words as Candystore's API). */
+export const TYPE_PATTERN_HINT = "* matches exactly one word, # any number of words: retail.# or *.workflow.*.v1";
 
-/** A predicate for a type pattern; the empty pattern matches everything. */
+/**
+ * A predicate for a type pattern with AMQP topic semantics, as Candystore's: `*` is exactly one
+ * word, `#` zero or more words (`retail.#`). The empty pattern matches everything.
+ */
 export function typeMatcher(pattern: string): (eventType: string) => boolean {
   const trimmed = pattern.trim();
   if (trimmed === "") return () => true;
-  if (!trimmed.includes("*")) return (eventType) => eventType === trimmed;
-  const regex = new RegExp(`^${trimmed.split("*").map(escapeRegExp).join(".+")}$`);
-  return (eventType) => regex.test(eventType);
+  if (!/[*#]/.test(trimmed)) return (eventType) => eventType === trimmed;
+  // Consecutive `#` match what one does.
+  const words = trimmed.split(".").filter((word, index, all) => !(word === "#" && all[index - 1] === "#"));
+  return (eventType) => matchWords(words, eventType.split("."));
+}
+
+/** Follows every position the pattern can be at, word by word: linear in the type, never backtracking. */
+function matchWords(pattern: string[], words: string[]): boolean {
+  // A `#` may match no word: where one stands, the position after it is reached too.
+  const closure = (positions: Set<number>): Set<number> => {
+    for (const position of [...positions]) if (pattern[position] === "#") positions.add(position + 1);
+    return positions;
+  };
+  let positions = closure(new Set([0]));
+  for (const word of words) {
+    const next = new Set<number>();
+    for (const position of positions) {
+      const expected = pattern[position];
+      if (expected === "#") next.add(position);
+      else if (expected === "*" || expected === word) next.add(position + 1);
+    }
+    positions = closure(next);
+    if (positions.size === 0) return false;
+  }
+  return positions.has(pattern.length);
 }
 
 /** A predicate for all the filters at once (built once per change, applied to every event). */

@@ -8,6 +8,7 @@ import { MAX_REPLAY } from "../api/candystore";
 import { Link } from "../components/link";
 import { Empty, Failure, Loading } from "../components/states";
 import { loadActor, saveActor } from "../lib/actor";
+import { TYPE_PATTERN_HINT } from "../lib/filters";
 import { formatNumber, formatTimestamp } from "../lib/format";
 import { useAsync } from "../hooks";
 import { navigate, routeHref, type DeadLetterQuery } from "../router";
@@ -49,7 +50,14 @@ function Filters(props: { query: DeadLetterQuery }): JSX.Element {
         Consumer <input name="consumer" value={props.query.consumer} onChange={set("consumer")} placeholder="any" />
       </label>
       <label>
-        Event type <input name="event_type" value={props.query.eventType} onChange={set("eventType")} placeholder="retail.* or exact" />
+        Event type{" "}
+        <input
+          name="event_type"
+          value={props.query.eventType}
+          onChange={set("eventType")}
+          placeholder="retail.# or exact"
+          title={TYPE_PATTERN_HINT}
+        />
       </label>
       <label class="grow">
         Reason contains <input name="reason" value={props.query.reason} onChange={set("reason")} placeholder="text of the error" />

@@ -10,7 +10,7 @@ import { Sparkline } from "../components/sparkline";
 import { Empty, Loading } from "../components/states";
 import { VirtualList } from "../components/virtual-list";
 import type { CheckedEvent } from "../lib/envelope";
-import { eventMatcher, isFiltering, NO_FILTERS, type LiveFilters } from "../lib/filters";
+import { eventMatcher, isFiltering, NO_FILTERS, TYPE_PATTERN_HINT, type LiveFilters } from "../lib/filters";
 import { formatNumber, formatTimestamp } from "../lib/format";
 import { isUuid } from "../lib/ids";
 import type { LiveConnection } from "../live-connection";
@@ -47,7 +47,14 @@ function FilterBar(props: { filters: LiveFilters }): JSX.Element {
   return (
     <form class="filters" role="search" onSubmit={(event) => event.preventDefault()}>
       <label>
-        Type <input name="type" value={props.filters.type} onInput={set("type")} placeholder="retail.* or exact type" />
+        Type{" "}
+        <input
+          name="type"
+          value={props.filters.type}
+          onInput={set("type")}
+          placeholder="retail.# or exact type"
+          title={TYPE_PATTERN_HINT}
+        />
       </label>
       <label>
         Source app <input name="source" value={props.filters.source} onInput={set("source")} placeholder="any" />
