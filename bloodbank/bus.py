@@ -51,6 +51,7 @@ class Bus:
         self.transport = transport
         self.validator = validator or default_validator()
         self.metrics = metrics or BloodbankMetrics()
+        self.metrics.report_blocked(lambda: transport.blocked)
         self.idempotency = idempotency
         self.tracker = tracker
         self.publisher = Publisher(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 __all__ = ["BloodbankMetrics"]
 
 
 class BloodbankMetrics:
-    """The counters one Bloodbank process exports on ``/metrics``."""
+    """The counters and gauges one Bloodbank process exports on ``/metrics``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -30,3 +32,12 @@ class BloodbankMetrics:
             ["consumer", "outcome"],
             registry=self.registry,
         )
+        self.broker_blocked = Gauge(
+            "bloodbank_broker_blocked",
+            "1 while the broker blocks this process's publishing (a memory or disk alarm), else 0.",
+            registry=self.registry,
+        )
+
+    def report_blocked(self, blocked: Callable[[], bool]) -> None:
+        """Read ``bloodbank_broker_blocked`` from ``blocked`` (e.g. the transport's) at each scrape."""
+        self.broker_blocked.set_function(lambda: 1.0 if blocked() else 0.0)

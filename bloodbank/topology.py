@@ -10,11 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from holyfields.wildcards import TypePattern
+
 __all__ = [
     "DEAD_LETTER_EXCHANGE",
     "DEAD_LETTER_QUEUE",
     "MAIN_EXCHANGE",
     "RETRY_DELAYS",
+    "SHARED_CONSUMERS",
+    "STORE_QUEUE",
     "UNROUTED_EXCHANGE",
     "UNROUTED_QUEUE",
     "ConsumerSpec",
@@ -91,17 +95,18 @@ class ConsumerSpec:
         }
 
 
+STORE_QUEUE = ConsumerSpec("candystore.events", ("#",))
+"""Candystore's consumer queue: every event on the main exchange, kept until the store has it."""
+
+SHARED_CONSUMERS: tuple[ConsumerSpec, ...] = (STORE_QUEUE,)
+"""Consumer queues declared with the shared topology, by whoever declares it first (a gateway, a publisher,
+`bloodbank topology`): an event confirmed before the store's first start waits in its queue instead of
+ending in ``unrouted.all``."""
+
+
 def matches(pattern: str, routing_key: str) -> bool:
-    """AMQP topic matching: ``*`` is one word, ``#`` zero or more words."""
-    return _match(pattern.split("."), routing_key.split("."))
+    """AMQP topic matching: ``*`` is one word, ``#`` zero or more words (:class:`~holyfields.wildcards.TypePattern`).
 
-
-def _match(pattern: list[str], words: list[str]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
-    if not words:
-        return False
-    return (head in ("*", words[0])) and _match(rest, words[1:])
+    Raises :class:`~holyfields.wildcards.InvalidPattern` (a ``ValueError``) for a malformed ``pattern``.
+    """
+    return TypePattern.parse(pattern).matches(routing_key)

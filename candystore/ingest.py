@@ -7,10 +7,13 @@ per batch, and settled after the commit::
 
     stored, duplicate  → ack
     conflict           → dead_letter: "event id reused with different content: …" (the first is kept)
-    invalid            → dead_letter (the store cannot keep it: no UUID id, bad timestamp…)
+    invalid            → dead_letter: "not storable: …" (no UUID id, bad timestamp…)
 
 A database outage holds the batch (see :mod:`candystore.batching`): no ack, nothing
-dead-lettered, attempts spaced up to 10 s apart, resumed by itself.
+dead-lettered, attempts spaced up to 10 s apart, resumed by itself. A batch that fails
+for any other reason (the database refused one event's data, or an unexpected error) is
+bisected until the events at fault are found: each is dead-lettered with the reason
+("not storable: RecordRejected: …") and counted as ``invalid``, and the rest are stored.
 
 ``on_committed``, when given, is called after each commit with the envelopes that batch
 newly stored (not the duplicates), e.g. :meth:`candystore.live.LiveHub.publish`. It runs
@@ -30,7 +33,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from bloodbank import ConsumerSpec
-from bloodbank.topology import Headers
+from bloodbank.topology import STORE_QUEUE, Headers
 from bloodbank.transport import Delivery, Subscription, Transport
 from candystore.batching import Batcher, Held
 from candystore.metrics import IngestMetrics
@@ -43,8 +46,8 @@ __all__ = ["CONSUMER", "Ingestor"]
 
 log = structlog.get_logger(__name__)
 
-CONSUMER = ConsumerSpec("candystore.events", ("#",))
-"""Candystore's consumer queue: every event on the main exchange."""
+CONSUMER = STORE_QUEUE
+"""Candystore's consumer queue: every event on the main exchange, declared with the shared topology."""
 
 _Document = dict[str, Any]
 
@@ -73,6 +76,7 @@ class Ingestor:
             name=spec.name,
             write=self._write,
             settle=self._settle,
+            reject=self._reject,
             batch_size=settings.batch_size,
             batch_wait=settings.batch_wait,
             writers=settings.writers,
@@ -114,15 +118,21 @@ class Ingestor:
             return
         self.batches.offer(delivery, document)
 
-    async def _refuse(self, delivery: Delivery, error: str) -> None:
+    async def _refuse(self, delivery: Delivery, error: str, *, handled: bool = False) -> None:
+        """Dead-letter an event the store will not keep; if that fails, release it (it comes back to be refused)."""
         try:
-            await self._dead_letter(delivery, error, handled=False)
+            await self._dead_letter(delivery, error, handled=handled)
         except Exception:
-            log.exception("dead-lettering an invalid event failed; releasing it", message_id=delivery.message_id)
+            log.exception("dead-lettering an event failed; releasing it", message_id=delivery.message_id)
             try:
                 await delivery.release()
             except Exception:  # noqa: BLE001 - settled meanwhile, or the channel is gone: it comes back either way
-                log.warning("could not release the invalid event", message_id=delivery.message_id)
+                log.warning("could not release the event", message_id=delivery.message_id)
+
+    async def _reject(self, held: Held[_Document], reason: str) -> None:
+        """An event whose write failed on its own (see :mod:`candystore.batching`): dead-lettered with why."""
+        self.metrics.store.labels(Outcome.INVALID.value).inc()
+        await self._refuse(held.delivery, f"not storable: {reason}", handled=True)
 
     async def _write(self, batch: Sequence[Held[_Document]]) -> list[StoreResult]:
         return await self.store.store_batch([held.value for held in batch])
@@ -171,6 +181,6 @@ class Ingestor:
     def _observe_latency(self, document: _Document, committed: datetime) -> None:
         try:
             _, created = normalise_timestamp(document["timestamp"])
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, ArithmeticError):
             return
         self.metrics.e2e_latency.observe(max((committed - created).total_seconds(), 0.0))

@@ -1,4 +1,5 @@
-"""Candystore running on a bus: the migrated store, the ingestor, the dead-letter keeper, retention and the API.
+"""Candystore running on a bus: the migrated store, the ingestor, the dead-letter keeper, the unrouted drain,
+retention, readiness and the API.
 
 ``candystore serve`` runs one service with its own bus; ``33god up`` runs it beside the
 gateway on the same bus. Start order: migrate, start consuming, then serve; stop order:
@@ -19,9 +20,11 @@ from candystore.api import create_api
 from candystore.dead_letters import DeadLetterKeeper
 from candystore.ingest import Ingestor
 from candystore.live import LiveHub
+from candystore.readiness import Readiness
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore, StoreError
 from candystore.store.migrate import upgrade
+from candystore.unrouted import UnroutedDrain
 
 __all__ = ["CandystoreService"]
 
@@ -39,7 +42,7 @@ class CandystoreService:
         self.bus = bus
         self.registry = registry or CollectorRegistry()
         self.store = EventStore.open(settings.sqlalchemy_url, connect_args=settings.connect_args)
-        self.hub = LiveHub()
+        self.hub = LiveHub(max_subscribers=settings.max_stream_subscribers)
         self.ingestor = Ingestor(
             bus.transport,
             self.store,
@@ -49,6 +52,16 @@ class CandystoreService:
             on_committed=self.hub.publish,
         )
         self.keeper = DeadLetterKeeper(bus.transport, self.store, settings=settings, registry=self.registry)
+        self.unrouted = UnroutedDrain(
+            bus.transport, registry=self.registry, publish_timeout=bus.settings.publish_timeout
+        )
+        self.readiness = Readiness(
+            ingestion=self.ingestor.batches,
+            others=(self.keeper.batches,),
+            transport=bus.transport,
+            max_held_seconds=settings.ready_max_held_seconds,
+            registry=self.registry,
+        )
         self.api: FastAPI = create_api(
             self.store,
             settings=settings,
@@ -56,15 +69,19 @@ class CandystoreService:
             registry=self.registry,
             publisher=bus.publisher,
             broker_connected=lambda: bus.transport.connected,
+            readiness=self.readiness.problems,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, *, migrate: bool = True) -> None:
-        """Migrate the database (unless told not to), then consume events and dead letters and apply retention."""
+        """Migrate the database (unless told not to), then consume events, dead letters and unrouted events, and
+        apply retention."""
         if migrate:
             await upgrade(self.store.engine)
+        self.readiness.start()
         await self.ingestor.start()
         await self.keeper.start()
+        await self.unrouted.start()
         self._tasks = [
             asyncio.create_task(self._apply_retention(), name="candystore-retention"),
             asyncio.create_task(self._count_dead_letters(), name="candystore-dead-letter-counts"),
@@ -77,6 +94,7 @@ class CandystoreService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.unrouted.stop(timeout=timeout)
         await self.ingestor.stop(timeout=timeout)
         await self.keeper.stop(timeout=timeout)
         self.hub.close()

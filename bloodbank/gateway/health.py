@@ -24,10 +24,13 @@ def health_routes(state: GatewayState) -> APIRouter:
 
     @router.get(
         "/health/ready",
-        summary="Connected to the broker, with the topology verified",
+        summary="Connected to the broker, with the topology verified, and publishing is not blocked",
         responses={
             200: {"content": {"application/json": {"example": {"status": "ready", "transport": "embedded"}}}},
-            503: {"description": "Not connected, or the topology was not verified: do not route traffic here"},
+            503: {
+                "description": "Not connected, the topology not verified, or the broker blocks publishing (a memory "
+                "or disk alarm): do not route traffic here"
+            },
         },
     )
     async def ready() -> Response:
@@ -38,6 +41,13 @@ def health_routes(state: GatewayState) -> APIRouter:
         if not state.bus.transport.connected:
             raise GatewayError.about_request(
                 503, "the broker is not connected; the transport is reconnecting", headers={"Retry-After": "5"}
+            )
+        if state.bus.transport.blocked:
+            raise GatewayError.about_request(
+                503,
+                "the broker has blocked publishing (a memory or disk alarm): events would wait for their confirm "
+                "until it clears; free memory or disk space on the broker",
+                headers={"Retry-After": "5"},
             )
         return json_response(200, {"status": "ready", "transport": state.bus.transport.name})
 

@@ -7,16 +7,19 @@ Two adapters implement it and pass one conformance suite (``tests/bloodbank/conf
 Semantics every adapter guarantees:
 
 * **Topology.** :meth:`Transport.declare_topology` declares the main topic exchange,
-  the unroutable catch and the dead-letter exchange and queue of design.md,
-  idempotently; :meth:`Transport.declare_consumer` declares a consumer's queue,
-  its retry queues and its bindings. Either raises
+  the unroutable catch, the dead-letter exchange and queue of design.md and the
+  queues of the shared consumers (:data:`~bloodbank.topology.SHARED_CONSUMERS`:
+  Candystore's ``candystore.events``), idempotently; :meth:`Transport.declare_consumer`
+  declares a consumer's queue, its retry queues and its bindings. Either raises
   :class:`~bloodbank.errors.TopologyMismatch` when an existing object differs.
 * **Publishing.** :meth:`Transport.publish_batch` returns only when the broker has
   durably accepted every message (publisher confirms); a message no binding matches
   is kept in ``unrouted.all`` and reported with ``routed=False`` when the adapter can
   tell (``None`` when it cannot). An unreachable broker raises
   :class:`~bloodbank.errors.BrokerUnavailable`; a refused message
-  :class:`~bloodbank.errors.PublishFailed`.
+  :class:`~bloodbank.errors.PublishFailed`. While the broker blocks publishing
+  (RabbitMQ's memory or disk alarm), :attr:`Transport.blocked` is true and a publish
+  waits, up to its timeout.
 * **Consuming.** Each message is delivered at least once, also across a process
   restart, to the handler given to :meth:`Transport.consume`, with at most
   ``prefetch`` unsettled at a time. The handler settles each delivery exactly once:
@@ -118,9 +121,14 @@ class Transport(ABC):
     def connected(self) -> bool:
         """Whether the broker is reachable right now."""
 
+    @property
+    def blocked(self) -> bool:
+        """Whether the broker blocks this connection's publishing right now (a resource alarm); never on one without."""
+        return False
+
     @abstractmethod
     async def declare_topology(self, *, verify_only: bool = False) -> None:
-        """Declare (or, with ``verify_only``, check) the shared exchanges and queues."""
+        """Declare (or, with ``verify_only``, check) the shared exchanges and queues, the shared consumers included."""
 
     @abstractmethod
     async def declare_consumer(self, spec: ConsumerSpec, *, verify_only: bool = False) -> None:

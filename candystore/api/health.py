@@ -1,8 +1,8 @@
-"""``GET /health/live``, ``GET /health/ready`` (database and broker) and ``GET /metrics``."""
+"""``GET /health/live``, ``GET /health/ready`` (database, broker, and whether deliveries move) and ``GET /metrics``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -17,8 +17,14 @@ __all__ = ["health_routes"]
 
 
 def health_routes(
-    store: EventStore, registry: CollectorRegistry, *, broker_connected: Callable[[], bool] | None
+    store: EventStore,
+    registry: CollectorRegistry,
+    *,
+    broker_connected: Callable[[], bool] | None,
+    readiness: Callable[[], Sequence[str]] | None = None,
 ) -> APIRouter:
+    """The probes and metrics; ``readiness`` (e.g. :meth:`candystore.readiness.Readiness.problems`) says what
+    else holds the service back, one sentence per problem."""
     router = APIRouter(tags=["health"])
 
     @router.get("/health/live", summary="The process is up")
@@ -27,7 +33,7 @@ def health_routes(
 
     @router.get(
         "/health/ready",
-        summary="The database answers and the broker is connected",
+        summary="The database answers, the broker is connected and does not block publishing, deliveries move",
         responses={
             200: {"content": {"application/json": {"example": {"status": "ready", "database": "ok", "broker": "ok"}}}},
             **error_responses(503),
@@ -44,6 +50,8 @@ def health_routes(
             broker = "ok" if broker_connected() else "disconnected"
             if broker != "ok":
                 problems.append(ValidationIssue("", "broker: not connected; the transport is reconnecting"))
+        if readiness is not None:
+            problems.extend(ValidationIssue("", problem) for problem in readiness())
         if problems:
             raise ApiError(503, problems, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         return json_response(200, {"status": "ready", "database": "ok", "broker": broker})

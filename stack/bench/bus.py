@@ -93,7 +93,8 @@ async def _ours(
     settings = BloodbankSettings(broker_url=url, data_dir=data_dir)
     bus = await Bus.start(
         settings,
-        transport=RabbitMQTransport(url, connection_name="bench"),
+        # Without the store's queue: like the raw side, each event goes to the one queue measured.
+        transport=RabbitMQTransport(url, connection_name="bench", shared_consumers=()),
         idempotency=LocalIdempotencyStore(data_dir / "handled.sqlite3", ttl=3600),
     )
     consumer = f"bench.ours.{uuid.uuid4().hex[:8]}"

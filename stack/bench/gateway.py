@@ -15,20 +15,19 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-import aio_pika
 import msgspec
 from rich.console import Console
 
-from bloodbank import BloodbankSettings, ConsumerSpec, create_transport
+from bloodbank import BloodbankSettings
 from holyfields import default_catalog
 from stack.bench.http_load import LoadResult, request_bytes, run_load
+from stack.bench.sandbox import bench_vhost
 
 __all__ = ["baseline_app", "run_gateway"]
 
@@ -116,39 +115,30 @@ def _check(result: LoadResult, expected: int, label: str) -> None:
         raise RuntimeError(f"{label}: unexpected answers {unexpected} (expected only {expected})")
 
 
-def _sink() -> ConsumerSpec:
-    """A queue bound to every event, as Candystore's is: events are routed, not caught as unroutable.
-
-    A fresh one per run: a backlog left by an interrupted run would slow the broker down.
-    """
-    return ConsumerSpec(f"bench.gateway.sink.{uuid.uuid4().hex[:8]}", ("#",))
-
-
-async def _declare_sink(settings: BloodbankSettings, sink: ConsumerSpec) -> None:
-    transport = create_transport(settings, connection_name="bench-setup")
-    await transport.connect()
-    try:
-        await transport.declare_topology()
-        await transport.declare_consumer(sink)
-    finally:
-        await transport.close()
-
-
-async def _delete_sink(url: str, sink: ConsumerSpec) -> None:
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        for name in (sink.name, *(sink.retry_queue(delay) for delay in sink.retry_delays)):
-            await channel.queue_delete(name)
+@contextmanager
+def _private_broker(broker_url: str | None) -> Iterator[str | None]:
+    """A virtual host of the run's own on the configured RabbitMQ (None: the embedded broker, in a temporary folder)."""
+    if not broker_url:
+        yield None
+        return
+    with bench_vhost(broker_url) as vhost:
+        if not vhost.isolated:
+            raise SystemExit(
+                f"the gateway benchmark needs a virtual host of its own ({vhost.reason}): its events would "
+                "otherwise wait in candystore.events and be stored by a real Candystore"
+            )
+        yield vhost.url
 
 
 def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
     python = sys.executable
-    with TemporaryDirectory() as tmp:
+    # The gateway declares the shared topology, Candystore's queue included, and that queue
+    # receives every event: on RabbitMQ the run gets a virtual host of its own, so that the
+    # benchmark's events never reach a real Candystore.
+    with TemporaryDirectory() as tmp, _private_broker(BloodbankSettings().broker_url) as broker_url:
         env = {**os.environ, "BLOODBANK_DATA_DIR": str(Path(tmp) / "data")}
-        settings = BloodbankSettings(data_dir=Path(tmp) / "data")
-        sink = _sink()
-        asyncio.run(_declare_sink(settings, sink))
+        if broker_url:
+            env["BLOODBANK_BROKER_URL"] = broker_url
         gateway_port, baseline_port = _free_port(), _free_port()
         gateway = [str(Path(python).parent / "bloodbank"), "serve", "--port", str(gateway_port)]
         baseline = [
@@ -162,36 +152,30 @@ def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
             "warning",
             "--no-access-log",
         ]
-        try:
-            with _server(baseline, baseline_port, env), console.status("baseline: bare ASGI endpoint…"):
-                base = asyncio.run(
+        with _server(baseline, baseline_port, env), console.status("baseline: bare ASGI endpoint…"):
+            base = asyncio.run(
+                run_load(HOST, baseline_port, _single_requests(baseline_port), seconds=seconds, connections=CONNECTIONS)
+            )
+        _check(base, 202, "baseline")
+        with _server(gateway, gateway_port, env):
+            with console.status("gateway: single events…"):
+                single = asyncio.run(
                     run_load(
-                        HOST, baseline_port, _single_requests(baseline_port), seconds=seconds, connections=CONNECTIONS
+                        HOST, gateway_port, _single_requests(gateway_port), seconds=seconds, connections=CONNECTIONS
                     )
                 )
-            _check(base, 202, "baseline")
-            with _server(gateway, gateway_port, env):
-                with console.status("gateway: single events…"):
-                    single = asyncio.run(
-                        run_load(
-                            HOST, gateway_port, _single_requests(gateway_port), seconds=seconds, connections=CONNECTIONS
-                        )
+            _check(single, 202, "POST /events")
+            with console.status("gateway: batches…"):
+                batch = asyncio.run(
+                    run_load(
+                        HOST,
+                        gateway_port,
+                        _batch_requests(gateway_port),
+                        seconds=seconds,
+                        connections=BATCH_CONNECTIONS,
                     )
-                _check(single, 202, "POST /events")
-                with console.status("gateway: batches…"):
-                    batch = asyncio.run(
-                        run_load(
-                            HOST,
-                            gateway_port,
-                            _batch_requests(gateway_port),
-                            seconds=seconds,
-                            connections=BATCH_CONNECTIONS,
-                        )
-                    )
-                _check(batch, 200, "POST /events/batch")
-        finally:
-            if settings.broker_url:
-                asyncio.run(_delete_sink(settings.broker_url, sink))
+                )
+            _check(batch, 200, "POST /events/batch")
     console.print(f"POST /events        {single.rate:>9,.0f} events/s (baseline {base.rate:,.0f} requests/s)")
     console.print(f"POST /events/batch  {batch.rate * BATCH_SIZE:>9,.0f} events/s ({BATCH_SIZE} per request)")
     return {
@@ -204,5 +188,5 @@ def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
         "batch_size": BATCH_SIZE,
         "connections": CONNECTIONS,
         "batch_connections": BATCH_CONNECTIONS,
-        "broker": "rabbitmq" if os.environ.get("BLOODBANK_BROKER_URL") else "embedded",
+        "broker": "rabbitmq" if BloodbankSettings().broker_url else "embedded",
     }

@@ -12,7 +12,8 @@ from bloodbank.correlation import LocalCorrelationTracker
 from bloodbank.idempotency import LocalIdempotencyStore
 from bloodbank.transport import Transport
 
-TransportFactory = Callable[[], Transport]
+TransportFactory = Callable[..., Transport]
+"""Makes a transport; keyword arguments go to its constructor (e.g. ``shared_consumers=()``)."""
 
 
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
@@ -22,22 +23,34 @@ def transport_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Transpo
         from bloodbank.transport.rabbitmq import RabbitMQTransport  # noqa: PLC0415 - only for this parameter
 
         url = request.getfixturevalue("rabbitmq_url")
-        return lambda: RabbitMQTransport(url, connection_name=request.node.name)
+        return lambda **options: RabbitMQTransport(url, connection_name=request.node.name, **options)
     from bloodbank.transport.embedded import EmbeddedTransport  # noqa: PLC0415 - only for this parameter
 
     path = tmp_path / "bus.sqlite3"
-    return lambda: EmbeddedTransport(path)
+    return lambda **options: EmbeddedTransport(path, **options)
 
 
 @pytest.fixture
 async def bus(transport_factory: TransportFactory, tmp_path: Path) -> AsyncIterator[Bus]:
     """A started bus on the parametrized transport, with local stores in the test's folder."""
+    started = await _start_bus(transport_factory(), tmp_path)
+    yield started
+    await started.close(timeout=5)
+
+
+@pytest.fixture
+async def bus_without_store_queue(transport_factory: TransportFactory, tmp_path: Path) -> AsyncIterator[Bus]:
+    """A started bus whose topology leaves out the store's queue, as on a broker where it was deleted."""
+    started = await _start_bus(transport_factory(shared_consumers=()), tmp_path)
+    yield started
+    await started.close(timeout=5)
+
+
+async def _start_bus(transport: Transport, tmp_path: Path) -> Bus:
     settings = BloodbankSettings(data_dir=tmp_path, publish_timeout=5.0)
-    started = await Bus.start(
+    return await Bus.start(
         settings,
-        transport=transport_factory(),
+        transport=transport,
         idempotency=LocalIdempotencyStore(tmp_path / "handled.sqlite3", ttl=3600),
         tracker=LocalCorrelationTracker(ttl=3600),
     )
-    yield started
-    await started.close(timeout=5)

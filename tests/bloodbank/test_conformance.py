@@ -16,7 +16,7 @@ import pytest
 
 from bloodbank import Bus, ConsumerSpec, Event, PermanentFailure, current_event_id, subscribe
 from bloodbank.errors import TopologyMismatch
-from bloodbank.topology import DEAD_LETTER_QUEUE, UNROUTED_QUEUE, Headers
+from bloodbank.topology import DEAD_LETTER_QUEUE, STORE_QUEUE, UNROUTED_QUEUE, Headers
 from bloodbank.transport import Delivery, OutgoingMessage, Subscription
 from holyfields import InvalidEvent, default_catalog
 from tests.bloodbank.conftest import TransportFactory
@@ -215,8 +215,9 @@ async def test_invalid_event_never_reaches_the_broker(bus: Bus) -> None:
     assert await bus.transport.queue_depth("conformance.guard") == 0
 
 
-async def test_unroutable_event_is_kept_and_the_publisher_told(bus: Bus) -> None:
-    """An event no binding matches is kept in unrouted.all and the publisher's unrouted hook hears of it."""
+async def test_unroutable_event_is_kept_and_the_publisher_told(bus_without_store_queue: Bus) -> None:
+    """Without the store's queue, an event no binding matches is kept in unrouted.all and the publisher told."""
+    bus = bus_without_store_queue
     told: list[tuple[str, str]] = []
 
     async def on_unrouted(event_id: str, event_type: str) -> None:
@@ -227,6 +228,34 @@ async def test_unroutable_event_is_kept_and_the_publisher_told(bus: Bus) -> None
     await eventually(lambda: told == [(event_id, "fireflies.transcript.segment.v1")])
     [kept] = await drain(bus, UNROUTED_QUEUE, expect=1)
     assert kept.message_id == event_id
+
+
+async def test_event_published_before_any_consumer_waits_in_the_store_queue(bus: Bus) -> None:
+    """The shared topology holds the store's queue: an event nobody else is bound to waits there, not unrouted."""
+    told: list[str] = []
+    bus.publisher.on_unrouted = lambda event_id, _event_type: told.append(event_id)
+    event_id = await bus.publish("fireflies.transcript.segment.v1", SEGMENT)
+    [waiting] = await drain(bus, STORE_QUEUE.name, expect=1)
+    assert waiting.message_id == event_id
+    assert await bus.transport.queue_depth(UNROUTED_QUEUE) == 0
+    assert told == []
+
+
+async def test_verifying_the_topology_finds_a_missing_store_queue(
+    transport_factory: TransportFactory, bus_without_store_queue: Bus
+) -> None:
+    """`topology --verify` fails naming `candystore.events` on a broker whose topology lacks it."""
+    await bus_without_store_queue.transport.close()
+    checker = transport_factory()
+    await checker.connect()
+    try:
+        with pytest.raises(TopologyMismatch, match=r"'candystore\.events'.*(does not exist|NOT_FOUND)"):
+            await checker.declare_topology(verify_only=True)
+        await checker.declare_topology()
+        await checker.declare_topology(verify_only=True)
+        await checker.declare_consumer(STORE_QUEUE, verify_only=True)
+    finally:
+        await checker.close()
 
 
 async def test_redelivered_event_is_handled_once(bus: Bus) -> None:

@@ -73,7 +73,8 @@ def spec(name: str = "store.events", *bindings: str, max_length: int = 1000, del
 
 @pytest.fixture
 async def transport(tmp_path: Path) -> AsyncIterator[EmbeddedTransport]:
-    transport = EmbeddedTransport(tmp_path / "bus.db")
+    """A connected transport routing among the tests' own queues: without the store's, which takes every message."""
+    transport = EmbeddedTransport(tmp_path / "bus.db", shared_consumers=())
     await transport.connect()
     await transport.declare_topology()
     yield transport

@@ -48,8 +48,8 @@ async def depth_is(transport: RabbitMQTransport, queue: str, expected: int) -> b
 
 @pytest.fixture
 async def transport(rabbitmq_url: str, request: pytest.FixtureRequest) -> AsyncIterator[RabbitMQTransport]:
-    """A connected transport with the shared topology declared."""
-    connected = RabbitMQTransport(rabbitmq_url, connection_name=request.node.name, call_timeout=5)
+    """A connected transport with the shared topology declared, without the store's queue (it takes every message)."""
+    connected = RabbitMQTransport(rabbitmq_url, connection_name=request.node.name, call_timeout=5, shared_consumers=())
     await connected.connect(timeout=5)
     await connected.declare_topology()
     yield connected
@@ -486,7 +486,9 @@ def close_connections_of(vhost: str) -> int:
 
 async def test_consumers_and_the_unrouted_watch_survive_a_dropped_connection(rabbitmq_url: str) -> None:
     """After the broker drops the connection, consuming, publishing and watch_unrouted work again."""
-    transport = RabbitMQTransport(f"{rabbitmq_url}?reconnect_interval=0.1", connection_name="dropped", call_timeout=5)
+    transport = RabbitMQTransport(
+        f"{rabbitmq_url}?reconnect_interval=0.1", connection_name="dropped", call_timeout=5, shared_consumers=()
+    )
     await transport.connect()
     try:
         await transport.declare_topology()

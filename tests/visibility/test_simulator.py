@@ -285,7 +285,7 @@ def test_simulate_publishes_and_writes_the_labels(tmp_path, monkeypatch):
     result = CliRunner().invoke(_cli(), [*arguments, "--time-scale", "60", "--stores", "2", "--products", "5"])
     assert result.exit_code == 0, result.output
     assert "true conflicts written to" in result.output
-    assert "reached no consumer" in result.output  # nothing consumes retail events on this broker
+    assert "reached no consumer" not in result.output  # the store's queue, declared with the topology, holds them
     header, _ = read_labels(path)
     assert (header.seed, header.rate, header.duration, header.time_scale) == (42, 100.0, 1.0, 60.0)
     assert header.extra["published"] == header.extra["planned"] > 0

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable, TopologyMismatch
-from bloodbank.topology import DEAD_LETTER_QUEUE, MAIN_EXCHANGE, UNROUTED_QUEUE, ConsumerSpec
+from bloodbank.topology import DEAD_LETTER_QUEUE, MAIN_EXCHANGE, SHARED_CONSUMERS, UNROUTED_QUEUE, ConsumerSpec
 from bloodbank.transport.base import DeliveryHandler, OutgoingMessage, PublishResult, Subscription, Transport
 from bloodbank.transport.embedded.consumer import Arrivals, QueueConsumer, QueuePolicy
 from bloodbank.transport.embedded.lock import FileLock
@@ -41,14 +41,23 @@ class EmbeddedTransport(Transport):
     ``path`` is the SQLite file (WAL, ``synchronous=NORMAL``: it survives a killed process);
     ``":memory:"`` keeps everything in memory, for tests. ``poll_interval`` bounds how long a
     consumer waiting for a delayed (retried) message sleeps between checks; new messages
-    wake consumers at once.
+    wake consumers at once. ``shared_consumers`` are the consumer queues
+    :meth:`declare_topology` declares with the shared queues (Candystore's by default);
+    ``()`` leaves them to their consumers.
     """
 
     name = "embedded"
 
-    def __init__(self, path: str | Path, *, poll_interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        poll_interval: float = 0.05,
+        shared_consumers: Sequence[ConsumerSpec] = SHARED_CONSUMERS,
+    ) -> None:
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        self.shared_consumers = tuple(shared_consumers)
         self._location = IN_MEMORY if str(path) == IN_MEMORY else str(Path(path))
         self._poll_interval = poll_interval
         self._lock = None if self._location == IN_MEMORY else FileLock(Path(f"{self._location}.lock"))
@@ -101,7 +110,7 @@ class EmbeddedTransport(Transport):
 
     async def declare_topology(self, *, verify_only: bool = False) -> None:
         store, worker = self._open()
-        await worker.submit(partial(_declare_shared_queues, store, verify_only=verify_only))
+        await worker.submit(partial(_declare_shared_queues, store, self.shared_consumers, verify_only=verify_only))
 
     async def declare_consumer(self, spec: ConsumerSpec, *, verify_only: bool = False) -> None:
         store, worker = self._open()
@@ -205,9 +214,11 @@ class EmbeddedTransport(Transport):
             self._lock.release()
 
 
-def _declare_shared_queues(store: Store, *, verify_only: bool) -> None:
+def _declare_shared_queues(store: Store, consumers: Sequence[ConsumerSpec], *, verify_only: bool) -> None:
     for queue in (UNROUTED_QUEUE, DEAD_LETTER_QUEUE):
         store.declare_queue(queue, SHARED_QUEUE_ARGUMENTS, verify_only=verify_only)
+    for spec in consumers:
+        _declare_consumer(store, spec, verify_only=verify_only)
 
 
 def _declare_consumer(store: Store, spec: ConsumerSpec, *, verify_only: bool) -> None:

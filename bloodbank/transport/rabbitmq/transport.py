@@ -5,6 +5,9 @@
 * a short-lived channel per topology operation or queue inspection, because the
   broker closes a channel on any refused declaration: the next call gets a fresh one.
 
+Whether the broker blocks the connection (a memory or disk alarm) is read from it on
+demand (see :mod:`.blocking`).
+
 After a reconnect aio-pika reopens the channels; the transport then asks every live
 subscription to check that it still consumes (see :mod:`.consumer`).
 """
@@ -23,10 +26,11 @@ from aiormq.abc import DeliveredMessage
 from yarl import URL
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable
-from bloodbank.topology import MAIN_EXCHANGE, UNROUTED_EXCHANGE, ConsumerSpec
+from bloodbank.topology import MAIN_EXCHANGE, SHARED_CONSUMERS, UNROUTED_EXCHANGE, ConsumerSpec
 from bloodbank.transport.base import Delivery, DeliveryHandler, OutgoingMessage, PublishResult, Subscription, Transport
 from bloodbank.transport.rabbitmq import topology
 from bloodbank.transport.rabbitmq.acks import ChannelAcks
+from bloodbank.transport.rabbitmq.blocking import publishing_blocked
 from bloodbank.transport.rabbitmq.consumer import ConsumedQueue, ExistingQueue, QueueConsumer, TemporaryQueue
 from bloodbank.transport.rabbitmq.delivery import RabbitMQDelivery, SettlementRoutes
 from bloodbank.transport.rabbitmq.errors import broker_call, broker_text
@@ -43,14 +47,26 @@ UnroutedCallback = Callable[[str, str], Awaitable[None] | None]
 
 
 class RabbitMQTransport(Transport):
-    """Bloodbank on RabbitMQ through aio-pika; every broker call is bounded by ``call_timeout`` seconds."""
+    """Bloodbank on RabbitMQ through aio-pika; every broker call is bounded by ``call_timeout`` seconds.
+
+    ``shared_consumers`` are the consumer queues :meth:`declare_topology` declares with the
+    shared exchanges (Candystore's by default); ``()`` leaves them to their consumers.
+    """
 
     name = "rabbitmq"
 
-    def __init__(self, url: str, *, connection_name: str = "bloodbank", call_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connection_name: str = "bloodbank",
+        call_timeout: float = 10.0,
+        shared_consumers: Sequence[ConsumerSpec] = SHARED_CONSUMERS,
+    ) -> None:
         self.url = url
         self.connection_name = connection_name
         self.call_timeout = call_timeout
+        self.shared_consumers = tuple(shared_consumers)
         self._connection: AbstractRobustConnection | None = None
         self._publisher: ConfirmedPublisher | None = None
         self._subscriptions: set[QueueConsumer] = set()  # live ones, re-checked after each reconnect
@@ -69,6 +85,11 @@ class RabbitMQTransport(Transport):
     def connected(self) -> bool:
         connection = self._connection
         return connection is not None and not connection.is_closed and connection.connected.is_set()
+
+    @property
+    def blocked(self) -> bool:
+        connection = self._connection
+        return connection is not None and self.connected and publishing_blocked(connection)
 
     async def connect(self, *, timeout: float = 10.0) -> None:
         if self._connection is not None:
@@ -146,9 +167,13 @@ class RabbitMQTransport(Transport):
     # --- topology -----------------------------------------------------------------------------
 
     async def declare_topology(self, *, verify_only: bool = False) -> None:
+        consumers = tuple(queue for spec in self.shared_consumers for queue in topology.consumer_queues(spec))
         async with self._admin_channel("declaring the topology") as channel:
             await topology.declare(
-                channel, exchanges=topology.SHARED_EXCHANGES, queues=topology.SHARED_QUEUES, verify_only=verify_only
+                channel,
+                exchanges=topology.SHARED_EXCHANGES,
+                queues=(*topology.SHARED_QUEUES, *consumers),
+                verify_only=verify_only,
             )
 
     async def declare_consumer(self, spec: ConsumerSpec, *, verify_only: bool = False) -> None:
