@@ -35,6 +35,7 @@ from bloodbank.topology import (
     DEAD_LETTER_EXCHANGE,
     DEAD_LETTER_QUEUE,
     MAIN_EXCHANGE,
+    SHARED_CONSUMERS,
     UNROUTED_EXCHANGE,
     UNROUTED_QUEUE,
 )
@@ -285,7 +286,7 @@ def topology(
         False
     ),
 ) -> None:
-    """Declare the shared exchanges and queues (or verify them) and print what exists."""
+    """Declare the shared exchanges and queues, `candystore.events` among them (or verify them); print what exists."""
     settings = _settings()
     try:
         depths = asyncio.run(_topology(settings, verify=verify))
@@ -302,6 +303,9 @@ def topology(
     table.add_row("unroutable queue", UNROUTED_QUEUE, "quorum", str(depths[UNROUTED_QUEUE]))
     table.add_row("dead-letter exchange", DEAD_LETTER_EXCHANGE, "topic", "")
     table.add_row("dead-letter queue", DEAD_LETTER_QUEUE, "quorum, bound with #", str(depths[DEAD_LETTER_QUEUE]))
+    for spec in SHARED_CONSUMERS:
+        bindings = ", ".join(spec.bindings)
+        table.add_row("consumer queue", spec.name, f"quorum, bound with {bindings}", str(depths[spec.name]))
     # Piped output has no width to fit: print the table unwrapped.
     (out if out.is_terminal else Console(file=out.file, width=160, highlight=False, markup=False)).print(table)
     out.print("verified: it exists as declared" if verify else "declared")
@@ -312,6 +316,7 @@ async def _topology(settings: BloodbankSettings, *, verify: bool) -> dict[str, i
     await transport.connect()
     try:
         await transport.declare_topology(verify_only=verify)
-        return {queue: await transport.queue_depth(queue) for queue in (UNROUTED_QUEUE, DEAD_LETTER_QUEUE)}
+        queues = (UNROUTED_QUEUE, DEAD_LETTER_QUEUE, *(spec.name for spec in SHARED_CONSUMERS))
+        return {queue: await transport.queue_depth(queue) for queue in queues}
     finally:
         await transport.close()

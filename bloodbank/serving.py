@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["YOUNG_COLLECTION_THRESHOLD", "Listener", "PortUnavailable", "serve_apps", "tune_collector"]
+from bloodbank.http_deadlines import Deadlines, deadline_protocol
+
+__all__ = ["YOUNG_COLLECTION_THRESHOLD", "Deadlines", "Listener", "PortUnavailable", "serve_apps", "tune_collector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +64,29 @@ class _Server(uvicorn.Server):
         yield  # serve_apps owns the signals of the whole process
 
 
-async def serve_apps(listeners: Sequence[Listener], *, stop: asyncio.Event | None = None) -> None:
+async def serve_apps(
+    listeners: Sequence[Listener], *, stop: asyncio.Event | None = None, deadlines: Deadlines = Deadlines()
+) -> None:
     """Serve every listener until SIGINT/SIGTERM (or ``stop`` is set); a second signal forces the exit.
 
+    A client slower than ``deadlines`` is disconnected (:mod:`bloodbank.http_deadlines`).
     Returns once every server has stopped. Raises :class:`PortUnavailable` when a listener
     cannot bind; the others are stopped first.
     """
     stop = stop or asyncio.Event()
+    protocol = deadline_protocol(deadlines)
     servers = [
-        _Server(uvicorn.Config(item.app, host=item.host, port=item.port, log_level="warning", lifespan="on"))
+        _Server(
+            uvicorn.Config(
+                item.app,
+                host=item.host,
+                port=item.port,
+                log_level="warning",
+                lifespan="on",
+                http=protocol,
+                timeout_keep_alive=deadlines.keep_alive,
+            )
+        )
         for item in listeners
     ]
 

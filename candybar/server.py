@@ -1,16 +1,18 @@
-"""The UI server's app factory: the bundle, the settings the app reads, its probes and security headers."""
+"""The UI server's app factory: the bundle, the settings the app reads, its probes, security headers, no bodies."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from candybar.bundle import SinglePageApp
 from candybar.errors import error_response, install_error_handlers
 from candybar.security import SecurityHeaders, security_headers
 from candybar.settings import CandybarSettings
 
-__all__ = ["create_app"]
+__all__ = ["NoRequestBody", "create_app"]
 
 
 def create_app(settings: CandybarSettings | None = None) -> FastAPI:
@@ -39,5 +41,25 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
         return JSONResponse({"apis": settings.api_urls}, headers={"Cache-Control": "no-store"})
 
     app.mount("/", bundle, name="bundle")
+    app.add_middleware(NoRequestBody)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings.api_urls.values()))
     return app
+
+
+class NoRequestBody:
+    """ASGI middleware: the UI server reads no request body, so a GET or HEAD with one is refused (413) unread.
+
+    Any other method is answered 405 by the routes, equally without reading the body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in {"GET", "HEAD"}:
+            headers = Headers(scope=scope)
+            if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+                message = "the UI server takes no request body: send GET and HEAD without one"
+                await error_response(413, message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

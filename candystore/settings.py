@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from holyfields.wildcards import TypePattern
+
 __all__ = ["CandystoreSettings"]
 
 
@@ -39,7 +41,7 @@ class CandystoreSettings(BaseSettings):
     )
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {"retail.#": 7},
-        description='days to keep events by type pattern (routing-key syntax), JSON: {"retail.#": 7}',
+        description='days to keep events by type pattern (`*` one word, `#` zero or more words), JSON: {"retail.#": 7}',
     )
     purge_interval: float = Field(default=3600.0, gt=0, description="seconds between retention runs")
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -47,6 +49,16 @@ class CandystoreSettings(BaseSettings):
         description="comma-separated origins whose pages may call the API (the Candybar UI's by default)",
     )
     trace_max_nodes: int = Field(default=1000, gt=0, description="nodes a trace returns at most")
+    ready_max_held_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a delivery may stay in hand unsettled (database failing, writer stuck) before "
+        "/health/ready answers 503",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="bytes a request body may have at most")
+    max_stream_subscribers: int = Field(
+        default=1000, gt=0, description="live-stream sockets served at once; past it a socket is closed with 1013"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -57,9 +69,11 @@ class CandystoreSettings(BaseSettings):
 
     @field_validator("retention_days")
     @classmethod
-    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+    def _valid_retention(cls, value: dict[str, int]) -> dict[str, int]:
         if bad := {pattern: days for pattern, days in value.items() if days < 1}:
             raise ValueError(f"retention days must be at least 1, got {bad}")
+        for pattern in value:
+            TypePattern.parse(pattern)  # InvalidPattern is a ValueError naming the pattern and what is wrong
         return value
 
     @property

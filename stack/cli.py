@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from bloodbank import BloodbankSettings
 from bloodbank.cli import describe_broker
+from bloodbank.console import logs_on_stderr
 from bloodbank.errors import BrokerUnavailable
 from bloodbank.serving import PortUnavailable
 from candystore import CandystoreSettings
@@ -63,7 +65,8 @@ def up(
         _print_urls(options, catalog, settings)
 
     try:
-        asyncio.run(run_platform(options, catalog=catalog, settings=settings, ready=ready))
+        with logs_on_stderr(logging.INFO):
+            asyncio.run(run_platform(options, catalog=catalog, settings=settings, ready=ready))
     except (BrokerUnavailable, StoreError, PortUnavailable) as exc:
         console.print(f"33god up failed: {exc}", markup=False)
         raise typer.Exit(2) from exc

@@ -38,6 +38,7 @@ class VisibilitySettings(BaseSettings):
     rules: Path | None = Field(default=None, description="the YAML rules file; unset: the shipped default rules")
     host: str = "127.0.0.1"
     port: int = Field(default=8685, gt=0, lt=65536)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="bytes a request body may have at most")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:8684", "http://localhost:8684"],
         description="comma-separated origins whose pages may call the API (the Candybar UI's by default)",

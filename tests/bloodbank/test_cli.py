@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from bloodbank import BloodbankSettings, Bus
 from bloodbank.cli import TailPrinter, app, follow
-from bloodbank.topology import UNROUTED_QUEUE
+from bloodbank.topology import STORE_QUEUE, UNROUTED_QUEUE
 from bloodbank.transport import Delivery
 from bloodbank.transport.embedded import EmbeddedTransport
 from holyfields import default_catalog
@@ -41,21 +41,23 @@ def invoke(tmp_path: Path, *args: str) -> Any:
     return runner.invoke(app, list(args), env=environment)
 
 
-def unrouted_events(tmp_path: Path) -> list[dict[str, Any]]:
-    """Every event waiting in `unrouted.all` of the embedded broker in ``tmp_path`` (taken off the queue)."""
+def stored_events(tmp_path: Path) -> list[dict[str, Any]]:
+    """Every event waiting for Candystore in `candystore.events` of the embedded broker in ``tmp_path`` (taken off)."""
 
     async def drain() -> list[dict[str, Any]]:
         transport = EmbeddedTransport(tmp_path / "bloodbank.sqlite3")
         await transport.connect()
         try:
-            expected = await transport.queue_depth(UNROUTED_QUEUE)
+            if await transport.queue_depth(UNROUTED_QUEUE):
+                raise AssertionError("an event went to unrouted.all although the store's queue is declared")
+            expected = await transport.queue_depth(STORE_QUEUE.name)
             events: list[dict[str, Any]] = []
 
             async def keep(delivery: Delivery) -> None:
                 events.append(decode_json(delivery.body))
                 await delivery.ack()
 
-            subscription = await transport.consume_queue(UNROUTED_QUEUE, keep, prefetch=10)
+            subscription = await transport.consume_queue(STORE_QUEUE.name, keep, prefetch=10)
             deadline = time.monotonic() + 10
             while len(events) < expected and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
@@ -76,7 +78,7 @@ def test_publish_prints_the_id_and_the_event_is_on_the_bus(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     event_id = result.stdout.strip()
     assert uuid.UUID(event_id).version == 7
-    [event] = unrouted_events(tmp_path)
+    [event] = stored_events(tmp_path)
     assert event["event_id"] == event_id
     assert event["payload"] == OFFER
     assert event["correlation_ids"] == [parent]
@@ -95,7 +97,7 @@ def test_invalid_payload_prints_every_path_and_exits_1(tmp_path: Path) -> None:
         "$.payload.currency: is required",
         "$.payload.price: expected number, got string 'cheap'",
     ]
-    assert unrouted_events(tmp_path) == []
+    assert stored_events(tmp_path) == []
 
 
 def test_payload_that_is_not_a_json_object_exits_1(tmp_path: Path) -> None:
@@ -126,6 +128,7 @@ def test_topology_verify_fails_on_a_fresh_broker_until_declared(tmp_path: Path) 
     declared = invoke(tmp_path, "topology")
     assert declared.exit_code == 0, declared.output
     assert "bloodbank.events.v1" in declared.stdout
+    assert "candystore.events" in declared.stdout
     assert declared.stdout.rstrip().endswith("declared")
     verified = invoke(tmp_path, "topology", "--verify")
     assert verified.exit_code == 0
@@ -296,8 +299,8 @@ def test_serve_publishes_until_sigterm_and_a_second_one_on_the_same_data_is_refu
         _, stderr = serve.communicate(timeout=60)
     assert serve.returncode == 0, stderr
     assert f"Bloodbank gateway on http://127.0.0.1:{port} (embedded broker" in stderr
-    # No queue is bound on this data directory: the accepted event waits in the unroutable catch.
-    [kept] = unrouted_events(tmp_path)
+    # No Candystore runs on this data directory: the accepted event waits in the store's queue.
+    [kept] = stored_events(tmp_path)
     assert kept["event_id"] == accepted.json()["event_id"]
 
 

@@ -65,7 +65,9 @@ async def test_dlq_lists_with_filters_and_pages(store, client):
 
     assert await listed() == {a, b, c}
     assert await listed(consumer="pricing.checker") == {a, b}
-    assert await listed(event_type="retail.*") == {a, c}
+    assert await listed(event_type="retail.#") == {a, c}
+    assert await listed(event_type="*.offer.*.v1") == {a, c}
+    assert await listed(event_type="retail.*") == set()  # `*` is exactly one word
     assert await listed(reason="invalidevent") == {b}
     assert await listed(state="discarded") == {c}
     assert await listed(state="open", consumer="stock.sync") == set()
@@ -170,7 +172,7 @@ async def test_dlq_replay_checks_every_id_before_publishing(store, transport, re
 
 
 async def test_dlq_replay_by_filter_and_bad_requests(store, transport, replaying):
-    """A filter replays the matching open letters; ids with filter, no actor or naive times are 422."""
+    """A filter replays the matching open letters; ids with filter, no actor, naive times or U+0000 are 422."""
     events = [offer(), offer()]
     await kept(
         store,
@@ -189,10 +191,31 @@ async def test_dlq_replay_by_filter_and_bad_requests(store, transport, replaying
     naive = await replaying.post("/dlq/replay", json={"actor": "o", "filter": {"since": "2026-03-01T00:00:00"}})
     assert errors_of(naive) == [("$.filter.since", "Input should have timezone info")]
     nul = await replaying.post("/dlq/replay", json={"actor": "o\u0000", "filter": {"consumer": "a\u0000"}})
-    assert nul.status_code == 200
-    assert nul.json() == {"replayed": 0, "results": []}
+    assert nul.status_code == 422  # U+0000 is refused at the edge: no stored text can hold it
+    assert errors_of(nul)[0][0] == "$.actor"
     typo = await replaying.post("/dlq/replay", json={"actor": "o", "filter": {"consumr": "a"}})
     assert errors_of(typo) == [("$.filter.consumr", "Extra inputs are not permitted")]
+
+
+@pytest.mark.parametrize(
+    ("selection", "path", "message"),
+    [
+        (
+            {"event_type": "retail*"},
+            "$.filter.event_type",
+            "not a valid event-type pattern: the word 'retail*' mixes a wildcard with other characters",
+        ),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "$.filter.since", None),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "$.filter.until", None),
+    ],
+)
+async def test_dlq_replay_refuses_a_malformed_pattern_or_an_extreme_time(replaying, selection, path, message):
+    """A replay filter with a malformed type pattern or a time the store cannot hold is a 422 naming the field."""
+    response = await replaying.post("/dlq/replay", json={"actor": "ops", "filter": selection})
+    assert response.status_code == 422
+    ((got_path, got_message),) = errors_of(response)
+    assert got_path == path
+    assert got_message.startswith(message or "")
 
 
 async def test_dlq_replay_without_a_publisher_is_503(store, client):
