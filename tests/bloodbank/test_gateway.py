@@ -299,7 +299,9 @@ def test_body_larger_than_the_limit_is_a_413(make_client: ClientFactory) -> None
             (None, "the body is larger than 200 bytes (BLOODBANK_MAX_BODY_BYTES): send fewer or smaller events")
         ]
         streamed = client.post(
-            "/events", content=iter([b"[" + b" " * 200, b" " * 200 + b"]"]), headers={"content-type": "application/json"}
+            "/events",
+            content=iter([b"[" + b" " * 200, b" " * 200 + b"]"]),
+            headers={"content-type": "application/json"},
         )
         assert streamed.status_code == 413
         assert client.post("/events/batch", json=[short_form()]).status_code == 413
