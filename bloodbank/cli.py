@@ -42,6 +42,7 @@ from bloodbank.topology import (
 from bloodbank.transport import Delivery, Transport
 from holyfields import InvalidEvent, ValidationIssue
 from holyfields.validation import decode_json
+from holyfields.wildcards import InvalidPattern, TypePattern
 
 __all__ = ["EXIT_INVALID", "EXIT_UNAVAILABLE", "TailPrinter", "app", "describe_broker", "follow"]
 
@@ -185,6 +186,12 @@ def tail(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON envelope per line instead of a summary.")] = False,
 ) -> None:
     """Follow live events through a temporary queue; Ctrl-C stops."""
+    for pattern in patterns or ():
+        try:
+            TypePattern.parse(pattern)
+        except InvalidPattern as exc:
+            err.print(str(exc))
+            raise typer.Exit(EXIT_INVALID) from exc
     settings = _settings()
     try:
         asyncio.run(_follow(settings, patterns or ["#"], TailPrinter(out, as_json=as_json, count=count)))

@@ -62,6 +62,8 @@ class ConsumerSpec:
             raise ValueError(f"consumer name {self.name!r} must be non-empty without spaces, e.g. 'candystore.events'")
         if not self.bindings:
             raise ValueError(f"consumer {self.name!r} needs at least one binding pattern, e.g. '#'")
+        for binding in self.bindings:
+            TypePattern.parse(binding)  # InvalidPattern (a ValueError) says what is wrong with it
 
     @property
     def dead_letter_routing_key(self) -> str:

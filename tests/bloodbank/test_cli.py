@@ -41,6 +41,13 @@ def invoke(tmp_path: Path, *args: str) -> Any:
     return runner.invoke(app, list(args), env=environment)
 
 
+def test_tail_refuses_a_malformed_pattern_before_connecting(tmp_path: Path) -> None:
+    """`bloodbank tail` with a pattern no event type can match exits 1 saying what is wrong."""
+    result = invoke(tmp_path, "tail", "retail.*.#", "retail..offer")
+    assert result.exit_code == 1
+    assert "'retail..offer' is not a valid event-type pattern" in result.output
+
+
 def stored_events(tmp_path: Path) -> list[dict[str, Any]]:
     """Every event waiting for Candystore in `candystore.events` of the embedded broker in ``tmp_path`` (taken off)."""
 

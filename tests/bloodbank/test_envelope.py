@@ -171,6 +171,8 @@ def test_consumer_spec_refuses_bad_names_and_empty_bindings() -> None:
         ConsumerSpec("my consumer", ("#",))
     with pytest.raises(ValueError, match="at least one binding"):
         ConsumerSpec("c", ())
+    with pytest.raises(ValueError, match=r"'retail\*' is not a valid event-type pattern"):
+        ConsumerSpec("c", ("retail*",))
 
 
 def test_settings_read_comma_separated_keys(monkeypatch: pytest.MonkeyPatch) -> None:
