@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from holyfields import ValidationIssue
 from holyfields.validation import json_path
@@ -33,6 +34,7 @@ __all__ = [
     "ErrorBody",
     "ErrorItem",
     "Translation",
+    "body_answers",
     "documented",
     "install_error_handlers",
     "issues_as_json",
@@ -68,6 +70,18 @@ class ErrorBody(BaseModel):
 def documented(description: str) -> dict[str, Any]:
     """An OpenAPI ``responses`` entry in the error shape."""
     return {"model": ErrorBody, "description": description}
+
+
+def body_answers(setting: str, *, media_types: str = "`application/json`") -> dict[int | str, dict[str, Any]]:
+    """The answers of every route that takes a body (:mod:`bloodbank.http_limits`, :mod:`bloodbank.http_deadlines`).
+
+    ``setting`` names the body cap (``CANDYSTORE_MAX_BODY_BYTES``), ``media_types`` what the body may be sent as.
+    """
+    return {
+        408: documented("The body did not arrive in time after the headers: the connection is closed"),
+        413: documented(f"The body is larger than `{setting}`"),
+        415: documented(f"The body is not {media_types} in UTF-8, or has no Content-Type"),
+    }
 
 
 class ApiError(Exception):
@@ -134,12 +148,17 @@ Translation = Callable[[Exception], ApiError]
 
 
 def install_error_handlers(
-    app: FastAPI, *, service: str, translations: Mapping[type[Exception], Translation] | None = None
+    app: FastAPI,
+    *,
+    service: str,
+    translations: Mapping[type[Exception], Translation] | None = None,
+    body_errors: Mapping[int | str, dict[str, Any]] | None = None,
 ) -> None:
     """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document.
 
     ``service`` names the app in messages ("no route …: see /docs for the routes of
-    ``service``"); ``translations`` answer the app's own exceptions.
+    ``service``"); ``translations`` answer the app's own exceptions; ``body_errors``
+    (:func:`body_answers`) are documented on every route that takes a request body.
     """
 
     async def api_error(_request: Request, exc: Exception) -> Response:
@@ -148,19 +167,15 @@ def install_error_handlers(
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
-        message = str(exc.detail)
-        if exc.status_code == 404 and message == "Not Found":  # noqa: PLR2004 - Starlette's answer for an unknown route
-            message = f"no route {request.url.path}: see /docs for the routes of {service}"
-        elif exc.status_code == 405 and message == "Method Not Allowed":  # noqa: PLR2004
-            message = f"{request.method} is not allowed on {request.url.path}: see /docs"
-        return ApiError.about_request(exc.status_code, message, headers=exc.headers).response()
+        return _http_error(request, exc, service=service).response()
 
     async def request_validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
         return ApiError(422, issues_from_pydantic(exc.errors())).response()
 
     async def unexpected_error(request: Request, exc: Exception) -> Response:
-        log.error("unexpected error", service=service, path=request.url.path, exc_info=exc)
+        # Where and what only: the body and the query may hold anyone's data (a RecursionError's too).
+        log.error("unexpected error", service=service, method=request.method, path=request.url.path, exc_info=exc)
         return ApiError.about_request(500, f"internal error: see the log of {service}").response()
 
     app.add_exception_handler(ApiError, api_error)
@@ -173,10 +188,36 @@ def install_error_handlers(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _document_error_shape(generate())
+            document = generate()
+            _document_body_errors(document, body_errors or {})
+            _document_error_shape(document)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _http_error(request: Request, exc: HTTPException, *, service: str) -> ApiError:
+    """Starlette's and FastAPI's HTTP errors in the one shape, saying what to do; a 405 lists every allowed method."""
+    message = str(exc.detail)
+    headers = exc.headers
+    if exc.status_code == 404 and message == "Not Found":  # noqa: PLR2004 - Starlette's answer for an unknown route
+        message = f"no route {request.url.path}: see /docs for the routes of {service}"
+    elif exc.status_code == 405:  # noqa: PLR2004 - Starlette's Allow names the methods of the first matching route only
+        if message == "Method Not Allowed":
+            message = f"{request.method} is not allowed on {request.url.path}: see /docs"
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return ApiError.about_request(exc.status_code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path (several routes may share a path)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 def _translated(translate: Translation) -> Callable[[Request, Exception], Any]:
@@ -184,6 +225,16 @@ def _translated(translate: Translation) -> Callable[[Request, Exception], Any]:
         return translate(exc).response()
 
     return handler
+
+
+def _document_body_errors(document: dict[str, Any], answers: Mapping[int | str, dict[str, Any]]) -> None:
+    """Add ``answers`` to every operation of ``document`` that takes a request body (what it says already stays)."""
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for status, answer in answers.items():
+                    responses.setdefault(str(status), {"description": answer["description"]})
 
 
 def _document_error_shape(document: dict[str, Any]) -> None:

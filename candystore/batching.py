@@ -284,7 +284,7 @@ class Batcher(Generic[T, R]):
             size=len(part),
             held=self.in_hand,
             retry_in=None if self._stopping else delay,
-            error=_describe(error),
+            error=str(error)[:500],  # the outage says what it is: "the database is unavailable: …"
         )
 
     async def _pause(self, seconds: float) -> None:

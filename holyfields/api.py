@@ -58,7 +58,7 @@ def schema_router(catalog: Catalog) -> APIRouter:
     """Routes that serve ``catalog``; the catalog is loaded once, by the caller."""
     router = APIRouter(prefix="/schemas", tags=["schemas"])
 
-    @router.get("", response_model=SchemaList, summary="List every event type")
+    @router.get("", response_model=SchemaList, summary="List every event type", operation_id="listSchemas")
     def list_schemas() -> SchemaList:
         return SchemaList(items=[SchemaSummary.of(doc) for doc in catalog.payload_schemas()])
 
@@ -68,6 +68,7 @@ def schema_router(catalog: Catalog) -> APIRouter:
         response_model_by_alias=True,
         responses={404: {"description": "No schema is registered for this event type"}},
         summary="One event type with its payload schema",
+        operation_id="getSchema",
     )
     def get_schema(event_type: str) -> SchemaDetail:
         doc = catalog.get(event_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,7 +15,9 @@ from bloodbank.gateway.errors import install_error_handlers
 from bloodbank.gateway.events import event_routes
 from bloodbank.gateway.health import health_routes
 from bloodbank.gateway.state import GatewayState
+from bloodbank.http_limits import BodyRules, RequestLimits
 from bloodbank.metrics import BloodbankMetrics
+from bloodbank.openapi import event_components
 from bloodbank.settings import BloodbankSettings
 from holyfields import Catalog, EventValidator, default_catalog, default_validator
 from holyfields.api import schema_router
@@ -58,6 +61,17 @@ def create_gateway(
 
     app = FastAPI(title="Bloodbank gateway", version="1.0.0", description=_DESCRIPTION, lifespan=lifespan)
     app.state.gateway = state
+    # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
+    app.add_middleware(
+        RequestLimits,
+        rules=BodyRules(
+            max_bytes=settings.max_body_bytes,
+            setting="BLOODBANK_MAX_BODY_BYTES",
+            advice="send fewer or smaller events",
+            structured_json=True,
+            strict_json=False,  # the routes decode the body once, strictly (events.py)
+        ),
+    )
     # The Candybar UI is served from its own origin and calls the gateway from the browser.
     app.add_middleware(
         CORSMiddleware,
@@ -66,8 +80,21 @@ def create_gateway(
         allow_headers=["content-type", "x-api-key", "authorization"],
     )
     install_error_handlers(app)
+    _document_events(app, catalog)
     guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
     app.include_router(event_routes(state), dependencies=guarded)
     app.include_router(schema_router(catalog), dependencies=guarded, responses={404: {"description": "Not found"}})
     app.include_router(health_routes(state))
     return app
+
+
+def _document_events(app: FastAPI, catalog: Catalog) -> None:
+    """Add the typed events of ``catalog`` (what ``POST /events`` takes) to the app's OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            generate()["components"]["schemas"].update(event_components(catalog))
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -18,9 +18,10 @@ from bloodbank.errors import BrokerUnavailable
 from bloodbank.gateway.errors import ERROR_RESPONSES, ErrorItem, GatewayError, issues_as_json, json_response
 from bloodbank.gateway.intake import Intake, batch_items
 from bloodbank.gateway.state import GatewayState
+from bloodbank.openapi import EVENT, reference
 from bloodbank.publisher import Publisher, PublishOutcome
 from holyfields import InvalidEvent, ValidationIssue
-from holyfields.validation import decode_json
+from holyfields.strict_json import InvalidJson, decode_json
 
 __all__ = ["event_routes"]
 
@@ -60,22 +61,17 @@ class BatchResults(BaseModel):
     results: list[BatchItemResult]
 
 
-_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A complete envelope, or `event_type` and `payload` with any other envelope field: the "
-    "gateway fills in `event_id` (UUIDv7), `timestamp`, `version`, `source` and `correlation_ids` ([]).",
-    "required": ["event_type", "payload"],
-    "properties": {
-        "event_type": {"type": "string", "example": "retail.offer.surfaced.v1"},
-        "payload": {"type": "object", "description": "validated by the schema of event_type (GET /schemas)"},
-        "correlation_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-        "agent_context": {"type": "object"},
-        "source": {"type": "object"},
-        "event_id": {"type": "string", "format": "uuid"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "version": {"type": "string"},
-        "trace_context": {"type": "object"},
-    },
+_EVENT_SCHEMA = reference(EVENT)
+_BATCH_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "array", "items": _EVENT_SCHEMA},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["events"],
+            "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA}},
+        },
+    ]
 }
 
 
@@ -98,6 +94,7 @@ def event_routes(state: GatewayState) -> APIRouter:
         response_model=EventAccepted,
         summary="Publish one event",
         description="Answers 202 with the event's id once the broker confirmed it; never a 2xx before.",
+        operation_id="publishEvent",
         openapi_extra=_documented(_EVENT_SCHEMA),
     )
     async def publish_event(request: Request) -> Response:
@@ -110,14 +107,8 @@ def event_routes(state: GatewayState) -> APIRouter:
         summary="Publish many events",
         description=f"Up to BLOODBANK_MAX_BATCH ({state.settings.max_batch}) events, as an array or "
         '`{"events": [...]}`, pipelined to the broker; one result per event, in order.',
-        openapi_extra=_documented(
-            {
-                "oneOf": [
-                    {"type": "array", "items": _EVENT_SCHEMA},
-                    {"type": "object", "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA}}},
-                ]
-            }
-        ),
+        operation_id="publishBatch",
+        openapi_extra=_documented(_BATCH_SCHEMA),
     )
     async def publish_batch(request: Request) -> Response:
         with state.in_flight:
@@ -209,7 +200,11 @@ def _legacy_flag(request: Request) -> bool | None:
 
 
 async def _read_json(request: Request, *, limit: int) -> Any:
-    """The decoded body; 413 as soon as it is known to exceed ``limit`` bytes, 422 when it is not JSON."""
+    """The decoded body; 413 as soon as it is known to exceed ``limit`` bytes, 422 at its path for JSON refused.
+
+    The gateway's :class:`~bloodbank.http_limits.RequestLimits` refuses a body too large or not
+    JSON before the route runs; the size is checked here too, wherever the routes are mounted.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -222,8 +217,8 @@ async def _read_json(request: Request, *, limit: int) -> Any:
         chunks.append(chunk)
     try:
         return decode_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    except ValueError as exc:
-        raise GatewayError(422, [ValidationIssue("$", f"not valid JSON: {exc}")]) from exc
+    except InvalidJson as exc:  # not JSON, or a duplicate key, nesting too deep, U+0000, a number beyond a double
+        raise GatewayError(422, [ValidationIssue(exc.path, exc.message)]) from exc
 
 
 def _too_large(limit: int) -> GatewayError:

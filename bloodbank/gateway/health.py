@@ -18,12 +18,13 @@ def health_routes(state: GatewayState) -> APIRouter:
     """The probes and metrics of one gateway."""
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live", summary="The process is up")
+    @router.get("/health/live", summary="The process is up", operation_id="checkLiveness")
     async def live() -> Response:
         return json_response(200, _LIVE)
 
     @router.get(
         "/health/ready",
+        operation_id="checkReadiness",
         summary="Connected to the broker, with the topology verified, and publishing is not blocked",
         responses={
             200: {"content": {"application/json": {"example": {"status": "ready", "transport": "embedded"}}}},
@@ -53,6 +54,7 @@ def health_routes(state: GatewayState) -> APIRouter:
 
     @router.get(
         "/metrics",
+        operation_id="getMetrics",
         summary="Prometheus metrics",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "The Prometheus text format"}},

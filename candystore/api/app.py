@@ -7,13 +7,14 @@ them in. The app has no lifespan of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from bloodbank import Publisher
+from bloodbank.http_limits import BodyRules, RequestLimits
 from candystore.api.dead_letters import dead_letter_routes
 from candystore.api.errors import install_error_handlers
 from candystore.api.events import event_routes
@@ -43,13 +44,19 @@ def create_api(
     registry: CollectorRegistry,
     publisher: Publisher | None = None,
     broker_connected: Callable[[], bool] | None = None,
+    readiness: Callable[[], Sequence[str]] | None = None,
 ) -> FastAPI:
     """The HTTP and WebSocket API over ``store``.
 
     Without ``publisher``, ``POST /dlq/replay`` answers 503; ``broker_connected`` (e.g.
-    ``lambda: transport.connected``) makes ``/health/ready`` report the broker too.
+    ``lambda: transport.connected``) makes ``/health/ready`` report the broker too, and
+    ``readiness`` (e.g. :meth:`candystore.readiness.Readiness.problems`) whatever else makes it not ready.
     """
     app = FastAPI(title="Candystore", version="1.0.0", description=_DESCRIPTION)
+    # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
+    app.add_middleware(
+        RequestLimits, rules=BodyRules(max_bytes=settings.max_body_bytes, setting="CANDYSTORE_MAX_BODY_BYTES")
+    )
     # The Candybar UI is served from its own origin and calls this API from the browser.
     app.add_middleware(
         CORSMiddleware,
@@ -64,5 +71,5 @@ def create_api(
     app.include_router(stream_routes(hub))
     app.include_router(stats_routes(store))
     app.include_router(dead_letter_routes(store, publisher))
-    app.include_router(health_routes(store, registry, broker_connected=broker_connected))
+    app.include_router(health_routes(store, registry, broker_connected=broker_connected, readiness=readiness))
     return app

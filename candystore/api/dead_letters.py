@@ -11,12 +11,18 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 
 from bloodbank import Publisher
 from candystore.api.errors import ApiError, error_responses
-from candystore.api.models import DeadLetterModel, DeadLetterPageModel, ReplayRequest, ReplayResponse, ReplayResultModel
-from candystore.api.params import only_query
+from candystore.api.models import (
+    DeadLetterFilterBody,
+    DeadLetterModel,
+    DeadLetterPageModel,
+    ReplayRequest,
+    ReplayResponse,
+    ReplayResultModel,
+)
+from candystore.api.params import Cursor, Timestamp, TypePatternText, only_query
 from candystore.replay import ReplayOutcome, replay_dead_letters
 from candystore.store import EventStore
 from candystore.store.dead_letters import DeadLetterFilter, DeadLetterRecord, DeadLetterState
@@ -39,21 +45,24 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         "/dlq",
         response_model=DeadLetterPageModel,
         summary="List dead letters, newest first",
+        operation_id="listDeadLetters",
         responses=error_responses(422, 503),
         dependencies=[Depends(only_query(*_LIST_NAMES))],
     )
     async def list_dead_letters(
         *,
         consumer: Annotated[str | None, Query(min_length=1, description="the consumer that gave up")] = None,
-        event_type: Annotated[str | None, Query(min_length=1, description="exact, or `*` wildcards")] = None,
+        event_type: Annotated[
+            TypePatternText | None, Query(description="exact, or a pattern: `*` one word, `#` zero or more words")
+        ] = None,
         reason: Annotated[
             str | None, Query(min_length=1, description="a piece of the error (case-insensitive)")
         ] = None,
-        since: Annotated[AwareDatetime | None, Query(description="received at or after")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="received before")] = None,
+        since: Annotated[Timestamp | None, Query(description="received at or after")] = None,
+        until: Annotated[Timestamp | None, Query(description="received before")] = None,
         state: Annotated[DeadLetterState | None, Query(description="open, resolved or discarded")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
+        cursor: Annotated[Cursor | None, Query(min_length=1)] = None,
         order: Annotated[Literal["asc", "desc"], Query(description="by when it was received")] = "desc",
     ) -> DeadLetterPageModel:
         filters = DeadLetterFilter(
@@ -65,9 +74,10 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         )
 
     @router.get(
-        "/dlq/{dead_letter_id}",
+        "/dlq/{dead_letter_id:uuid}",  # only a UUID: /dlq/replay is the POST route, any other method a 405
         response_model=DeadLetterModel,
         summary="One dead letter",
+        operation_id="getDeadLetter",
         responses=error_responses(404, 422, 503),
         dependencies=[Depends(only_query())],
     )
@@ -81,6 +91,7 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         "/dlq/replay",
         response_model=ReplayResponse,
         summary="Republish dead letters to the main exchange, marked as replays",
+        operation_id="replayDeadLetters",
         responses=error_responses(404, 409, 422, 503),
         dependencies=[Depends(only_query())],
     )
@@ -96,7 +107,7 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
             )
         else:
             assert body.filter is not None  # noqa: S101 - checked above
-            filters = DeadLetterFilter(**body.filter.model_dump())
+            filters = _replay_filter(body.filter)
             results = await replay_dead_letters(store, publisher, actor=body.actor, filters=filters, limit=body.limit)
         return ReplayResponse(
             replayed=sum(result.outcome is ReplayOutcome.REPLAYED for result in results),
@@ -104,9 +115,10 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         )
 
     @router.delete(
-        "/dlq/{dead_letter_id}",
+        "/dlq/{dead_letter_id:uuid}",  # only a UUID: /dlq/replay is the POST route, any other method a 405
         response_model=DeadLetterModel,
         summary="Discard a dead letter (kept for audit with who and why)",
+        operation_id="discardDeadLetter",
         responses=error_responses(404, 409, 422, 503),
         dependencies=[Depends(only_query("actor", "reason"))],
     )
@@ -121,6 +133,13 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         return DeadLetterModel.of(discarded)
 
     return router
+
+
+def _replay_filter(body: DeadLetterFilterBody) -> DeadLetterFilter:
+    """The body's filter (its pattern and times were checked as the body was read)."""
+    return DeadLetterFilter(
+        consumer=body.consumer, event_type=body.event_type, reason=body.reason, since=body.since, until=body.until
+    )
 
 
 async def _check_replayable(store: EventStore, ids: list[uuid.UUID]) -> None:

@@ -22,13 +22,21 @@ from bloodbank.api_errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
     Translation,
+    body_answers,
     documented,
     issues_from_pydantic,
 )
 from candystore.store import DatabaseUnavailable, InvalidCursor, StoreError
 from candystore.store.dead_letters import DeadLetterNotOpen
 
-__all__ = ["RETRY_AFTER_SECONDS", "ApiError", "error_responses", "install_error_handlers", "issues_from_pydantic"]
+__all__ = [
+    "BODY_ERRORS",
+    "RETRY_AFTER_SECONDS",
+    "ApiError",
+    "error_responses",
+    "install_error_handlers",
+    "issues_from_pydantic",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +46,10 @@ _DESCRIPTIONS = {
     422: "Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault",
     503: "The database (or, for replays, the bus) is unavailable: retry after `Retry-After` seconds",
 }
+
+
+BODY_ERRORS = body_answers("CANDYSTORE_MAX_BODY_BYTES")
+"""What a route that takes a body may answer before reading it (documented on each such route)."""
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -71,4 +83,4 @@ _TRANSLATIONS: dict[type[Exception], Translation] = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document."""
-    api_errors.install_error_handlers(app, service="Candystore", translations=_TRANSLATIONS)
+    api_errors.install_error_handlers(app, service="Candystore", translations=_TRANSLATIONS, body_errors=BODY_ERRORS)

@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from bloodbank.api_errors import json_response
 from candystore.api.errors import ApiError, error_responses
 from candystore.api.models import EventPage
-from candystore.api.params import EVENT_FILTER_NAMES, event_filter, only_query
+from candystore.api.params import EVENT_FILTER_NAMES, Cursor, Timestamp, TypePatternText, event_filter, only_query
 from candystore.store import EventStore
 from holyfields.generated.python import EventEnvelope
 
@@ -24,8 +23,9 @@ _LIST_DESCRIPTION = """\
 Events matching every given filter, in (timestamp, event_id) order. Besides the named
 parameters, `payload.FIELD=value` keeps events whose top-level payload field equals the
 value (read as a JSON scalar when it is one: `payload.qty=3`, `payload.ok=true`,
-`payload.store_id=s1`). Pass `next_cursor` back as `cursor` for the next page: pages stay
-stable while events arrive.
+`payload.store_id=s1`). `event_type` takes wildcards: `*` is exactly one word, `#` zero or
+more words (`retail.#`, `*.workflow.*.v1`). Pass `next_cursor` back as `cursor` for the
+next page: pages stay stable while events arrive.
 """
 
 
@@ -36,6 +36,7 @@ def event_routes(store: EventStore) -> APIRouter:
         "/events",
         response_model=EventPage,
         summary="Query stored events",
+        operation_id="listEvents",
         description=_LIST_DESCRIPTION,
         responses=error_responses(422, 503),
         dependencies=[Depends(only_query(*_QUERY_NAMES, payload=True))],
@@ -44,19 +45,18 @@ def event_routes(store: EventStore) -> APIRouter:
         request: Request,
         *,
         event_type: Annotated[
-            str | None, Query(min_length=1, description="exact type, or `*` for one or more characters: `retail.*`")
+            TypePatternText | None,
+            Query(description="exact type, or a pattern: `*` one word, `#` zero or more words (`retail.#`)"),
         ] = None,
         source_app: Annotated[str | None, Query(min_length=1, description="`source.app`")] = None,
-        since: Annotated[
-            AwareDatetime | None, Query(description="timestamp at or after (ISO 8601 with offset)")
-        ] = None,
-        until: Annotated[AwareDatetime | None, Query(description="timestamp before (ISO 8601 with offset)")] = None,
+        since: Annotated[Timestamp | None, Query(description="timestamp at or after (RFC 3339 with offset)")] = None,
+        until: Annotated[Timestamp | None, Query(description="timestamp before (RFC 3339 with offset)")] = None,
         correlation_id: Annotated[
             str | None, Query(min_length=1, description="events naming this id among their parents")
         ] = None,
         agent_name: Annotated[str | None, Query(min_length=1, description="`agent_context.name`")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
+        cursor: Annotated[Cursor | None, Query(min_length=1)] = None,
         order: Annotated[Literal["asc", "desc"], Query(description="oldest first (asc) or newest first")] = "asc",
     ) -> Response:
         filters = event_filter(
@@ -75,6 +75,7 @@ def event_routes(store: EventStore) -> APIRouter:
         "/events/{event_id}",
         response_model=EventEnvelope,
         summary="One event, exactly as published (timestamp in UTC)",
+        operation_id="getEvent",
         responses=error_responses(404, 422, 503),
         dependencies=[Depends(only_query())],
     )

@@ -27,12 +27,13 @@ def health_routes(
     else holds the service back, one sentence per problem."""
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live", summary="The process is up")
+    @router.get("/health/live", summary="The process is up", operation_id="checkLiveness")
     async def live() -> Response:
         return json_response(200, {"status": "live"})
 
     @router.get(
         "/health/ready",
+        operation_id="checkReadiness",
         summary="The database answers, the broker is connected and does not block publishing, deliveries move",
         responses={
             200: {"content": {"application/json": {"example": {"status": "ready", "database": "ok", "broker": "ok"}}}},
@@ -58,6 +59,7 @@ def health_routes(
 
     @router.get(
         "/metrics",
+        operation_id="getMetrics",
         summary="Prometheus metrics",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "The Prometheus text format"}},

@@ -10,8 +10,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from candystore.api.params import Timestamp, TypePatternText
 from candystore.replay import DeadLetterReplay, ReplayOutcome
 from candystore.store.dead_letters import DeadLetterRecord, DeadLetterState
 from candystore.store.stats import Stats
@@ -169,16 +170,30 @@ class DeadLetterFilterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     consumer: str | None = None
-    event_type: str | None = Field(default=None, description="exact, or `*` for one or more characters")
+    event_type: TypePatternText | None = Field(
+        default=None, description="exact, or a pattern: `*` one word, `#` zero or more words (`retail.#`)"
+    )
     reason: str | None = Field(default=None, description="a piece of the error text (case-insensitive)")
-    since: AwareDatetime | None = Field(default=None, description="received at or after")
-    until: AwareDatetime | None = Field(default=None, description="received before")
+    since: Timestamp | None = Field(default=None, description="received at or after")
+    until: Timestamp | None = Field(default=None, description="received before")
 
 
 class ReplayRequest(BaseModel):
     """Replay dead letters by `ids`, or every open one matching `filter` (up to `limit`), oldest first."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Exactly one of ids and filter (checked by the route, which names the problem).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["ids"], "properties": {"ids": {"type": "array", "items": {"type": "string"}}}},
+                {
+                    "required": ["filter"],
+                    "properties": {"filter": {"$ref": "#/components/schemas/DeadLetterFilterBody"}},
+                },
+            ]
+        },
+    )
 
     actor: str = Field(min_length=1, max_length=200, description="who replays them (kept for audit)")
     ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=MAX_REPLAY_IDS)

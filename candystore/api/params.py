@@ -3,27 +3,37 @@
 ``payload.FIELD=value`` filters on a top-level payload field; the value is read as a JSON
 scalar when it is one (``3``, ``true``, ``null``, ``"s1"``) and as a string otherwise.
 A query parameter no route knows is refused (422) rather than ignored, so a misspelt
-filter never silently returns everything.
+filter never silently returns everything. Times (:data:`Timestamp`) are read by the
+platform's one timestamp parser, so a time the store cannot hold is a 422, not a 500;
+event types (:data:`TypePatternText`) are patterns of :mod:`holyfields.wildcards`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from fastapi import Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
+from pydantic_core import PydanticCustomError
 from starlette.datastructures import QueryParams
 
+from bloodbank.openapi import CURSOR_SCHEMA, TIMESTAMP_SCHEMA
 from candystore.api.errors import ApiError, issues_from_pydantic
 from candystore.store import EventFilter
 from holyfields import ValidationIssue
+from holyfields.timestamps import InvalidTimestamp, parse_timestamp
+from holyfields.wildcards import MAX_PATTERN_LENGTH, SYNTAX, InvalidPattern, TypePattern
 
 __all__ = [
     "EVENT_FILTER_NAMES",
     "PAYLOAD_PREFIX",
+    "Cursor",
     "StreamQuery",
+    "Timestamp",
+    "TypePatternText",
     "event_filter",
     "only_query",
     "parse_stream_filter",
@@ -35,6 +45,38 @@ EVENT_FILTER_NAMES = ("event_type", "source_app", "since", "until", "correlation
 """The filters of ``GET /events`` and of the live stream, besides ``payload.FIELD``."""
 
 JsonScalar = str | int | float | bool | None
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except InvalidTimestamp as exc:
+            raise PydanticCustomError("timestamp", "{reason}", {"reason": str(exc)}) from None
+    raise PydanticCustomError("timestamp", "expected a timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
+
+
+def _type_pattern(value: object) -> str:
+    try:
+        return TypePattern.parse(str(value)).text  # query values are text
+    except InvalidPattern as exc:
+        raise PydanticCustomError(
+            "event_type_pattern", "not a valid event-type pattern: {reason}", {"reason": exc.reason}
+        ) from None
+
+
+Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema(TIMESTAMP_SCHEMA)]
+"""A time in UTC, read as RFC 3339 with an offset within the years 1970 to 9999 (:mod:`holyfields.timestamps`)."""
+
+TypePatternText = Annotated[
+    str,
+    PlainValidator(_type_pattern),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_PATTERN_LENGTH, "pattern": SYNTAX}),
+]
+"""An event type or a pattern of them (``*`` one word, ``#`` any number of words), checked as it is read."""
+
+Cursor = Annotated[str, WithJsonSchema(CURSOR_SCHEMA)]
+"""A page position the API issued (the store refuses, 422, one it did not)."""
 
 
 INT64 = 2**63
@@ -125,10 +167,10 @@ class StreamQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")  # unknown names are refused before, with a better message
 
-    event_type: str | None = Field(default=None, min_length=1)
+    event_type: TypePatternText | None = None
     source_app: str | None = Field(default=None, min_length=1)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
     correlation_id: str | None = Field(default=None, min_length=1)
     agent_name: str | None = Field(default=None, min_length=1)
 

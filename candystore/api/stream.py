@@ -1,7 +1,9 @@
 """WebSocket ``/events/stream``: committed events matching the filters of ``GET /events``, as they are stored.
 
 Each event is one text message: the envelope as ``GET /events/{id}`` returns it. A bad
-filter closes the socket with 1008 and a reason naming the parameter. A client that
+filter (a malformed or too long type pattern, a time the store cannot hold) closes the
+socket with 1008 and a reason naming the parameter. When the hub already serves its
+maximum of subscribers, the socket is closed with 1013 and a reason. A client that
 falls too far behind is dropped by the hub and closed with 1013 and ``too slow: N events
 behind``; it reconnects and catches up with ``GET /events``. Shutdown closes with 1001.
 """
@@ -19,7 +21,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from candystore.api.errors import ApiError
 from candystore.api.params import parse_stream_filter
-from candystore.live import LiveHub, LiveSubscriber, SubscriberDropped
+from candystore.live import HubFull, LiveHub, LiveSubscriber, SubscriberDropped
 from candystore.store.writes import normalise_timestamp
 
 __all__ = ["POLICY_VIOLATION", "stream_routes"]
@@ -80,7 +82,12 @@ def stream_routes(hub: LiveHub) -> APIRouter:
             message = "; ".join(str(issue) for issue in exc.errors)
             await websocket.close(code=POLICY_VIOLATION, reason=_reason(message))
             return
-        subscriber = hub.subscribe(filters)
+        try:
+            subscriber = hub.subscribe(filters)
+        except HubFull as full:
+            log.warning("live stream full: a subscriber was refused", limit=full.limit)
+            await websocket.close(code=full.code, reason=_reason(full.reason))
+            return
         sender = asyncio.create_task(_forward(websocket, subscriber))
         receiver = asyncio.create_task(_until_disconnect(websocket))
         try:

@@ -47,15 +47,20 @@ def trace_routes(store: EventStore, *, ceiling: int) -> APIRouter:
         "/events/trace/{event_id}",
         response_model=TraceModel,
         summary="The causation graph around an event",
+        operation_id="traceEvent",
         description=_DESCRIPTION,
         responses=error_responses(404, 422, 503),
         dependencies=[Depends(only_query("max_nodes"))],
     )
-    async def trace(
+    async def trace_event(
         event_id: Annotated[uuid.UUID, Path(description="the event whose graph to trace")],
-        max_nodes: Annotated[
-            int | None, Query(ge=1, description="nodes to return at most (default and ceiling: the server's setting)")
-        ] = None,
+        # A default rather than an annotation: the ceiling is known only here, not where annotations are resolved.
+        max_nodes: int | None = Query(  # noqa: FAST002
+            None,
+            ge=1,
+            json_schema_extra={"maximum": ceiling},
+            description="nodes to return at most (default and ceiling: the server's setting)",
+        ),
     ) -> Response:
         if max_nodes is not None and max_nodes > ceiling:
             raise ApiError.at(422, "query.max_nodes", f"must be at most {ceiling}, got {max_nodes}")

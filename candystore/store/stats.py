@@ -113,8 +113,8 @@ async def compute_stats(connection: AsyncConnection, *, since: datetime, until: 
     if since.tzinfo is None or until.tzinfo is None or now.tzinfo is None:
         raise ValueError("since, until and now must carry a UTC offset")
     since, until, now = since.astimezone(UTC), until.astimezone(UTC), now.astimezone(UTC)
-    if since >= until:
-        raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+    if since > until:
+        raise ValueError(f"since ({since.isoformat()}) must not be after until ({until.isoformat()})")
     if until - since > MAX_WINDOW:
         raise ValueError(f"the window from since to until spans more than {MAX_WINDOW.days} days")
     window = (events.c.timestamp >= since, events.c.timestamp < until)

@@ -286,9 +286,12 @@ async def test_stats_count_by_type_source_and_hour_with_rates_and_dead_letters(s
 
 
 async def test_stats_refuse_an_empty_or_overlong_window(client):
-    """since after until, or a window of more than 31 days, is a 422 on since."""
+    """since after until, or a window of more than 31 days, is a 422 on since; an empty window counts nothing."""
     response = await client.get("/stats", params={"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"})
-    assert errors_of(response) == [("query.since", "since must be before until (2026-03-01T00:00:00+00:00)")]
+    assert errors_of(response) == [("query.since", "since must not be after until (2026-03-01T00:00:00+00:00)")]
+    empty = await client.get("/stats", params={"since": "2026-03-01T00:00:00Z", "until": "2026-03-01T00:00:00Z"})
+    assert empty.status_code == 200
+    assert empty.json()["by_hour"] == []
     response = await client.get("/stats", params={"since": "2026-01-01T00:00:00Z", "until": "2026-03-01T00:00:00Z"})
     assert errors_of(response) == [("query.since", "the window spans more than 31 days: narrow since and until")]
 

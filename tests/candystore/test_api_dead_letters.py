@@ -94,7 +94,7 @@ async def test_dlq_get_one_shows_body_and_audit_fields(store, client):
     response = await client.get(f"/dlq/{unknown}")
     assert response.status_code == 404
     assert errors_of(response) == [("path.dead_letter_id", f"no dead letter {unknown}")]
-    assert errors_of(await client.get("/dlq/123"))[0][0] == "path.dead_letter_id"
+    assert (await client.get("/dlq/123")).status_code == 404  # no dead letter has an id that is not a UUID
 
 
 async def test_dlq_discard_keeps_the_row_with_who_and_why(store, client):
@@ -189,7 +189,9 @@ async def test_dlq_replay_by_filter_and_bad_requests(store, transport, replaying
     nobody = await replaying.post("/dlq/replay", json={"ids": [str(uuid.uuid4())]})
     assert errors_of(nobody) == [("$.actor", "Field required")]
     naive = await replaying.post("/dlq/replay", json={"actor": "o", "filter": {"since": "2026-03-01T00:00:00"}})
-    assert errors_of(naive) == [("$.filter.since", "Input should have timezone info")]
+    assert errors_of(naive) == [
+        ("$.filter.since", "'2026-03-01T00:00:00' is not an RFC 3339 timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
+    ]
     nul = await replaying.post("/dlq/replay", json={"actor": "o\u0000", "filter": {"consumer": "a\u0000"}})
     assert nul.status_code == 422  # U+0000 is refused at the edge: no stored text can hold it
     assert errors_of(nul)[0][0] == "$.actor"

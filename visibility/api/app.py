@@ -12,6 +12,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from bloodbank.http_limits import BodyRules, RequestLimits
 from visibility.api.conflicts import conflict_routes
 from visibility.api.errors import install_error_handlers
 from visibility.api.health import health_routes
@@ -45,6 +46,10 @@ def create_api(
     ``now`` is the clock the OKR period ends at (the wall clock by default).
     """
     app = FastAPI(title="Visibility", version="1.0.0", description=_DESCRIPTION)
+    # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
+    app.add_middleware(
+        RequestLimits, rules=BodyRules(max_bytes=settings.max_body_bytes, setting="VISIBILITY_MAX_BODY_BYTES")
+    )
     # The Candybar UI is served from its own origin and calls this API from the browser.
     app.add_middleware(
         CORSMiddleware,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from visibility.api.errors import ApiError, error_responses
 from visibility.api.models import ConflictDetailModel, ConflictPageModel
-from visibility.api.params import Timestamp, only_query
+from visibility.api.params import Cursor, Timestamp, only_query
 from visibility.lifecycle import Action, Lifecycle
 from visibility.store import ConflictFilter, VisibilityStore
 
@@ -31,7 +31,13 @@ page.
 class ActionRequest(BaseModel):
     """What a person does to a conflict."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"required": ["action"], "properties": {"action": {"enum": ["accept", "dispute"]}}},
+            "then": {"required": ["note"], "properties": {"note": {"type": "string", "pattern": r"\S"}}},
+        },
+    )
 
     action: Action = Field(description="acknowledge, then fix, accept or dispute")
     actor: str = Field(min_length=1, max_length=128, description="who acts, e.g. an e-mail address or a team")
@@ -50,6 +56,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
     @router.get(
         "/conflicts",
         summary="List conflicts, newest first",
+        operation_id="listConflicts",
         description=_LIST_DESCRIPTION,
         response_model=ConflictPageModel,
         responses=error_responses(422, 503),
@@ -63,7 +70,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         since: Annotated[Timestamp | None, Query(description="detected at or after (RFC 3339 with offset)")] = None,
         until: Annotated[Timestamp | None, Query(description="detected before (RFC 3339 with offset)")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        cursor: Annotated[str | None, Query(description="the `next_cursor` of the previous page")] = None,
+        cursor: Annotated[Cursor | None, Query(min_length=1)] = None,
     ) -> ConflictPageModel:
         filters = ConflictFilter(status=status, rule=rule, team=team, since=since, until=until)
         return ConflictPageModel.of(await store.conflicts(filters, limit=limit, cursor=cursor))
@@ -71,6 +78,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
     @router.get(
         "/conflicts/{conflict_id}",
         summary="One conflict with its evidence and every action taken on it",
+        operation_id="getConflict",
         response_model=ConflictDetailModel,
         responses=error_responses(404, 422, 503),
         dependencies=[Depends(only_query())],
@@ -84,6 +92,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
     @router.post(
         "/conflicts/{conflict_id}/actions",
         summary="Acknowledge, fix, accept or dispute a conflict",
+        operation_id="actOnConflict",
         description=(
             "acknowledge first; then fix, accept (a note with the reason is required) or dispute as a false "
             "positive (a note with the reason is required). Any other move answers 409 saying why."

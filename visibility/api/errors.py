@@ -22,12 +22,13 @@ from bloodbank.api_errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
     Translation,
+    body_answers,
     documented,
 )
 from visibility.lifecycle import ReasonRequired, TransitionRefused
 from visibility.store import DatabaseUnavailable, InvalidCursor, StoreError
 
-__all__ = ["RETRY_AFTER_SECONDS", "ApiError", "error_responses", "install_error_handlers"]
+__all__ = ["BODY_ERRORS", "RETRY_AFTER_SECONDS", "ApiError", "error_responses", "install_error_handlers"]
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,10 @@ _DESCRIPTIONS = {
     422: "Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault",
     503: "The database is unavailable: retry after `Retry-After` seconds",
 }
+
+
+BODY_ERRORS = body_answers("VISIBILITY_MAX_BODY_BYTES")
+"""What a route that takes a body may answer before reading it (documented on each such route)."""
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -65,4 +70,6 @@ _TRANSLATIONS: dict[type[Exception], Translation] = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document."""
-    api_errors.install_error_handlers(app, service="the visibility API", translations=_TRANSLATIONS)
+    api_errors.install_error_handlers(
+        app, service="the visibility API", translations=_TRANSLATIONS, body_errors=BODY_ERRORS
+    )

@@ -22,13 +22,14 @@ def health_routes(
 ) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live", summary="The process is up", response_model=LiveModel)
+    @router.get("/health/live", summary="The process is up", response_model=LiveModel, operation_id="checkLiveness")
     async def live() -> LiveModel:
         return LiveModel(status="live")
 
     @router.get(
         "/health/ready",
         summary="The database answers and the broker is connected",
+        operation_id="checkReadiness",
         response_model=ReadyModel,
         responses=error_responses(503),
     )
@@ -51,6 +52,7 @@ def health_routes(
     @router.get(
         "/metrics",
         summary="Prometheus metrics",
+        operation_id="getMetrics",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "The Prometheus text format"}},
     )

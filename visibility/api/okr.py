@@ -42,6 +42,7 @@ def okr_routes(
     @router.get(
         "/okr",
         summary="Conflict rate, time to detect, resolution rate, customer impact, disputed share",
+        operation_id="getOkr",
         response_model=OkrModel,
         responses=error_responses(422, 503),
         dependencies=[Depends(only_query("hours"))],
@@ -59,6 +60,7 @@ def okr_routes(
     @router.get(
         "/okr/trend",
         summary="The conflict rate per hour, with events checked and conflicts opened",
+        operation_id="getOkrTrend",
         description=_TREND_DESCRIPTION,
         response_model=TrendModel,
         responses=error_responses(422, 503),

@@ -14,11 +14,12 @@ from fastapi import Request
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from bloodbank.openapi import CURSOR_SCHEMA, TIMESTAMP_SCHEMA
 from holyfields import ValidationIssue
 from holyfields.timestamps import InvalidTimestamp, parse_timestamp
 from visibility.api.errors import ApiError
 
-__all__ = ["Timestamp", "only_query"]
+__all__ = ["Cursor", "Timestamp", "only_query"]
 
 
 def _timestamp(value: object) -> datetime:
@@ -30,8 +31,11 @@ def _timestamp(value: object) -> datetime:
     raise PydanticCustomError("timestamp", "expected a timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
 
 
-Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema({"type": "string", "format": "date-time"})]
+Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema(TIMESTAMP_SCHEMA)]
 """A time in UTC, read as RFC 3339 with an offset within the years 1970 to 9999 (:mod:`holyfields.timestamps`)."""
+
+Cursor = Annotated[str, WithJsonSchema(CURSOR_SCHEMA)]
+"""A page position the API issued (the store refuses, 422, one it did not)."""
 
 
 def only_query(*known: str) -> Callable[[Request], None]:

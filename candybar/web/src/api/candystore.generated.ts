@@ -8,7 +8,7 @@ export interface paths {
             cookie?: never;
         };
         /** List dead letters, newest first */
-        get: operations["list_dead_letters_dlq_get"];
+        get: operations["listDeadLetters"];
         put?: never;
         post?: never;
         delete?: never;
@@ -27,7 +27,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Republish dead letters to the main exchange, marked as replays */
-        post: operations["replay_dlq_replay_post"];
+        post: operations["replayDeadLetters"];
         delete?: never;
         options?: never;
         head?: never;
@@ -42,11 +42,11 @@ export interface paths {
             cookie?: never;
         };
         /** One dead letter */
-        get: operations["get_dead_letter_dlq__dead_letter_id__get"];
+        get: operations["getDeadLetter"];
         put?: never;
         post?: never;
         /** Discard a dead letter (kept for audit with who and why) */
-        delete: operations["discard_dlq__dead_letter_id__delete"];
+        delete: operations["discardDeadLetter"];
         options?: never;
         head?: never;
         patch?: never;
@@ -64,10 +64,11 @@ export interface paths {
          * @description Events matching every given filter, in (timestamp, event_id) order. Besides the named
          *     parameters, `payload.FIELD=value` keeps events whose top-level payload field equals the
          *     value (read as a JSON scalar when it is one: `payload.qty=3`, `payload.ok=true`,
-         *     `payload.store_id=s1`). Pass `next_cursor` back as `cursor` for the next page: pages stay
-         *     stable while events arrive.
+         *     `payload.store_id=s1`). `event_type` takes wildcards: `*` is exactly one word, `#` zero or
+         *     more words (`retail.#`, `*.workflow.*.v1`). Pass `next_cursor` back as `cursor` for the
+         *     next page: pages stay stable while events arrive.
          */
-        get: operations["list_events_events_get"];
+        get: operations["listEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -90,7 +91,7 @@ export interface paths {
          *     that is named but not stored comes as `{"event_id", "placeholder": true}`. At most
          *     `max_nodes` nodes: `truncated` says when the graph was cut short.
          */
-        get: operations["trace_events_trace__event_id__get"];
+        get: operations["traceEvent"];
         put?: never;
         post?: never;
         delete?: never;
@@ -107,7 +108,7 @@ export interface paths {
             cookie?: never;
         };
         /** One event, exactly as published (timestamp in UTC) */
-        get: operations["get_event_events__event_id__get"];
+        get: operations["getEvent"];
         put?: never;
         post?: never;
         delete?: never;
@@ -124,7 +125,7 @@ export interface paths {
             cookie?: never;
         };
         /** The process is up */
-        get: operations["live_health_live_get"];
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -140,8 +141,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database answers and the broker is connected */
-        get: operations["ready_health_ready_get"];
+        /** The database answers, the broker is connected and does not block publishing, deliveries move */
+        get: operations["checkReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -158,7 +159,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: operations["metrics_metrics_get"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -175,7 +176,7 @@ export interface paths {
             cookie?: never;
         };
         /** Counts by type, source and hour; rates; dead letters by state */
-        get: operations["stats_stats_get"];
+        get: operations["getStats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -227,7 +228,7 @@ export interface components {
             consumer?: string | null;
             /**
              * Event Type
-             * @description exact, or `*` for one or more characters
+             * @description exact, or a pattern: `*` one word, `#` zero or more words (`retail.#`)
              */
             event_type?: string | null;
             /**
@@ -447,7 +448,11 @@ export interface components {
              * @default 1000
              */
             limit: number;
-        };
+        } & ({
+            ids: string[];
+        } | {
+            filter: components["schemas"]["DeadLetterFilterBody"];
+        });
         /**
          * ReplayResponse
          * @description One result per dead letter, in order; `replayed` counts those published and resolved.
@@ -605,12 +610,12 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list_dead_letters_dlq_get: {
+    listDeadLetters: {
         parameters: {
             query?: {
                 /** @description the consumer that gave up */
                 consumer?: string | null;
-                /** @description exact, or `*` wildcards */
+                /** @description exact, or a pattern: `*` one word, `#` zero or more words */
                 event_type?: string | null;
                 /** @description a piece of the error (case-insensitive) */
                 reason?: string | null;
@@ -621,7 +626,6 @@ export interface operations {
                 /** @description open, resolved or discarded */
                 state?: components["schemas"]["DeadLetterState"] | null;
                 limit?: number;
-                /** @description the `next_cursor` of the previous page */
                 cursor?: string | null;
                 /** @description by when it was received */
                 order?: "asc" | "desc";
@@ -661,7 +665,7 @@ export interface operations {
             };
         };
     };
-    replay_dlq_replay_post: {
+    replayDeadLetters: {
         parameters: {
             query?: never;
             header?: never;
@@ -692,8 +696,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The dead letter is no longer open (the message says its state) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than `CANDYSTORE_MAX_BODY_BYTES` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/json` in UTF-8, or has no Content-Type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -721,7 +752,7 @@ export interface operations {
             };
         };
     };
-    get_dead_letter_dlq__dead_letter_id__get: {
+    getDeadLetter: {
         parameters: {
             query?: never;
             header?: never;
@@ -771,7 +802,7 @@ export interface operations {
             };
         };
     };
-    discard_dlq__dead_letter_id__delete: {
+    discardDeadLetter: {
         parameters: {
             query: {
                 /** @description who discards it */
@@ -835,23 +866,22 @@ export interface operations {
             };
         };
     };
-    list_events_events_get: {
+    listEvents: {
         parameters: {
             query?: {
-                /** @description exact type, or `*` for one or more characters: `retail.*` */
+                /** @description exact type, or a pattern: `*` one word, `#` zero or more words (`retail.#`) */
                 event_type?: string | null;
                 /** @description `source.app` */
                 source_app?: string | null;
-                /** @description timestamp at or after (ISO 8601 with offset) */
+                /** @description timestamp at or after (RFC 3339 with offset) */
                 since?: string | null;
-                /** @description timestamp before (ISO 8601 with offset) */
+                /** @description timestamp before (RFC 3339 with offset) */
                 until?: string | null;
                 /** @description events naming this id among their parents */
                 correlation_id?: string | null;
                 /** @description `agent_context.name` */
                 agent_name?: string | null;
                 limit?: number;
-                /** @description the `next_cursor` of the previous page */
                 cursor?: string | null;
                 /** @description oldest first (asc) or newest first */
                 order?: "asc" | "desc";
@@ -891,7 +921,7 @@ export interface operations {
             };
         };
     };
-    trace_events_trace__event_id__get: {
+    traceEvent: {
         parameters: {
             query?: {
                 /** @description nodes to return at most (default and ceiling: the server's setting) */
@@ -944,7 +974,7 @@ export interface operations {
             };
         };
     };
-    get_event_events__event_id__get: {
+    getEvent: {
         parameters: {
             query?: never;
             header?: never;
@@ -994,7 +1024,7 @@ export interface operations {
             };
         };
     };
-    live_health_live_get: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -1014,7 +1044,7 @@ export interface operations {
             };
         };
     };
-    ready_health_ready_get: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -1050,7 +1080,7 @@ export interface operations {
             };
         };
     };
-    metrics_metrics_get: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -1070,12 +1100,12 @@ export interface operations {
             };
         };
     };
-    stats_stats_get: {
+    getStats: {
         parameters: {
             query?: {
                 /** @description window start, by event timestamp (default: 24 h before until) */
                 since?: string | null;
-                /** @description window end, exclusive (default: now) */
+                /** @description window end, exclusive (default: now, or 24 h after since when only since is given) */
                 until?: string | null;
             };
             header?: never;

@@ -16,8 +16,8 @@ export type DeadLetterPage = Schemas["DeadLetterPageModel"];
 export type DeadLetterState = DeadLetter["state"];
 export type DeadLetterFilter = Schemas["DeadLetterFilterBody"];
 export type ReplayResponse = Schemas["ReplayResponse"];
-export type EventQuery = NonNullable<operations["list_events_events_get"]["parameters"]["query"]>;
-export type DeadLetterQuery = NonNullable<operations["list_dead_letters_dlq_get"]["parameters"]["query"]>;
+export type EventQuery = NonNullable<operations["listEvents"]["parameters"]["query"]>;
+export type DeadLetterQuery = NonNullable<operations["listDeadLetters"]["parameters"]["query"]>;
 
 /** Most dead letters one replay request may name or match (Candystore's limit). */
 export const MAX_REPLAY = 1000;

@@ -13,7 +13,7 @@ export interface paths {
          * Publish one event
          * @description Answers 202 with the event's id once the broker confirmed it; never a 2xx before.
          */
-        post: operations["publish_event_events_post"];
+        post: operations["publishEvent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -33,7 +33,7 @@ export interface paths {
          * Publish many events
          * @description Up to BLOODBANK_MAX_BATCH (1000) events, as an array or `{"events": [...]}`, pipelined to the broker; one result per event, in order.
          */
-        post: operations["publish_batch_events_batch_post"];
+        post: operations["publishBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -48,7 +48,7 @@ export interface paths {
             cookie?: never;
         };
         /** The process is up */
-        get: operations["live_health_live_get"];
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -64,8 +64,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Connected to the broker, with the topology verified */
-        get: operations["ready_health_ready_get"];
+        /** Connected to the broker, with the topology verified, and publishing is not blocked */
+        get: operations["checkReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -82,7 +82,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: operations["metrics_metrics_get"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -99,7 +99,7 @@ export interface paths {
             cookie?: never;
         };
         /** List every event type */
-        get: operations["list_schemas_schemas_get"];
+        get: operations["listSchemas"];
         put?: never;
         post?: never;
         delete?: never;
@@ -116,7 +116,7 @@ export interface paths {
             cookie?: never;
         };
         /** One event type with its payload schema */
-        get: operations["get_schema_schemas__event_type__get"];
+        get: operations["getSchema"];
         put?: never;
         post?: never;
         delete?: never;
@@ -129,6 +129,42 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AgentContext
+         * @description Context of the AI agent that produced an event, kept with the event so its decisions can be audited.
+         * @example {
+         *       "file_references": [
+         *         "transcripts/2026-11-02-standup.md"
+         *       ],
+         *       "instance_id": "0193a5f2-6c1e-7b3a-9f4d-2e8c1a7b5d90",
+         *       "mcp_servers": [
+         *         "fireflies",
+         *         "theboard"
+         *       ],
+         *       "name": "meeting-summariser",
+         *       "type": "claude"
+         *     }
+         */
+        AgentContext: {
+            /** @description Files the agent read or wrote while producing the event. */
+            file_references?: string[];
+            /**
+             * Format: uuid
+             * @description Identifier of this running agent instance.
+             */
+            instance_id?: string;
+            /** @description MCP servers the agent had available. */
+            mcp_servers?: string[];
+            /** @description Agent name, e.g. 'meeting-summariser'. */
+            name: string;
+            /** @description System prompt the agent ran with. */
+            system_prompt?: string;
+            /**
+             * @description Agent framework.
+             * @enum {string}
+             */
+            type: "claude" | "letta" | "custom";
+        };
         /**
          * BatchItemResult
          * @description What became of one event of a batch (``index`` is its position in the request).
@@ -180,6 +216,8 @@ export interface components {
              */
             path: string | null;
         };
+        /** @description One event: `event_type` and its `payload`, and any other envelope field; the gateway fills in `event_id` (UUIDv7), `timestamp` (now), `version`, `source` and `correlation_ids` ([]). */
+        Event: components["schemas"]["FirefliesTranscriptReadyV1Event"] | components["schemas"]["FirefliesTranscriptSegmentV1Event"] | components["schemas"]["FirefliesTranscriptUploadV1Event"] | components["schemas"]["GithubIssueCreatedV1Event"] | components["schemas"]["GithubPrOpenedV1Event"] | components["schemas"]["GithubWorkflowCompletedV1Event"] | components["schemas"]["N8nWorkflowCompletedV1Event"] | components["schemas"]["N8nWorkflowStartedV1Event"] | components["schemas"]["RetailInventorySnapshotV1Event"] | components["schemas"]["RetailOfferSurfacedV1Event"] | components["schemas"]["TheboardBrainstormCompletedV1Event"] | components["schemas"]["TheboardMeetingCreatedV1Event"] | components["schemas"]["TheboardMeetingStartedV1Event"] | components["schemas"]["TheboardRoundCompletedV1Event"] | components["schemas"]["VisibilityConflictDetectedV1Event"] | components["schemas"]["VisibilityConflictEscalatedV1Event"] | components["schemas"]["VisibilityConflictResolvedV1Event"];
         /**
          * EventAccepted
          * @description The broker confirmed the event: it is durable.
@@ -190,6 +228,1065 @@ export interface components {
              * @example 0193a5f2-7d4e-7c1a-8b2f-3c4d5e6f7a8b
              */
             event_id: string;
+        };
+        /**
+         * fireflies.transcript.ready.v1 event
+         * @description Published by the Fireflies integration when Fireflies has finished transcribing a meeting, whether it was uploaded or recorded by the Fireflies bot; the transcript's fireflies.transcript.segment.v1 events follow.
+         */
+        FirefliesTranscriptReadyV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "fireflies.transcript.ready.v1";
+            payload: components["schemas"]["FirefliesTranscriptReadyV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * FirefliesTranscriptReadyV1
+         * @description Published by the Fireflies integration when Fireflies has finished transcribing a meeting, whether it was uploaded or recorded by the Fireflies bot; the transcript's fireflies.transcript.segment.v1 events follow.
+         * @example {
+         *       "action_items": [
+         *         "Mika: declare the retry queues as quorum queues",
+         *         "Jarad: write the DLQ replay runbook"
+         *       ],
+         *       "duration_seconds": 3012.4,
+         *       "language": "en",
+         *       "segment_count": 412,
+         *       "speakers": [
+         *         {
+         *           "email": "jarad@33god.io",
+         *           "name": "Jarad",
+         *           "speaker_id": 0,
+         *           "talk_time_seconds": 1320.5,
+         *           "word_count": 3710
+         *         },
+         *         {
+         *           "email": null,
+         *           "name": "Mika",
+         *           "speaker_id": 1,
+         *           "talk_time_seconds": 1108,
+         *           "word_count": 2954
+         *         }
+         *       ],
+         *       "summary": "The team agreed to move Candystore to quorum queues and to ship the DLQ replay command this week.",
+         *       "title": "Weekly platform sync",
+         *       "transcript_id": "tr_01JBX7Z5K3",
+         *       "transcript_url": "https://app.fireflies.ai/view/tr_01JBX7Z5K3",
+         *       "upload_id": "up_01JBX7Y2QH",
+         *       "word_count": 6664
+         *     }
+         * @example {
+         *       "duration_seconds": 41,
+         *       "language": "en",
+         *       "segment_count": 6,
+         *       "speakers": [
+         *         {
+         *           "name": "Speaker 1",
+         *           "speaker_id": 0
+         *         }
+         *       ],
+         *       "summary": null,
+         *       "title": "Quick check-in",
+         *       "transcript_id": "tr_01JBZ0Q4WD",
+         *       "transcript_url": "https://app.fireflies.ai/view/tr_01JBZ0Q4WD",
+         *       "upload_id": null,
+         *       "word_count": 87
+         *     }
+         */
+        FirefliesTranscriptReadyV1Payload: {
+            /** @description Action items Fireflies extracted from the meeting, one sentence each. */
+            action_items?: string[];
+            /** @description Length of the transcribed recording in seconds. */
+            duration_seconds: number;
+            /** @description Language the transcript is in, as a BCP 47 tag, e.g. 'en'. */
+            language: string;
+            /** @description Number of fireflies.transcript.segment.v1 events published for this transcript (segment_index 0 to segment_count - 1). */
+            segment_count: number;
+            /** @description Speakers Fireflies told apart, in order of first appearance; empty when nobody spoke. */
+            speakers: components["schemas"]["FirefliesTranscriptReadyV1PayloadSpeaker"][];
+            /** @description Fireflies' summary of the meeting; null when the meeting was too short to summarise. */
+            summary: string | null;
+            /** @description Title of the transcribed meeting. */
+            title: string;
+            /** @description Fireflies transcript identifier, e.g. 'tr_01JBX7Z5K3'. */
+            transcript_id: string;
+            /**
+             * Format: uri
+             * @description Link to the transcript in the Fireflies web app.
+             */
+            transcript_url: string;
+            /** @description Upload this transcript was made from (see fireflies.transcript.upload.v1); null when the Fireflies bot recorded the meeting itself. */
+            upload_id: string | null;
+            /** @description Number of words in the whole transcript. */
+            word_count: number;
+        };
+        /** @description One speaker of the transcript. */
+        FirefliesTranscriptReadyV1PayloadSpeaker: {
+            /**
+             * Format: email
+             * @description Email address of the speaker when Fireflies matched them to an attendee.
+             */
+            email?: string | null;
+            /** @description Display name of the speaker, e.g. 'Jarad' or 'Speaker 2' when unknown. */
+            name: string;
+            /** @description Fireflies' number for this speaker within the transcript; segments refer to it. */
+            speaker_id: number;
+            /** @description How long this speaker talked, in seconds. */
+            talk_time_seconds?: number;
+            /** @description Number of words this speaker said. */
+            word_count?: number;
+        };
+        /**
+         * fireflies.transcript.segment.v1 event
+         * @description Published by the Fireflies integration for each segment (one speaker turn) of a finished transcript, after its fireflies.transcript.ready.v1.
+         */
+        FirefliesTranscriptSegmentV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "fireflies.transcript.segment.v1";
+            payload: components["schemas"]["FirefliesTranscriptSegmentV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * FirefliesTranscriptSegmentV1
+         * @description Published by the Fireflies integration for each segment (one speaker turn) of a finished transcript, after its fireflies.transcript.ready.v1.
+         * @example {
+         *       "confidence": 0.97,
+         *       "end_seconds": 7.84,
+         *       "segment_index": 0,
+         *       "speaker": "Jarad",
+         *       "speaker_id": 0,
+         *       "start_seconds": 0,
+         *       "text": "Okay, let's start with the dead-letter queue, where are we on replay?",
+         *       "transcript_id": "tr_01JBX7Z5K3"
+         *     }
+         * @example {
+         *       "confidence": 0.91,
+         *       "end_seconds": 15.62,
+         *       "segment_index": 1,
+         *       "speaker": "Mika",
+         *       "speaker_id": 1,
+         *       "start_seconds": 8.1,
+         *       "text": "Replay works against the embedded transport; RabbitMQ is next.",
+         *       "transcript_id": "tr_01JBX7Z5K3"
+         *     }
+         */
+        FirefliesTranscriptSegmentV1Payload: {
+            /** @description Transcription confidence from 0 (a guess) to 1 (certain). */
+            confidence: number;
+            /** @description End of the segment, in seconds from the start of the recording; not before start_seconds. */
+            end_seconds: number;
+            /** @description Position of the segment in the transcript, from 0; segments may arrive out of order. */
+            segment_index: number;
+            /** @description Display name of the speaker, e.g. 'Jarad' or 'Speaker 2' when unknown. */
+            speaker: string;
+            /** @description Fireflies' number for the speaker, as in the speakers list of fireflies.transcript.ready.v1. */
+            speaker_id: number;
+            /** @description Start of the segment, in seconds from the start of the recording. */
+            start_seconds: number;
+            /** @description What was said in the segment. */
+            text: string;
+            /** @description Fireflies transcript this segment belongs to, e.g. 'tr_01JBX7Z5K3'. */
+            transcript_id: string;
+        };
+        /**
+         * fireflies.transcript.upload.v1 event
+         * @description Published by the Fireflies integration when a meeting recording has been uploaded to Fireflies for transcription; a fireflies.transcript.ready.v1 with the same upload_id follows when the transcript is done.
+         */
+        FirefliesTranscriptUploadV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "fireflies.transcript.upload.v1";
+            payload: components["schemas"]["FirefliesTranscriptUploadV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * FirefliesTranscriptUploadV1
+         * @description Published by the Fireflies integration when a meeting recording has been uploaded to Fireflies for transcription; a fireflies.transcript.ready.v1 with the same upload_id follows when the transcript is done.
+         * @example {
+         *       "duration_seconds": 3012.4,
+         *       "file_name": "weekly-sync-2026-11-02.mp3",
+         *       "language": "en",
+         *       "media_type": "audio/mpeg",
+         *       "media_url": "https://recordings.33god.io/2026/11/02/weekly-sync.mp3",
+         *       "meeting_title": "Weekly platform sync",
+         *       "size_bytes": 48211968,
+         *       "upload_id": "up_01JBX7Y2QH",
+         *       "uploaded_at": "2026-11-02T13:12:05Z",
+         *       "uploaded_by": "jarad@33god.io"
+         *     }
+         * @example {
+         *       "file_name": "kundengespraech.mp4",
+         *       "language": "de-CH",
+         *       "media_type": "video/mp4",
+         *       "meeting_title": "Kundengespräch Migros",
+         *       "size_bytes": 210763776,
+         *       "upload_id": "up_01JBY2M8RT",
+         *       "uploaded_at": "2026-11-03T08:45:51+01:00",
+         *       "uploaded_by": "anna.keller@33god.io"
+         *     }
+         */
+        FirefliesTranscriptUploadV1Payload: {
+            /** @description Length of the recording in seconds, when the uploader knows it. */
+            duration_seconds?: number;
+            /** @description Name of the uploaded media file, e.g. 'weekly-sync-2026-11-02.mp3'. */
+            file_name: string;
+            /**
+             * @description Spoken language as a BCP 47 tag, e.g. 'en' or 'de-CH'; Fireflies assumes English when absent.
+             * @default en
+             */
+            language: string;
+            /** @description MIME type of the recording, e.g. 'audio/mpeg' or 'video/mp4'. */
+            media_type: string;
+            /**
+             * Format: uri
+             * @description Where Fireflies fetched the recording from, when it was uploaded by URL.
+             */
+            media_url?: string;
+            /** @description Title of the recorded meeting; becomes the transcript title. */
+            meeting_title: string;
+            /** @description Size of the uploaded file in bytes. */
+            size_bytes: number;
+            /** @description Identifier of the upload, e.g. 'up_01JBX7Y2QH'; the transcript that comes out of it refers back to it. */
+            upload_id: string;
+            /**
+             * Format: date-time
+             * @description When the upload finished, RFC 3339 with an offset.
+             */
+            uploaded_at: string;
+            /**
+             * Format: email
+             * @description Email address of the Fireflies user the recording was uploaded as.
+             */
+            uploaded_by: string;
+        };
+        /**
+         * github.issue.created.v1 event
+         * @description Published by the GitHub webhook receiver when an issue is opened in a watched repository.
+         */
+        GithubIssueCreatedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "github.issue.created.v1";
+            payload: components["schemas"]["GithubIssueCreatedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * GithubIssueCreatedV1
+         * @description Published by the GitHub webhook receiver when an issue is opened in a watched repository.
+         * @example {
+         *       "assignees": [
+         *         "mika-dev"
+         *       ],
+         *       "author": "jarad",
+         *       "body": "Dead-lettering out of a classic queue is at-most-once; a broker crash can lose a message between retry and consumer queue.",
+         *       "created_at": "2026-11-02T09:15:27Z",
+         *       "labels": [
+         *         "bug",
+         *         "reliability"
+         *       ],
+         *       "number": 142,
+         *       "repository": "33god/bloodbank",
+         *       "title": "Retry queues should be quorum queues",
+         *       "url": "https://github.com/33god/bloodbank/issues/142"
+         *     }
+         * @example {
+         *       "author": "dependabot[bot]",
+         *       "body": null,
+         *       "created_at": "2026-11-03T02:00:04Z",
+         *       "labels": [],
+         *       "number": 7,
+         *       "repository": "33god/candybar",
+         *       "title": "Bump vite from 6.0.1 to 6.0.3",
+         *       "url": "https://github.com/33god/candybar/issues/7"
+         *     }
+         */
+        GithubIssueCreatedV1Payload: {
+            /** @description GitHub logins the issue was assigned to when it was opened. */
+            assignees?: string[];
+            /** @description GitHub login of the person or app that opened the issue, e.g. 'octocat' or 'dependabot[bot]'. */
+            author: string;
+            /** @description Markdown body of the issue; null when it has none. */
+            body?: string | null;
+            /**
+             * Format: date-time
+             * @description When the issue was opened, RFC 3339 with an offset.
+             */
+            created_at: string;
+            /** @description Names of the labels on the issue when it was opened; empty when none. */
+            labels: string[];
+            /** @description Issue number within the repository. */
+            number: number;
+            /** @description Repository as 'owner/name', e.g. '33god/bloodbank'. */
+            repository: string;
+            /** @description Title of the issue. */
+            title: string;
+            /**
+             * Format: uri
+             * @description Link to the issue on GitHub.
+             */
+            url: string;
+        };
+        /**
+         * github.pr.opened.v1 event
+         * @description Published by the GitHub webhook receiver when a pull request is opened (as a draft or ready for review) in a watched repository.
+         */
+        GithubPrOpenedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "github.pr.opened.v1";
+            payload: components["schemas"]["GithubPrOpenedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * GithubPrOpenedV1
+         * @description Published by the GitHub webhook receiver when a pull request is opened (as a draft or ready for review) in a watched repository.
+         * @example {
+         *       "additions": 87,
+         *       "author": "mika-dev",
+         *       "base_branch": "main",
+         *       "body": "Fixes #142.",
+         *       "changed_files": 4,
+         *       "deletions": 23,
+         *       "draft": false,
+         *       "head_branch": "fix/quorum-retry-queues",
+         *       "head_sha": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+         *       "number": 143,
+         *       "opened_at": "2026-11-02T16:40:11Z",
+         *       "repository": "33god/bloodbank",
+         *       "title": "Declare retry queues as quorum queues",
+         *       "url": "https://github.com/33god/bloodbank/pull/143"
+         *     }
+         * @example {
+         *       "additions": 412,
+         *       "author": "jarad",
+         *       "base_branch": "main",
+         *       "body": null,
+         *       "changed_files": 9,
+         *       "deletions": 0,
+         *       "draft": true,
+         *       "head_branch": "feat/ts-emitter",
+         *       "head_sha": "3b18e512dba79e4c8300dd08aeb37f8e728b8dad",
+         *       "number": 31,
+         *       "opened_at": "2026-11-03T11:02:45+01:00",
+         *       "repository": "33god/holyfields",
+         *       "title": "WIP: TypeScript emitter",
+         *       "url": "https://github.com/33god/holyfields/pull/31"
+         *     }
+         */
+        GithubPrOpenedV1Payload: {
+            /** @description Lines added. */
+            additions: number;
+            /** @description GitHub login of the person or app that opened the pull request. */
+            author: string;
+            /** @description Branch the changes are to be merged into, e.g. 'main'. */
+            base_branch: string;
+            /** @description Markdown description of the pull request; null when it has none. */
+            body?: string | null;
+            /** @description Number of files changed. */
+            changed_files: number;
+            /** @description Lines deleted. */
+            deletions: number;
+            /**
+             * @description Whether the pull request was opened as a draft.
+             * @default false
+             */
+            draft: boolean;
+            /** @description Branch with the changes, e.g. 'fix/quorum-retry-queues'. */
+            head_branch: string;
+            /** @description Full commit SHA of the head of the pull request, 40 lowercase hex digits. */
+            head_sha: string;
+            /** @description Pull request number within the repository. */
+            number: number;
+            /**
+             * Format: date-time
+             * @description When the pull request was opened, RFC 3339 with an offset.
+             */
+            opened_at: string;
+            /** @description Repository the pull request targets, as 'owner/name'. */
+            repository: string;
+            /** @description Title of the pull request. */
+            title: string;
+            /**
+             * Format: uri
+             * @description Link to the pull request on GitHub.
+             */
+            url: string;
+        };
+        /**
+         * github.workflow.completed.v1 event
+         * @description Published by the GitHub webhook receiver when a GitHub Actions workflow run (one attempt) completes, whatever its conclusion.
+         */
+        GithubWorkflowCompletedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "github.workflow.completed.v1";
+            payload: components["schemas"]["GithubWorkflowCompletedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * GithubWorkflowCompletedV1
+         * @description Published by the GitHub webhook receiver when a GitHub Actions workflow run (one attempt) completes, whatever its conclusion.
+         * @example {
+         *       "completed_at": "2026-11-02T16:46:02Z",
+         *       "conclusion": "failure",
+         *       "duration_seconds": 342,
+         *       "event": "pull_request",
+         *       "head_branch": "fix/quorum-retry-queues",
+         *       "head_sha": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+         *       "pull_request_number": 143,
+         *       "repository": "33god/bloodbank",
+         *       "run_attempt": 1,
+         *       "run_id": 11873450921,
+         *       "started_at": "2026-11-02T16:40:20Z",
+         *       "url": "https://github.com/33god/bloodbank/actions/runs/11873450921/attempts/1",
+         *       "workflow_name": "CI"
+         *     }
+         * @example {
+         *       "completed_at": "2026-11-03T03:02:09Z",
+         *       "conclusion": "success",
+         *       "duration_seconds": 88,
+         *       "event": "schedule",
+         *       "head_branch": "main",
+         *       "head_sha": "3b18e512dba79e4c8300dd08aeb37f8e728b8dad",
+         *       "pull_request_number": null,
+         *       "repository": "33god/candystore",
+         *       "run_attempt": 2,
+         *       "run_id": 11880012345,
+         *       "started_at": "2026-11-03T03:00:41Z",
+         *       "url": "https://github.com/33god/candystore/actions/runs/11880012345/attempts/2",
+         *       "workflow_name": "Nightly retention"
+         *     }
+         */
+        GithubWorkflowCompletedV1Payload: {
+            /**
+             * Format: date-time
+             * @description When this attempt completed, RFC 3339 with an offset.
+             */
+            completed_at: string;
+            /**
+             * @description How the run ended, as GitHub reports it.
+             * @enum {string}
+             */
+            conclusion: "success" | "failure" | "cancelled" | "skipped" | "timed_out" | "action_required" | "neutral";
+            /** @description Wall-clock time from started_at to completed_at, in seconds. */
+            duration_seconds: number;
+            /** @description GitHub event that triggered the run, e.g. 'push', 'pull_request' or 'schedule'. */
+            event?: string;
+            /** @description Branch the workflow ran on; null when GitHub reports none (e.g. some tag or release runs). */
+            head_branch: string | null;
+            /** @description Full commit SHA the workflow ran on, 40 lowercase hex digits. */
+            head_sha: string;
+            /** @description Number of the pull request the run belongs to; null when the run is not for a pull request. */
+            pull_request_number: number | null;
+            /** @description Repository the workflow ran in, as 'owner/name'. */
+            repository: string;
+            /** @description Attempt number of the run, 1 for the first and higher for re-runs. */
+            run_attempt: number;
+            /** @description GitHub's identifier of the workflow run. */
+            run_id: number;
+            /**
+             * Format: date-time
+             * @description When this attempt started running, RFC 3339 with an offset.
+             */
+            started_at: string;
+            /**
+             * Format: uri
+             * @description Link to the workflow run on GitHub.
+             */
+            url: string;
+            /** @description Name of the workflow, e.g. 'CI'. */
+            workflow_name: string;
+        };
+        /**
+         * n8n.workflow.completed.v1 event
+         * @description Published by the n8n integration when an n8n workflow execution stops running: it succeeded, failed, was cancelled or is waiting (paused at a Wait node).
+         */
+        N8nWorkflowCompletedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "n8n.workflow.completed.v1";
+            payload: components["schemas"]["N8nWorkflowCompletedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * N8nWorkflowCompletedV1
+         * @description Published by the n8n integration when an n8n workflow execution stops running: it succeeded, failed, was cancelled or is waiting (paused at a Wait node).
+         * @example {
+         *       "duration_ms": 3873,
+         *       "error_message": null,
+         *       "execution_id": "48213",
+         *       "finished_at": "2026-11-02T14:03:31.977Z",
+         *       "nodes_executed": 6,
+         *       "output": {
+         *         "meeting_id": "0193a6b0-1f2e-7d3c-9a4b-5c6d7e8f9a0b"
+         *       },
+         *       "started_at": "2026-11-02T14:03:28.104Z",
+         *       "status": "success",
+         *       "workflow_id": "Rk3zR5ZlU6cXbd7q",
+         *       "workflow_name": "Transcript to TheBoard"
+         *     }
+         * @example {
+         *       "duration_ms": 30512,
+         *       "error_message": "Request to http://candystore:8683/dlq timed out after 30000 ms",
+         *       "error_node": "Fetch dead letters",
+         *       "execution_id": "48231",
+         *       "finished_at": "2026-11-03T02:00:30.512+01:00",
+         *       "nodes_executed": 2,
+         *       "output": {},
+         *       "started_at": "2026-11-03T02:00:00+01:00",
+         *       "status": "error",
+         *       "workflow_id": "pQ8mN2vX7wYz1AbC",
+         *       "workflow_name": "Nightly DLQ report"
+         *     }
+         */
+        N8nWorkflowCompletedV1Payload: {
+            /** @description Running time from started_at to finished_at, in milliseconds. */
+            duration_ms: number;
+            /** @description Error that stopped the execution when status is 'error'; null otherwise. */
+            error_message: string | null;
+            /** @description Name of the node that failed when status is 'error'; null otherwise. */
+            error_node?: string | null;
+            /** @description n8n identifier of the execution, as in n8n.workflow.started.v1. */
+            execution_id: string;
+            /**
+             * Format: date-time
+             * @description When the execution stopped running, RFC 3339 with an offset.
+             */
+            finished_at: string;
+            /** @description Number of workflow nodes that ran. */
+            nodes_executed: number;
+            /** @description Data produced by the workflow's last node, free-form; empty when there is none. */
+            output: Record<string, never>;
+            /**
+             * Format: date-time
+             * @description When the execution started, RFC 3339 with an offset.
+             */
+            started_at: string;
+            /**
+             * @description How the execution stopped; 'waiting' means it is paused and will resume later as the same execution.
+             * @enum {string}
+             */
+            status: "success" | "error" | "cancelled" | "waiting";
+            /** @description n8n identifier of the workflow, e.g. 'Rk3zR5ZlU6cXbd7q'. */
+            workflow_id: string;
+            /** @description Name of the workflow in n8n. */
+            workflow_name: string;
+        };
+        /**
+         * n8n.workflow.started.v1 event
+         * @description Published by the n8n integration when an n8n workflow execution starts; n8n.workflow.completed.v1 with the same execution_id follows when it stops.
+         */
+        N8nWorkflowStartedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "n8n.workflow.started.v1";
+            payload: components["schemas"]["N8nWorkflowStartedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * N8nWorkflowStartedV1
+         * @description Published by the n8n integration when an n8n workflow execution starts; n8n.workflow.completed.v1 with the same execution_id follows when it stops.
+         * @example {
+         *       "execution_id": "48213",
+         *       "input": {
+         *         "title": "Weekly platform sync",
+         *         "transcript_id": "tr_01JBX7Z5K3"
+         *       },
+         *       "mode": "webhook",
+         *       "started_at": "2026-11-02T14:03:28.104Z",
+         *       "workflow_id": "Rk3zR5ZlU6cXbd7q",
+         *       "workflow_name": "Transcript to TheBoard"
+         *     }
+         * @example {
+         *       "execution_id": "48250",
+         *       "input": {},
+         *       "mode": "retry",
+         *       "retry_of": "48231",
+         *       "started_at": "2026-11-03T02:10:00+01:00",
+         *       "workflow_id": "pQ8mN2vX7wYz1AbC",
+         *       "workflow_name": "Nightly DLQ report"
+         *     }
+         */
+        N8nWorkflowStartedV1Payload: {
+            /** @description n8n identifier of this execution, e.g. '48213'. */
+            execution_id: string;
+            /** @description Data the workflow was started with (the trigger's output, e.g. a webhook body), free-form; empty when there is none. */
+            input: Record<string, never>;
+            /**
+             * @description How the execution was started.
+             * @enum {string}
+             */
+            mode: "manual" | "trigger" | "webhook" | "schedule" | "retry";
+            /** @description Execution this one retries, when mode is 'retry'; null otherwise. */
+            retry_of?: string | null;
+            /**
+             * Format: date-time
+             * @description When the execution started, RFC 3339 with an offset.
+             */
+            started_at: string;
+            /** @description n8n identifier of the workflow, e.g. 'Rk3zR5ZlU6cXbd7q'. */
+            workflow_id: string;
+            /** @description Name of the workflow in n8n. */
+            workflow_name: string;
+        };
+        /**
+         * retail.inventory.snapshot.v1 event
+         * @description Published by the inventory system every 5 minutes per store with the ground truth of stock on hand and price; the visibility layer compares surfaced offers against it.
+         */
+        RetailInventorySnapshotV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "retail.inventory.snapshot.v1";
+            payload: components["schemas"]["RetailInventorySnapshotV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * RetailInventorySnapshotV1
+         * @description Published by the inventory system every 5 minutes per store with the ground truth of stock on hand and price; the visibility layer compares surfaced offers against it.
+         * @example {
+         *       "as_of": "2026-11-02T14:05:00-05:00",
+         *       "currency": "USD",
+         *       "items": [
+         *         {
+         *           "on_hand": 0,
+         *           "price": 39.98,
+         *           "product_id": "1004417382"
+         *         },
+         *         {
+         *           "on_hand": 46,
+         *           "price": 12.47,
+         *           "product_id": "2057731904"
+         *         }
+         *       ],
+         *       "store_id": "store-0121"
+         *     }
+         * @example {
+         *       "as_of": "2026-11-02T19:10:00Z",
+         *       "items": [
+         *         {
+         *           "on_hand": 7,
+         *           "price": 39.98,
+         *           "product_id": "1004417382"
+         *         }
+         *       ],
+         *       "store_id": "store-0088"
+         *     }
+         */
+        RetailInventorySnapshotV1Payload: {
+            /**
+             * Format: date-time
+             * @description Moment the snapshot describes, RFC 3339 with an offset.
+             */
+            as_of: string;
+            /**
+             * @description ISO 4217 code of the currency of every item price.
+             * @default USD
+             */
+            currency: string;
+            /** @description Stock and price of each product in the store; a product appears at most once. */
+            items: components["schemas"]["RetailInventorySnapshotV1PayloadInventoryItem"][];
+            /** @description Identifier of the store the snapshot is for. */
+            store_id: string;
+        };
+        /** @description Stock on hand and current price of one product in the store. */
+        RetailInventorySnapshotV1PayloadInventoryItem: {
+            /** @description Units on hand in the store; 0 means out of stock. */
+            on_hand: number;
+            /** @description Current shelf price in currency units. */
+            price: number;
+            /** @description Identifier of the product. */
+            product_id: string;
+        };
+        /**
+         * retail.offer.surfaced.v1 event
+         * @description Published by a customer-facing team (Magic Apron, Recs/Search, Sponsored) each time it shows a customer a product with a price and an availability; the visibility layer checks it against the other teams and the inventory.
+         */
+        RetailOfferSurfacedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "retail.offer.surfaced.v1";
+            payload: components["schemas"]["RetailOfferSurfacedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * RetailOfferSurfacedV1
+         * @description Published by a customer-facing team (Magic Apron, Recs/Search, Sponsored) each time it shows a customer a product with a price and an availability; the visibility layer checks it against the other teams and the inventory.
+         * @example {
+         *       "availability": "in_stock",
+         *       "channel": "app",
+         *       "currency": "USD",
+         *       "customer_facing": true,
+         *       "price": 39.98,
+         *       "product_id": "1004417382",
+         *       "quantity": 12,
+         *       "store_id": "store-0121",
+         *       "surfaced_at": "2026-11-02T14:05:12.331-05:00",
+         *       "team": "magic-apron"
+         *     }
+         * @example {
+         *       "availability": "limited",
+         *       "channel": "web",
+         *       "currency": "USD",
+         *       "price": 44.97,
+         *       "product_id": "1004417382",
+         *       "store_id": "store-0121",
+         *       "surfaced_at": "2026-11-02T19:06:40Z",
+         *       "team": "sponsored"
+         *     }
+         */
+        RetailOfferSurfacedV1Payload: {
+            /**
+             * @description Availability shown to the customer.
+             * @enum {string}
+             */
+            availability: "in_stock" | "limited" | "out_of_stock" | "unknown";
+            /**
+             * @description Channel the customer saw the offer on.
+             * @enum {string}
+             */
+            channel?: "web" | "app" | "email" | "in_store" | "voice";
+            /** @description ISO 4217 code of the price's currency, e.g. 'USD'. */
+            currency: string;
+            /**
+             * @description Whether a customer actually saw the offer; false for previews, tests and internal tools.
+             * @default true
+             */
+            customer_facing: boolean;
+            /** @description Price shown to the customer, in currency units (e.g. 39.98). */
+            price: number;
+            /** @description Identifier of the product, as the inventory system knows it. */
+            product_id: string;
+            /** @description Quantity shown to the customer as available (e.g. 'only 3 left'), when one was shown. */
+            quantity?: number;
+            /** @description Identifier of the store the offer is for, as the inventory system knows it. */
+            store_id: string;
+            /**
+             * Format: date-time
+             * @description When the offer was shown, RFC 3339 with an offset.
+             */
+            surfaced_at: string;
+            /** @description Slug of the team that surfaced the offer, e.g. 'magic-apron', 'recs-search' or 'sponsored'. */
+            team: string;
         };
         /**
          * SchemaDetail
@@ -268,6 +1365,852 @@ export interface components {
              */
             version: string;
         };
+        /**
+         * Source
+         * @description Who or what produced an event: the host, the kind of trigger and the application.
+         * @example {
+         *       "app": "fireflies",
+         *       "host": "worker-01",
+         *       "type": "webhook"
+         *     }
+         * @example {
+         *       "app": "github",
+         *       "host": "ci-runner-7",
+         *       "meta": {
+         *         "region": "eu-west-1"
+         *       },
+         *       "type": "system"
+         *     }
+         */
+        Source: {
+            /** @description Application name, e.g. 'fireflies' or 'n8n'. */
+            app?: string;
+            /** @description Hostname of the event producer. */
+            host: string;
+            /** @description Additional source metadata, free-form. */
+            meta?: Record<string, never>;
+            /**
+             * @description What triggered the event.
+             * @enum {string}
+             */
+            type: "manual" | "agent" | "scheduled" | "webhook" | "system";
+        };
+        /**
+         * theboard.brainstorm.completed.v1 event
+         * @description Published by TheBoard when a meeting's brainstorm concludes, with every idea raised, the votes and the ideas selected.
+         */
+        TheboardBrainstormCompletedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "theboard.brainstorm.completed.v1";
+            payload: components["schemas"]["TheboardBrainstormCompletedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * TheboardBrainstormCompletedV1
+         * @description Published by TheBoard when a meeting's brainstorm concludes, with every idea raised, the votes and the ideas selected.
+         * @example {
+         *       "completed_at": "2026-11-04T10:07:55+01:00",
+         *       "ideas": [
+         *         {
+         *           "author": "architect-agent",
+         *           "description": "Three quorum retry queues with queue-level TTLs of 1 s, 2 s and 4 s, dead-lettering back to the consumer queue.",
+         *           "idea_id": "0193a6b9-02c1-7e4f-8a1b-2c3d4e5f6a7b",
+         *           "title": "TTL retry ladder",
+         *           "votes": 3
+         *         },
+         *         {
+         *           "author": "sre-agent",
+         *           "description": "Stop consuming while the database health check fails instead of retrying every message.",
+         *           "idea_id": "0193a6b9-02c1-7e4f-8a1b-2c3d4e5f6a7c",
+         *           "title": "Pause consumers on outage",
+         *           "votes": 1
+         *         }
+         *       ],
+         *       "meeting_id": "0193a6b0-1f2e-7d3c-9a4b-5c6d7e8f9a0b",
+         *       "selected_idea_ids": [
+         *         "0193a6b9-02c1-7e4f-8a1b-2c3d4e5f6a7b"
+         *       ],
+         *       "stop_reason": "consensus_reached",
+         *       "total_rounds": 3
+         *     }
+         */
+        TheboardBrainstormCompletedV1Payload: {
+            /**
+             * Format: date-time
+             * @description When the brainstorm completed, RFC 3339 with an offset.
+             */
+            completed_at: string;
+            /** @description Every idea raised during the brainstorm, most votes first. */
+            ideas: components["schemas"]["TheboardBrainstormCompletedV1PayloadIdea"][];
+            /**
+             * Format: uuid
+             * @description Identifier of the meeting, as in theboard.meeting.created.v1.
+             */
+            meeting_id: string;
+            /** @description Ideas the meeting selected to take forward; empty when none was. */
+            selected_idea_ids: string[];
+            /**
+             * @description Why the brainstorm ended.
+             * @enum {string}
+             */
+            stop_reason: "consensus_reached" | "max_rounds_reached" | "stopped_manually";
+            /** @description Number of rounds the meeting ran. */
+            total_rounds: number;
+        };
+        /** @description One idea raised during the brainstorm. */
+        TheboardBrainstormCompletedV1PayloadIdea: {
+            /** @description Name of the participant who raised the idea. */
+            author: string;
+            /** @description What the idea proposes. */
+            description: string;
+            /**
+             * Format: uuid
+             * @description Identifier of the idea, assigned by TheBoard.
+             */
+            idea_id: string;
+            /** @description Short title of the idea. */
+            title: string;
+            /** @description Number of votes the idea received. */
+            votes: number;
+        };
+        /**
+         * theboard.meeting.created.v1 event
+         * @description Published by TheBoard when an organiser creates a multi-agent meeting, before it starts; theboard.meeting.started.v1 follows when the first round begins.
+         */
+        TheboardMeetingCreatedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "theboard.meeting.created.v1";
+            payload: components["schemas"]["TheboardMeetingCreatedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * TheboardMeetingCreatedV1
+         * @description Published by TheBoard when an organiser creates a multi-agent meeting, before it starts; theboard.meeting.started.v1 follows when the first round begins.
+         * @example {
+         *       "max_rounds": 5,
+         *       "meeting_id": "0193a6b0-1f2e-7d3c-9a4b-5c6d7e8f9a0b",
+         *       "organiser": "jarad",
+         *       "participants": [
+         *         {
+         *           "kind": "human",
+         *           "name": "jarad",
+         *           "role": "facilitator"
+         *         },
+         *         {
+         *           "kind": "agent",
+         *           "name": "architect-agent",
+         *           "role": "architect"
+         *         },
+         *         {
+         *           "kind": "agent",
+         *           "name": "sre-agent",
+         *           "role": "reliability reviewer"
+         *         }
+         *       ],
+         *       "scheduled_for": "2026-11-04T10:00:00+01:00",
+         *       "title": "Retry strategy for Bloodbank",
+         *       "topic": "How should Bloodbank retry failed deliveries without creating hot requeue loops when PostgreSQL is down?"
+         *     }
+         * @example {
+         *       "max_rounds": 2,
+         *       "meeting_id": "0193a6c4-88aa-7b10-8e21-3f4a5b6c7d8e",
+         *       "organiser": "planner-agent",
+         *       "participants": [
+         *         {
+         *           "kind": "agent",
+         *           "name": "ideas-agent",
+         *           "role": "generator"
+         *         }
+         *       ],
+         *       "scheduled_for": null,
+         *       "title": "Names for the demo stream",
+         *       "topic": "Brainstorm names for the synthetic retail stream."
+         *     }
+         */
+        TheboardMeetingCreatedV1Payload: {
+            /** @description Most rounds the meeting may run before it must conclude. */
+            max_rounds: number;
+            /**
+             * Format: uuid
+             * @description Identifier of the meeting; every later TheBoard event of this meeting carries it.
+             */
+            meeting_id: string;
+            /** @description Name of the human or agent who created the meeting. */
+            organiser: string;
+            /** @description Who takes part; names are unique within the meeting. */
+            participants: components["schemas"]["TheboardMeetingCreatedV1PayloadParticipant"][];
+            /**
+             * Format: date-time
+             * @description When the meeting is due to start, RFC 3339 with an offset; null to start as soon as possible.
+             */
+            scheduled_for: string | null;
+            /** @description Short title of the meeting. */
+            title: string;
+            /** @description The question or problem the participants are asked to work on. */
+            topic: string;
+        };
+        /** @description One participant of a meeting. */
+        TheboardMeetingCreatedV1PayloadParticipant: {
+            /**
+             * @description Whether the participant is an AI agent or a person.
+             * @enum {string}
+             */
+            kind: "agent" | "human";
+            /** @description Name of the participant, unique within the meeting, e.g. 'architect-agent'. */
+            name: string;
+            /** @description Role the participant plays in the meeting, e.g. 'facilitator', 'devil's advocate'. */
+            role: string;
+        };
+        /**
+         * theboard.meeting.started.v1 event
+         * @description Published by TheBoard when a created meeting begins its first round.
+         */
+        TheboardMeetingStartedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "theboard.meeting.started.v1";
+            payload: components["schemas"]["TheboardMeetingStartedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * TheboardMeetingStartedV1
+         * @description Published by TheBoard when a created meeting begins its first round.
+         * @example {
+         *       "max_rounds": 5,
+         *       "meeting_id": "0193a6b0-1f2e-7d3c-9a4b-5c6d7e8f9a0b",
+         *       "participants": [
+         *         "jarad",
+         *         "architect-agent",
+         *         "sre-agent"
+         *       ],
+         *       "started_at": "2026-11-04T10:00:12+01:00",
+         *       "title": "Retry strategy for Bloodbank"
+         *     }
+         */
+        TheboardMeetingStartedV1Payload: {
+            /** @description Most rounds the meeting may run before it must conclude. */
+            max_rounds: number;
+            /**
+             * Format: uuid
+             * @description Identifier of the meeting, as in theboard.meeting.created.v1.
+             */
+            meeting_id: string;
+            /** @description Names of the participants present at the start. */
+            participants: string[];
+            /**
+             * Format: date-time
+             * @description When the meeting started, RFC 3339 with an offset.
+             */
+            started_at: string;
+            /** @description Short title of the meeting. */
+            title: string;
+        };
+        /**
+         * theboard.round.completed.v1 event
+         * @description Published by TheBoard at the end of each round of a meeting, once every participant has contributed and consensus has been scored.
+         */
+        TheboardRoundCompletedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "theboard.round.completed.v1";
+            payload: components["schemas"]["TheboardRoundCompletedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * TheboardRoundCompletedV1
+         * @description Published by TheBoard at the end of each round of a meeting, once every participant has contributed and consensus has been scored.
+         * @example {
+         *       "completed_at": "2026-11-04T10:03:41+01:00",
+         *       "consensus_score": 0.82,
+         *       "contributions": [
+         *         {
+         *           "participant": "architect-agent",
+         *           "summary": "Use queue-level TTL retry queues (1 s, 2 s, 4 s) instead of per-message TTL."
+         *         },
+         *         {
+         *           "participant": "sre-agent",
+         *           "summary": "Set an explicit delivery limit so a database outage cannot become a requeue loop."
+         *         },
+         *         {
+         *           "participant": "jarad",
+         *           "summary": "Agreed; asked for the dead-letter headers to record the failure reason."
+         *         }
+         *       ],
+         *       "duration_seconds": 94.3,
+         *       "meeting_id": "0193a6b0-1f2e-7d3c-9a4b-5c6d7e8f9a0b",
+         *       "round_number": 2
+         *     }
+         */
+        TheboardRoundCompletedV1Payload: {
+            /**
+             * Format: date-time
+             * @description When the round completed, RFC 3339 with an offset.
+             */
+            completed_at: string;
+            /** @description How far the participants agree after this round, from 0 (no agreement) to 1 (full consensus). */
+            consensus_score: number;
+            /** @description What each participant contributed in this round, in speaking order. */
+            contributions: components["schemas"]["TheboardRoundCompletedV1PayloadContribution"][];
+            /** @description How long the round took, in seconds. */
+            duration_seconds: number;
+            /**
+             * Format: uuid
+             * @description Identifier of the meeting, as in theboard.meeting.created.v1.
+             */
+            meeting_id: string;
+            /** @description Number of the round that completed, from 1. */
+            round_number: number;
+        };
+        /** @description One participant's contribution to a round. */
+        TheboardRoundCompletedV1PayloadContribution: {
+            /** @description Name of the participant, as in the meeting's participants. */
+            participant: string;
+            /** @description Summary of what the participant said or proposed. */
+            summary: string;
+        };
+        /**
+         * visibility.conflict.detected.v1 event
+         * @description Published by the visibility layer's conflict detector when a rule finds that teams' customer-facing decisions contradict each other or the inventory; the envelope's correlation_ids are the source events.
+         */
+        VisibilityConflictDetectedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "visibility.conflict.detected.v1";
+            payload: components["schemas"]["VisibilityConflictDetectedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * VisibilityConflictDetectedV1
+         * @description Published by the visibility layer's conflict detector when a rule finds that teams' customer-facing decisions contradict each other or the inventory; the envelope's correlation_ids are the source events.
+         * @example {
+         *       "conflict_id": "0193a7d2-4b5c-7a6d-9e8f-0a1b2c3d4e5f",
+         *       "customer_facing": true,
+         *       "details": {
+         *         "observations": [
+         *           {
+         *             "availability": "in_stock",
+         *             "event_id": "0193a7d1-9f00-7b11-8c22-3d44e55f6a77",
+         *             "observed_at": "2026-11-02T14:05:12.331-05:00",
+         *             "on_hand": null,
+         *             "price": 39.98,
+         *             "quantity": 12,
+         *             "source": "offer",
+         *             "team": "magic-apron"
+         *           },
+         *           {
+         *             "availability": null,
+         *             "event_id": "0193a7d0-1234-7c56-9d78-9e0f1a2b3c4d",
+         *             "observed_at": "2026-11-02T14:05:00-05:00",
+         *             "on_hand": 0,
+         *             "price": 39.98,
+         *             "source": "inventory",
+         *             "team": null
+         *           }
+         *         ],
+         *         "summary": "magic-apron told a customer product 1004417382 is in stock (12 units) at store-0121, but the inventory shows 0 on hand."
+         *       },
+         *       "detected_at": "2026-11-02T19:05:13.018Z",
+         *       "occurred_at": "2026-11-02T19:05:12.331Z",
+         *       "occurrence_count": 1,
+         *       "product_id": "1004417382",
+         *       "rule": "inventory_contradiction",
+         *       "rule_version": 2,
+         *       "severity": "high",
+         *       "source_event_ids": [
+         *         "0193a7d1-9f00-7b11-8c22-3d44e55f6a77",
+         *         "0193a7d0-1234-7c56-9d78-9e0f1a2b3c4d"
+         *       ],
+         *       "store_id": "store-0121",
+         *       "teams": [
+         *         "magic-apron"
+         *       ]
+         *     }
+         * @example {
+         *       "conflict_id": "0193a7e8-0c1d-7e2f-8a3b-4c5d6e7f8a9b",
+         *       "customer_facing": true,
+         *       "details": {
+         *         "measured": 12.5,
+         *         "observations": [
+         *           {
+         *             "availability": "in_stock",
+         *             "event_id": "0193a7d1-9f00-7b11-8c22-3d44e55f6a77",
+         *             "observed_at": "2026-11-02T19:05:12.331Z",
+         *             "on_hand": null,
+         *             "price": 39.98,
+         *             "source": "offer",
+         *             "team": "magic-apron"
+         *           },
+         *           {
+         *             "availability": "limited",
+         *             "event_id": "0193a7e7-5a6b-7c8d-9e0f-1a2b3c4d5e6f",
+         *             "observed_at": "2026-11-02T19:06:40Z",
+         *             "on_hand": null,
+         *             "price": 44.97,
+         *             "source": "offer",
+         *             "team": "sponsored"
+         *           }
+         *         ],
+         *         "summary": "sponsored showed 44.97 USD for product 1004417382 at store-0121 while magic-apron showed 39.98 USD (12.5 % apart, threshold 5 %).",
+         *         "threshold": 5
+         *       },
+         *       "detected_at": "2026-11-02T19:06:40.412Z",
+         *       "occurred_at": "2026-11-02T19:06:40Z",
+         *       "occurrence_count": 3,
+         *       "product_id": "1004417382",
+         *       "rule": "price_mismatch",
+         *       "rule_version": 1,
+         *       "severity": "medium",
+         *       "source_event_ids": [
+         *         "0193a7d1-9f00-7b11-8c22-3d44e55f6a77",
+         *         "0193a7e7-5a6b-7c8d-9e0f-1a2b3c4d5e6f"
+         *       ],
+         *       "store_id": "store-0121",
+         *       "teams": [
+         *         "magic-apron",
+         *         "sponsored"
+         *       ]
+         *     }
+         */
+        VisibilityConflictDetectedV1Payload: {
+            /**
+             * Format: uuid
+             * @description Identifier of the conflict; its escalation and resolution events carry it.
+             */
+            conflict_id: string;
+            /** @description Whether at least one offer in the conflict was shown to a customer; counts towards customer-impact incidents. */
+            customer_facing?: boolean;
+            /** @description Evidence for the conflict: the contradicting observations and a summary for humans. */
+            details: components["schemas"]["VisibilityConflictDetectedV1PayloadConflictDetails"];
+            /**
+             * Format: date-time
+             * @description When the detector found the conflict, RFC 3339 with an offset; detected_at minus occurred_at is the time to detect.
+             */
+            detected_at: string;
+            /**
+             * Format: date-time
+             * @description When the conflict began: the time of the latest source event that completed it, RFC 3339 with an offset.
+             */
+            occurred_at: string;
+            /** @description How often this conflict (same rule, product, store and teams) has been seen while open; 1 when first detected. */
+            occurrence_count: number;
+            /** @description Product the conflict is about. */
+            product_id: string;
+            /** @description Identifier of the detection rule that fired, e.g. 'price_mismatch' or 'inventory_contradiction'. */
+            rule: string;
+            /** @description Version of the rule's definition (threshold, window) that fired, from the rules file. */
+            rule_version: number;
+            /**
+             * @description How serious the conflict is, as the rule rates it.
+             * @enum {string}
+             */
+            severity: "low" | "medium" | "high" | "critical";
+            /** @description Events that make up the conflict (offers and inventory snapshots); the same ids as the envelope's correlation_ids. */
+            source_event_ids: string[];
+            /** @description Store the conflict is about. */
+            store_id: string;
+            /** @description Teams whose surfaced offers take part in the conflict. */
+            teams: string[];
+        };
+        /** @description Evidence for the conflict: what each side said, and a sentence for humans. */
+        VisibilityConflictDetectedV1PayloadConflictDetails: {
+            /** @description Value the rule measured, in the rule's unit, e.g. 12.5 for a 12.5 % price difference. */
+            measured?: number;
+            /** @description The observations that contradict each other, one per source event. */
+            observations: components["schemas"]["VisibilityConflictDetectedV1PayloadObservation"][];
+            /** @description One or two sentences saying what contradicts what, for alerts and the dashboard. */
+            summary: string;
+            /** @description Threshold the measured value crossed, in the same unit, e.g. 5 for 5 %. */
+            threshold?: number;
+        };
+        /** @description What one source event said about the product in the store. */
+        VisibilityConflictDetectedV1PayloadObservation: {
+            /**
+             * @description Availability the offer showed; null for inventory observations, which state on_hand instead.
+             * @enum {string|null}
+             */
+            availability: "in_stock" | "limited" | "out_of_stock" | "unknown" | null;
+            /**
+             * Format: uuid
+             * @description event_id of the source event, one of source_event_ids.
+             */
+            event_id: string;
+            /**
+             * Format: date-time
+             * @description When the source made the statement (surfaced_at of an offer, as_of of a snapshot), RFC 3339 with an offset.
+             */
+            observed_at: string;
+            /** @description Units on hand according to the inventory; null for offer observations. */
+            on_hand: number | null;
+            /** @description Price the source stated, in currency units; null when it stated none. */
+            price: number | null;
+            /** @description Quantity the offer showed as available; null when it showed none or for inventory observations. */
+            quantity?: number | null;
+            /**
+             * @description Kind of source event: a retail.offer.surfaced.v1 or a retail.inventory.snapshot.v1.
+             * @enum {string}
+             */
+            source: "offer" | "inventory";
+            /** @description Team that surfaced the offer; null for the inventory's ground truth. */
+            team: string | null;
+        };
+        /**
+         * visibility.conflict.escalated.v1 event
+         * @description Published by the visibility layer when a conflict stays unresolved past its deadline and is escalated: to the decision authority after 24 hours, to the executive after a further 48.
+         */
+        VisibilityConflictEscalatedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "visibility.conflict.escalated.v1";
+            payload: components["schemas"]["VisibilityConflictEscalatedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * VisibilityConflictEscalatedV1
+         * @description Published by the visibility layer when a conflict stays unresolved past its deadline and is escalated: to the decision authority after 24 hours, to the executive after a further 48.
+         * @example {
+         *       "conflict_id": "0193a7e8-0c1d-7e2f-8a3b-4c5d6e7f8a9b",
+         *       "escalated_at": "2026-11-03T19:06:41Z",
+         *       "escalated_to": "vp-data-science",
+         *       "level": "decision_authority",
+         *       "opened_at": "2026-11-02T19:06:40.412Z",
+         *       "reason": "Unresolved 24 h after detection; the pricing team has not acknowledged it.",
+         *       "rule": "price_mismatch",
+         *       "severity": "medium"
+         *     }
+         * @example {
+         *       "conflict_id": "0193a7d2-4b5c-7a6d-9e8f-0a1b2c3d4e5f",
+         *       "escalated_at": "2026-11-05T19:05:14Z",
+         *       "escalated_to": "evp-digital",
+         *       "level": "executive",
+         *       "opened_at": "2026-11-02T19:05:13.018Z",
+         *       "reason": "Unresolved 48 h after escalation to delivery.",
+         *       "rule": "inventory_contradiction"
+         *     }
+         */
+        VisibilityConflictEscalatedV1Payload: {
+            /**
+             * Format: uuid
+             * @description Identifier of the conflict, as in visibility.conflict.detected.v1.
+             */
+            conflict_id: string;
+            /**
+             * Format: date-time
+             * @description When the conflict was escalated, RFC 3339 with an offset.
+             */
+            escalated_at: string;
+            /** @description Who the conflict was escalated to, e.g. 'vp-data-science' or 'evp-digital'. */
+            escalated_to: string;
+            /**
+             * @description Escalation level reached: the conflict type's decision authority, or the executive above it.
+             * @enum {string}
+             */
+            level: "decision_authority" | "executive";
+            /**
+             * Format: date-time
+             * @description When the conflict was detected (opened), RFC 3339 with an offset.
+             */
+            opened_at: string;
+            /** @description Why it was escalated, e.g. 'unresolved 24 h after detection'. */
+            reason: string;
+            /** @description Identifier of the rule that detected the conflict, e.g. 'price_mismatch'. */
+            rule: string;
+            /**
+             * @description Severity of the conflict, as detected.
+             * @enum {string}
+             */
+            severity?: "low" | "medium" | "high" | "critical";
+        };
+        /**
+         * visibility.conflict.resolved.v1 event
+         * @description Published by the visibility layer when a team or decision authority closes a conflict: fixed, accepted as it is, or disputed as a false positive.
+         */
+        VisibilityConflictResolvedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "visibility.conflict.resolved.v1";
+            payload: components["schemas"]["VisibilityConflictResolvedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * VisibilityConflictResolvedV1
+         * @description Published by the visibility layer when a team or decision authority closes a conflict: fixed, accepted as it is, or disputed as a false positive.
+         * @example {
+         *       "actor": "mika@33god.io",
+         *       "conflict_id": "0193a7d2-4b5c-7a6d-9e8f-0a1b2c3d4e5f",
+         *       "note": "Magic Apron now reads stock from the 5-minute snapshot instead of its nightly cache.",
+         *       "opened_at": "2026-11-02T19:05:13.018Z",
+         *       "resolution": "fixed",
+         *       "resolved_at": "2026-11-03T01:47:30Z",
+         *       "rule": "inventory_contradiction",
+         *       "time_to_resolve_seconds": 24136.982
+         *     }
+         * @example {
+         *       "actor": "sponsored-team",
+         *       "conflict_id": "0193a7e8-0c1d-7e2f-8a3b-4c5d6e7f8a9b",
+         *       "note": "Sponsored placement shows the bundle price; documented in the pricing FAQ.",
+         *       "opened_at": "2026-11-02T19:06:40.412Z",
+         *       "resolution": "accepted",
+         *       "resolved_at": "2026-11-04T09:00:00Z",
+         *       "rule": "price_mismatch",
+         *       "time_to_resolve_seconds": 136399.588
+         *     }
+         */
+        VisibilityConflictResolvedV1Payload: {
+            /** @description Who closed the conflict, e.g. 'mika@33god.io'. */
+            actor: string;
+            /**
+             * Format: uuid
+             * @description Identifier of the conflict, as in visibility.conflict.detected.v1.
+             */
+            conflict_id: string;
+            /** @description What was done, or why the difference is acceptable or a false positive; null when the actor left none. */
+            note: string | null;
+            /**
+             * Format: date-time
+             * @description When the conflict was detected (opened), RFC 3339 with an offset.
+             */
+            opened_at: string;
+            /**
+             * @description How it was closed: the cause was fixed, the difference was accepted and documented, or the detection was disputed as a false positive.
+             * @enum {string}
+             */
+            resolution: "fixed" | "accepted" | "disputed";
+            /**
+             * Format: date-time
+             * @description When the conflict was closed, RFC 3339 with an offset.
+             */
+            resolved_at: string;
+            /** @description Identifier of the rule that detected the conflict, e.g. 'price_mismatch'. */
+            rule: string;
+            /** @description Seconds from opened_at to resolved_at; the resolution-rate OKR counts those within 24 h (86400 s). */
+            time_to_resolve_seconds: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -277,7 +2220,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    publish_event_events_post: {
+    publishEvent: {
         parameters: {
             query?: {
                 /** @description Legacy envelopes are upgraded when the gateway's switch BLOODBANK_ACCEPT_LEGACY is on; `true` asks for it explicitly (422 when the switch is off), `false` refuses them for this request. */
@@ -289,21 +2232,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    agent_context?: Record<string, never>;
-                    correlation_ids?: string[];
-                    /** Format: uuid */
-                    event_id?: string;
-                    /** @example retail.offer.surfaced.v1 */
-                    event_type: string;
-                    /** @description validated by the schema of event_type (GET /schemas) */
-                    payload: Record<string, never>;
-                    source?: Record<string, never>;
-                    /** Format: date-time */
-                    timestamp?: string;
-                    trace_context?: Record<string, never>;
-                    version?: string;
-                };
+                "application/json": components["schemas"]["Event"];
             };
         };
         responses: {
@@ -325,6 +2254,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is larger than `BLOODBANK_MAX_BODY_BYTES`, or the batch has too many events */
             413: {
                 headers: {
@@ -334,7 +2272,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: every problem, each with the JSON path of the offending value */
+            /** @description The body is not `application/json` (or `application/*+json`) in UTF-8, or has no Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the JSON path of the offending value (a duplicate key, nesting too deep, U+0000 and numbers beyond a double are refused too) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -354,7 +2301,7 @@ export interface operations {
             };
         };
     };
-    publish_batch_events_batch_post: {
+    publishBatch: {
         parameters: {
             query?: {
                 /** @description Legacy envelopes are upgraded when the gateway's switch BLOODBANK_ACCEPT_LEGACY is on; `true` asks for it explicitly (422 when the switch is off), `false` refuses them for this request. */
@@ -366,36 +2313,8 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    agent_context?: Record<string, never>;
-                    correlation_ids?: string[];
-                    /** Format: uuid */
-                    event_id?: string;
-                    /** @example retail.offer.surfaced.v1 */
-                    event_type: string;
-                    /** @description validated by the schema of event_type (GET /schemas) */
-                    payload: Record<string, never>;
-                    source?: Record<string, never>;
-                    /** Format: date-time */
-                    timestamp?: string;
-                    trace_context?: Record<string, never>;
-                    version?: string;
-                }[] | {
-                    events?: {
-                        agent_context?: Record<string, never>;
-                        correlation_ids?: string[];
-                        /** Format: uuid */
-                        event_id?: string;
-                        /** @example retail.offer.surfaced.v1 */
-                        event_type: string;
-                        /** @description validated by the schema of event_type (GET /schemas) */
-                        payload: Record<string, never>;
-                        source?: Record<string, never>;
-                        /** Format: date-time */
-                        timestamp?: string;
-                        trace_context?: Record<string, never>;
-                        version?: string;
-                    }[];
+                "application/json": components["schemas"]["Event"][] | {
+                    events: components["schemas"]["Event"][];
                 };
             };
         };
@@ -418,6 +2337,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is larger than `BLOODBANK_MAX_BODY_BYTES`, or the batch has too many events */
             413: {
                 headers: {
@@ -427,7 +2355,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid input: every problem, each with the JSON path of the offending value */
+            /** @description The body is not `application/json` (or `application/*+json`) in UTF-8, or has no Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the JSON path of the offending value (a duplicate key, nesting too deep, U+0000 and numbers beyond a double are refused too) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -447,7 +2384,7 @@ export interface operations {
             };
         };
     };
-    live_health_live_get: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -467,7 +2404,7 @@ export interface operations {
             };
         };
     };
-    ready_health_ready_get: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -491,7 +2428,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Not connected, or the topology was not verified: do not route traffic here */
+            /** @description Not connected, the topology not verified, or the broker blocks publishing (a memory or disk alarm): do not route traffic here */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -502,7 +2439,7 @@ export interface operations {
             };
         };
     };
-    metrics_metrics_get: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -522,7 +2459,7 @@ export interface operations {
             };
         };
     };
-    list_schemas_schemas_get: {
+    listSchemas: {
         parameters: {
             query?: never;
             header?: never;
@@ -551,7 +2488,7 @@ export interface operations {
             };
         };
     };
-    get_schema_schemas__event_type__get: {
+    getSchema: {
         parameters: {
             query?: never;
             header?: never;

@@ -14,7 +14,7 @@ export interface paths {
          *     `escalated` (unresolved and escalated). Pass `next_cursor` back as `cursor` for the next
          *     page.
          */
-        get: operations["list_conflicts_conflicts_get"];
+        get: operations["listConflicts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -31,7 +31,7 @@ export interface paths {
             cookie?: never;
         };
         /** One conflict with its evidence and every action taken on it */
-        get: operations["get_conflict_conflicts__conflict_id__get"];
+        get: operations["getConflict"];
         put?: never;
         post?: never;
         delete?: never;
@@ -53,7 +53,7 @@ export interface paths {
          * Acknowledge, fix, accept or dispute a conflict
          * @description acknowledge first; then fix, accept (a note with the reason is required) or dispute as a false positive (a note with the reason is required). Any other move answers 409 saying why.
          */
-        post: operations["act_conflicts__conflict_id__actions_post"];
+        post: operations["actOnConflict"];
         delete?: never;
         options?: never;
         head?: never;
@@ -68,7 +68,7 @@ export interface paths {
             cookie?: never;
         };
         /** The process is up */
-        get: operations["live_health_live_get"];
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -85,7 +85,7 @@ export interface paths {
             cookie?: never;
         };
         /** The database answers and the broker is connected */
-        get: operations["ready_health_ready_get"];
+        get: operations["checkReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -102,7 +102,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: operations["metrics_metrics_get"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -119,7 +119,7 @@ export interface paths {
             cookie?: never;
         };
         /** Conflict rate, time to detect, resolution rate, customer impact, disputed share */
-        get: operations["okr_okr_get"];
+        get: operations["getOkr"];
         put?: never;
         post?: never;
         delete?: never;
@@ -143,7 +143,7 @@ export interface paths {
          *     listed, oldest first, an hour with nothing counted included; the last is the hour running
          *     now.
          */
-        get: operations["trend_okr_trend_get"];
+        get: operations["getOkrTrend"];
         put?: never;
         post?: never;
         delete?: never;
@@ -609,7 +609,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list_conflicts_conflicts_get: {
+    listConflicts: {
         parameters: {
             query?: {
                 /** @description a status, unresolved, resolved or escalated */
@@ -618,12 +618,11 @@ export interface operations {
                 rule?: string | null;
                 /** @description a team taking part */
                 team?: string | null;
-                /** @description detected at or after (ISO 8601 with offset) */
+                /** @description detected at or after (RFC 3339 with offset) */
                 since?: string | null;
-                /** @description detected before (ISO 8601 with offset) */
+                /** @description detected before (RFC 3339 with offset) */
                 until?: string | null;
                 limit?: number;
-                /** @description the `next_cursor` of the previous page */
                 cursor?: string | null;
             };
             header?: never;
@@ -661,7 +660,7 @@ export interface operations {
             };
         };
     };
-    get_conflict_conflicts__conflict_id__get: {
+    getConflict: {
         parameters: {
             query?: never;
             header?: never;
@@ -711,7 +710,7 @@ export interface operations {
             };
         };
     };
-    act_conflicts__conflict_id__actions_post: {
+    actOnConflict: {
         parameters: {
             query?: never;
             header?: never;
@@ -745,8 +744,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The action does not apply to the conflict's status (the message says why) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than `VISIBILITY_MAX_BODY_BYTES` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/json` in UTF-8, or has no Content-Type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -774,7 +800,7 @@ export interface operations {
             };
         };
     };
-    live_health_live_get: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -794,7 +820,7 @@ export interface operations {
             };
         };
     };
-    ready_health_ready_get: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -823,7 +849,7 @@ export interface operations {
             };
         };
     };
-    metrics_metrics_get: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -843,7 +869,7 @@ export interface operations {
             };
         };
     };
-    okr_okr_get: {
+    getOkr: {
         parameters: {
             query?: {
                 /** @description the period to look back (default: the setting) */
@@ -884,7 +910,7 @@ export interface operations {
             };
         };
     };
-    trend_okr_trend_get: {
+    getOkrTrend: {
         parameters: {
             query?: {
                 /** @description how many clock hours, the running one included */

@@ -8,8 +8,8 @@ import { timeout, unwrap } from "./http";
 
 const SERVICE = "Visibility";
 
-export type ConflictQuery = NonNullable<operations["list_conflicts_conflicts_get"]["parameters"]["query"]>;
-export type ActionRequest = operations["act_conflicts__conflict_id__actions_post"]["requestBody"]["content"]["application/json"];
+export type ConflictQuery = NonNullable<operations["listConflicts"]["parameters"]["query"]>;
+export type ActionRequest = operations["actOnConflict"]["requestBody"]["content"]["application/json"];
 
 export class VisibilityClient {
   private readonly client;
