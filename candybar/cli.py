@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import pydantic
+import structlog
 import typer
 import uvicorn
 from rich.console import Console
@@ -42,8 +44,21 @@ def serve(
 ) -> None:
     """Serve the UI; it talks to the APIs named by CANDYBAR_GATEWAY_URL, _CANDYSTORE_URL and _VISIBILITY_URL."""
     settings = _settings()
+    _plain_tracebacks()
     ui = create_app(settings)
     err.print(f"Candybar on http://{host}:{port}")
     for name, url in settings.api_urls.items():
         err.print(f"  {name:<11} {url}")
     uvicorn.run(ui, host=host, port=port, log_level="warning")
+
+
+def _plain_tracebacks() -> None:
+    """Log errors on stderr with plain tracebacks: never the local variables of their frames (request data)."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pydantic
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from candybar import CandybarSettings, create_app
+from candybar.cli import _plain_tracebacks
 from candybar.cli import app as cli
 from candybar.security import content_security_policy
 from candybar.settings import BUNDLE_DIR
@@ -190,3 +192,24 @@ def test_the_packaged_bundle_runs_no_inline_script():
     assert "style=" not in index
     for reference in re.findall(r'(?:src|href)="(/assets/[^"]+)"', index):
         assert (BUNDLE_DIR / reference.lstrip("/")).is_file()
+
+
+def test_candybar_serve_logs_tracebacks_without_local_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    """The standalone UI server's error logs show the traceback, never the values of its frames' variables."""
+    body_text = "payload-that-must-not-be-logged"
+
+    def handle(body: str) -> None:
+        raise RuntimeError(f"boom ({len(body)} characters)")
+
+    previous = structlog.get_config()
+    try:
+        _plain_tracebacks()
+        try:
+            handle(body_text)
+        except RuntimeError:
+            structlog.get_logger("candybar.test").exception("unexpected error in the UI server")
+    finally:
+        structlog.configure(**previous)
+    logged = capsys.readouterr().err
+    assert "RuntimeError: boom (31 characters)" in logged
+    assert body_text not in logged
