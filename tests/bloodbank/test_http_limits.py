@@ -21,6 +21,7 @@ from bloodbank.api_errors import install_error_handlers
 from bloodbank.console import logs_on_stderr
 from bloodbank.http_limits import BodyRules, RequestLimits, is_json_media_type
 from bloodbank.serving import Deadlines, Listener, serve_apps
+from tests.slow_clients import closed_within, trickle
 
 CAP = 1000
 SHORT = Deadlines(headers=0.3, body=0.3, keep_alive=5)
@@ -259,29 +260,6 @@ async def servers() -> AsyncIterator[tuple[int, int]]:
     await asyncio.wait_for(serving, timeout=10)
 
 
-async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """Everything the server sent before it closed the connection; fails if it is still open after ``seconds``."""
-    try:
-        return await asyncio.wait_for(reader.read(), timeout=seconds)
-    except ConnectionResetError:
-        return b""
-    except TimeoutError:
-        pytest.fail(f"the connection is still open after {seconds} s")
-
-
-async def _trickle(writer: asyncio.StreamWriter, data: bytes, *, every: float = 0.05) -> None:
-    """Send ``data`` a byte at a time until done or the server closes the connection."""
-    for byte in data:
-        if writer.is_closing():
-            return
-        writer.write(bytes([byte]))
-        try:
-            await writer.drain()
-        except ConnectionError:
-            return
-        await asyncio.sleep(every)
-
-
 def _request_head(port: int, extra: str = "") -> bytes:
     return f"POST /echo HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n{extra}".encode()
 
@@ -292,12 +270,12 @@ async def test_trickling_headers_and_idle_connections_are_closed(servers: tuple[
     started = time.monotonic()
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    trickling = asyncio.create_task(_trickle(writer, _request_head(port, "x-slow: " + "a" * 200)))
+    trickling = asyncio.create_task(trickle(writer, _request_head(port, "x-slow: " + "a" * 200)))
     async with httpx.AsyncClient() as client:
         probe = await client.get(f"http://127.0.0.1:{other}/health/live", timeout=SHORT.headers)
         assert probe.status_code == 200
-    assert await _closed_within(reader, SHORT.headers + MARGIN) == b""
-    assert await _closed_within(idle_reader, SHORT.headers + MARGIN) == b""
+    assert await closed_within(reader, SHORT.headers + MARGIN) == b""
+    assert await closed_within(idle_reader, SHORT.headers + MARGIN) == b""
     assert time.monotonic() - started < SHORT.headers + MARGIN
     await trickling
     writer.close()
@@ -309,8 +287,8 @@ async def test_a_trickling_body_is_answered_408_and_closed(servers: tuple[int, i
     port, _ = servers
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(_request_head(port, "content-length: 100\r\n\r\n"))
-    trickling = asyncio.create_task(_trickle(writer, b"[" + b" " * 98 + b"]"))
-    answer = await _closed_within(reader, SHORT.body + MARGIN)
+    trickling = asyncio.create_task(trickle(writer, b"[" + b" " * 98 + b"]"))
+    answer = await closed_within(reader, SHORT.body + MARGIN)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 ")
     assert json.loads(body) == {

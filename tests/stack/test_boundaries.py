@@ -30,6 +30,7 @@ from candybar import CandybarSettings
 from candybar import create_app as create_ui
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
+from tests.slow_clients import closed_within, trickle
 from visibility.service import VisibilityService
 from visibility.settings import VisibilitySettings
 
@@ -291,36 +292,13 @@ def test_each_service_names_its_body_setting(platform: Platform) -> None:
 # --- slow clients -------------------------------------------------------------------------
 
 
-async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """What the server sent before closing the connection; fails if it is still open after ``seconds``."""
-    try:
-        return await asyncio.wait_for(reader.read(), timeout=seconds)
-    except ConnectionResetError:
-        return b""
-    except TimeoutError:
-        pytest.fail(f"the connection is still open after {seconds} s")
-
-
-async def _trickle(writer: asyncio.StreamWriter, data: bytes, *, every: float = 0.05) -> None:
-    """Send ``data`` a byte at a time until done or the server closes the connection."""
-    for byte in data:
-        if writer.is_closing():
-            return
-        writer.write(bytes([byte]))
-        try:
-            await writer.drain()
-        except ConnectionError:
-            return
-        await asyncio.sleep(every)
-
-
 async def _trickling_headers(platform: Platform, service: str) -> bytes:
     port = platform.port(service)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"POST {BODY_ROUTES[service]} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nx-slow: {'a' * 200}\r\n"
-    trickling = asyncio.create_task(_trickle(writer, head.encode()))
+    trickling = asyncio.create_task(trickle(writer, head.encode()))
     try:
-        return await _closed_within(reader, DEADLINES.headers + MARGIN)
+        return await closed_within(reader, DEADLINES.headers + MARGIN)
     finally:
         await trickling
         writer.close()
@@ -331,9 +309,9 @@ async def _trickling_body(platform: Platform, service: str) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"POST {BODY_ROUTES[service]} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
     writer.write(f"{head}content-length: 100\r\n\r\n".encode())
-    trickling = asyncio.create_task(_trickle(writer, b"[" + b" " * 98 + b"]"))
+    trickling = asyncio.create_task(trickle(writer, b"[" + b" " * 98 + b"]"))
     try:
-        return await _closed_within(reader, DEADLINES.body + MARGIN)
+        return await closed_within(reader, DEADLINES.body + MARGIN)
     finally:
         await trickling
         writer.close()
