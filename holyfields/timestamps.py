@@ -36,10 +36,12 @@ _SHAPE = re.compile(
 )
 _MAX_FRACTION_DIGITS = 6
 _PLAINLY_VALID = re.compile(
-    r"(?:19[7-9]\d|[2-9]\d{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?Z",
+    r"(?:197[1-9]|19[89]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8])-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"
+    r"[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
     re.ASCII,
 )
-"""UTC timestamps valid on their face (days 1-28 exist in every month): most of what is checked."""
+"""Timestamps valid on their face, most of what is checked: days 1-28 exist in every month, and from 1971
+to 9998 no offset can move the year out of range."""
 
 
 class InvalidTimestamp(ValueError):
