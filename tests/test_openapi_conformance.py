@@ -10,7 +10,7 @@ bounded number of examples per operation. Four settings shape the run:
 - ``negative_data_rejection`` is off for ``POST /events/batch`` alone: by design a batch is
   answered 200 with one result per event, an event that breaks its schema being ``rejected``
   with its errors while the others are published; only a body that is not a batch at all is a 422.
-- ``GET /stats`` takes a window (``since`` before ``until``, at most 31 days, ``until`` now when
+- ``GET /stats`` takes a window (``since`` not after ``until``, at most 31 days, ``until`` now when
   absent): a rule between parameters that no schema can state, so a hook keeps the windows it
   allows (:func:`filter_query`); each parameter on its own is still drawn from its schema.
 - ``cursor`` parameters have the format ``x-cursor``: an opaque position the API issued. The
@@ -126,7 +126,7 @@ def filter_query(ctx: HookContext, query: dict[str, Any] | None) -> bool:
         start = parse_timestamp(query["since"]) if "since" in query else end - DEFAULT_WINDOW
     except (InvalidTimestamp, TypeError):
         return True  # a value the schema refuses: the API must refuse it too
-    return timedelta(0) < end - start <= MAX_WINDOW
+    return timedelta(0) <= end - start <= MAX_WINDOW
 
 
 def _with_lifespan(app: FastAPI, lifespan: Callable[[], Any]) -> FastAPI:
