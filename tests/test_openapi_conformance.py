@@ -118,7 +118,7 @@ def conformance() -> Iterator[Callable[[FastAPI], list[str]]]:
 
 
 def filter_query(ctx: HookContext, query: dict[str, Any] | None) -> bool:
-    """``GET /stats`` takes a window of at most 31 days with since before until, which no schema can say."""
+    """``GET /stats`` takes a window of at most 31 days, since not after until: no schema can say that."""
     if ctx.operation is None or ctx.operation.path != "/stats" or not query:
         return True
     try:
