@@ -333,14 +333,3 @@ class DetectionEngine:
             measured=float(truth.on_hand),
             threshold=None if offer.availability in IN_STOCK else float(rule.plenty_on_hand),
         )
-
-
-def evaluate_event(
-    engine: DetectionEngine, event_type: str, payload: Mapping[str, Any], *, event_id: str, timestamp: Any = None
-) -> list[Finding]:
-    """Dispatch one retail event to the engine by its type; other types give no finding."""
-    if event_type == "retail.offer.surfaced.v1":
-        return engine.on_offer(Offer.from_payload(payload, event_id=event_id, timestamp=timestamp))
-    if event_type == "retail.inventory.snapshot.v1":
-        return engine.on_snapshot(Snapshot.from_payload(payload, event_id=event_id, timestamp=timestamp))
-    return []
