@@ -10,16 +10,22 @@ the catalog into components: one payload schema and one event schema per event t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from holyfields import Catalog
 from holyfields.catalog import SchemaDocument
+from holyfields.timestamps import InvalidTimestamp, parse_timestamp
 
 __all__ = [
     "CURSOR_SCHEMA",
     "EVENT",
     "TIMESTAMP_PATTERN",
     "TIMESTAMP_SCHEMA",
+    "Timestamp",
     "event_components",
     "reference",
 ]
@@ -47,6 +53,20 @@ TIMESTAMP_SCHEMA: dict[str, Any] = {
     "within the years 1970 to 9999 in UTC",
 }
 """A timestamp as every API of the platform reads it."""
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except InvalidTimestamp as exc:
+            raise PydanticCustomError("timestamp", "{reason}", {"reason": str(exc)}) from None
+    raise PydanticCustomError("timestamp", "expected a timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
+
+
+Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema(TIMESTAMP_SCHEMA)]
+"""A parameter or field holding a time: read by :mod:`holyfields.timestamps` (RFC 3339 with an offset, UTC
+years 1970 to 9999), documented by :data:`TIMESTAMP_SCHEMA`; anything else is a 422 saying why."""
 
 CURSOR_SCHEMA: dict[str, Any] = {
     "type": "string",

@@ -20,11 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import QueryParams
 
-from bloodbank.openapi import CURSOR_SCHEMA, TIMESTAMP_SCHEMA
+from bloodbank.openapi import CURSOR_SCHEMA, Timestamp
 from candystore.api.errors import ApiError, issues_from_pydantic
 from candystore.store import EventFilter
 from holyfields import ValidationIssue
-from holyfields.timestamps import InvalidTimestamp, parse_timestamp
 from holyfields.wildcards import MAX_PATTERN_LENGTH, SYNTAX, InvalidPattern, TypePattern
 
 __all__ = [
@@ -47,15 +46,6 @@ EVENT_FILTER_NAMES = ("event_type", "source_app", "since", "until", "correlation
 JsonScalar = str | int | float | bool | None
 
 
-def _timestamp(value: object) -> datetime:
-    if isinstance(value, str):
-        try:
-            return parse_timestamp(value)
-        except InvalidTimestamp as exc:
-            raise PydanticCustomError("timestamp", "{reason}", {"reason": str(exc)}) from None
-    raise PydanticCustomError("timestamp", "expected a timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
-
-
 def _type_pattern(value: object) -> str:
     try:
         return TypePattern.parse(str(value)).text  # query values are text
@@ -64,9 +54,6 @@ def _type_pattern(value: object) -> str:
             "event_type_pattern", "not a valid event-type pattern: {reason}", {"reason": exc.reason}
         ) from None
 
-
-Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema(TIMESTAMP_SCHEMA)]
-"""A time in UTC, read as RFC 3339 with an offset within the years 1970 to 9999 (:mod:`holyfields.timestamps`)."""
 
 TypePatternText = Annotated[
     str,

@@ -7,32 +7,17 @@ everything; a time outside what the store holds (:data:`Timestamp`) is a 422, no
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Request
-from pydantic import PlainValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import WithJsonSchema
 
-from bloodbank.openapi import CURSOR_SCHEMA, TIMESTAMP_SCHEMA
+from bloodbank.openapi import CURSOR_SCHEMA, Timestamp
 from holyfields import ValidationIssue
-from holyfields.timestamps import InvalidTimestamp, parse_timestamp
 from visibility.api.errors import ApiError
 
 __all__ = ["Cursor", "Timestamp", "only_query"]
 
-
-def _timestamp(value: object) -> datetime:
-    if isinstance(value, str):
-        try:
-            return parse_timestamp(value)
-        except InvalidTimestamp as exc:
-            raise PydanticCustomError("timestamp", "{reason}", {"reason": str(exc)}) from None
-    raise PydanticCustomError("timestamp", "expected a timestamp with an offset, e.g. '2026-11-02T14:03:27Z'")
-
-
-Timestamp = Annotated[datetime, PlainValidator(_timestamp), WithJsonSchema(TIMESTAMP_SCHEMA)]
-"""A time in UTC, read as RFC 3339 with an offset within the years 1970 to 9999 (:mod:`holyfields.timestamps`)."""
 
 Cursor = Annotated[str, WithJsonSchema(CURSOR_SCHEMA)]
 """A page position the API issued (the store refuses, 422, one it did not)."""
