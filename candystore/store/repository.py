@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from candystore.store.dead_letters import (
@@ -33,7 +32,7 @@ from candystore.store.dead_letters import (
     list_dead_letters,
 )
 from candystore.store.engine import create_autocommit_engine, create_engine
-from candystore.store.errors import Blame, DatabaseUnavailable, RecordRejected, StoreError, blame
+from candystore.store.errors import translate
 from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
 from candystore.store.schema import events
@@ -47,37 +46,6 @@ T = TypeVar("T")
 
 _NO_FILTER = EventFilter()
 _NO_LETTER_FILTER = DeadLetterFilter()
-_UNDEFINED_TABLE = "42P01"
-
-
-def _translate(exc: BaseException) -> StoreError:
-    """The store's error for a SQLAlchemy, driver or socket exception, classified by what caused it."""
-    if isinstance(exc, PoolTimeout | OSError | TimeoutError):
-        return DatabaseUnavailable(f"the database is unavailable: {exc}")
-    if not isinstance(exc, DBAPIError):
-        return StoreError(f"the store failed: {exc}")
-    reason = str(exc.orig) if exc.orig is not None else str(exc)
-    code = _error_code(exc)
-    if code == _UNDEFINED_TABLE or "no such table" in reason:  # held until migrated, never blamed on the events
-        return DatabaseUnavailable(f"the store's tables are missing ({reason}): run `candystore migrate`")
-    cause = Blame.INFRASTRUCTURE if exc.connection_invalidated else blame(code, reason)
-    if cause is Blame.UNKNOWN and code is None and isinstance(exc, OperationalError | InterfaceError):
-        cause = Blame.INFRASTRUCTURE  # asyncpg's "connection is closed" and the like carry no SQLSTATE
-    if cause is Blame.INFRASTRUCTURE:
-        return DatabaseUnavailable(f"the database is unavailable: {reason}")
-    if cause is Blame.RECORD:
-        return RecordRejected(f"the database refused the data ({code or 'no code'}): {reason}", code=code)
-    return StoreError(f"the database refused the operation: {reason}")
-
-
-def _error_code(exc: DBAPIError) -> str | None:
-    """PostgreSQL's SQLSTATE (asyncpg's, which SQLAlchemy's adapter carries too) or SQLite's error name, if any."""
-    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
-        for attribute in ("sqlstate", "sqlite_errorname"):
-            code = getattr(error, attribute, None)
-            if isinstance(code, str) and code:
-                return code
-    return None
 
 
 @contextmanager
@@ -85,10 +53,8 @@ def _translated() -> Iterator[None]:
     """SQLAlchemy's, the driver's and the network's errors raised as :mod:`candystore.store.errors`."""
     try:
         yield
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        raise _translate(exc) from exc
-    except OverflowError as exc:  # the driver's own check: sqlite3 binds no integer past 64 bits
-        raise RecordRejected(f"the database cannot hold a value: {exc}") from exc
+    except (SQLAlchemyError, OSError, TimeoutError, OverflowError) as exc:  # OverflowError: sqlite3's own check
+        raise translate(exc) from exc
 
 
 class EventStore:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import insert, text
 
 from candystore.store import DatabaseUnavailable, DeadLetter, EventStore, Outcome, RecordRejected, StoreError
-from candystore.store.errors import Blame, blame
 from candystore.store.migrate import upgrade
 from candystore.store.schema import causation
+from gumdrop.database_errors import Blame, blame
 
 from .conftest import Database
 from .test_store_contract import envelope

@@ -13,18 +13,14 @@ Exceptions::
     └── InvalidCursor (also ValueError)    a pagination cursor that this store did not issue
 
 A plain :class:`StoreError` is neither (a statement the database does not understand, say).
-:func:`translate` tells the first two apart by the driver's error code (:func:`blame`):
-PostgreSQL's SQLSTATE, SQLite's error name (its message when it has none).
+:func:`translate` tells them apart with :func:`gumdrop.database_errors.classify`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from gumdrop.database_errors import Cause, classify
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-__all__ = ["Blame", "DatabaseUnavailable", "InvalidCursor", "RecordRejected", "StoreError", "blame", "translate"]
+__all__ = ["DatabaseUnavailable", "InvalidCursor", "RecordRejected", "StoreError", "translate"]
 
 
 class StoreError(Exception):
@@ -52,107 +48,16 @@ class InvalidCursor(StoreError, ValueError):
 
 
 def translate(exc: BaseException) -> StoreError:
-    """A SQLAlchemy, driver or socket exception as the store's own, classified by what caused it."""
-    if isinstance(exc, PoolTimeout | OSError | TimeoutError):
-        return DatabaseUnavailable(f"the database is unavailable: {exc}")
-    if isinstance(exc, OverflowError):  # the driver's own check: sqlite3 binds no integer past 64 bits
-        return RecordRejected(f"the database cannot hold a value: {exc}")
-    if isinstance(exc, DBAPIError):
-        return _translate_database_error(exc)
-    return StoreError(f"the store failed: {exc}")
-
-
-def _translate_database_error(exc: DBAPIError) -> StoreError:
-    reason = str(exc.orig) if exc.orig is not None else str(exc)
-    code = _error_code(exc)
-    if code == _UNDEFINED_TABLE or "no such table" in reason or (code is None and "does not exist" in reason):
-        return DatabaseUnavailable(f"the visibility tables are missing ({reason}): `visibility serve` migrates them")
-    cause = Blame.INFRASTRUCTURE if exc.connection_invalidated else blame(code, reason)
-    if cause is Blame.UNKNOWN and code is None and isinstance(exc, OperationalError | InterfaceError):
-        cause = Blame.INFRASTRUCTURE  # asyncpg's "connection is closed" and the like carry no SQLSTATE
-    if cause is Blame.INFRASTRUCTURE:
-        return DatabaseUnavailable(f"the database is unavailable: {reason}")
-    if cause is Blame.RECORD:
-        return RecordRejected(f"the database refused the data ({code or 'no code'}): {reason}", code=code)
-    return StoreError(f"the database refused the operation: {reason}")
-
-
-_UNDEFINED_TABLE = "42P01"
-
-
-def _error_code(exc: DBAPIError) -> str | None:
-    """PostgreSQL's SQLSTATE (asyncpg's, which SQLAlchemy's adapter carries too) or SQLite's error name, if any."""
-    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
-        for attribute in ("sqlstate", "sqlite_errorname"):
-            code = getattr(error, attribute, None)
-            if isinstance(code, str) and code:
-                return code
-    return None
-
-
-class Blame(StrEnum):
-    """What a database error is caused by."""
-
-    INFRASTRUCTURE = "infrastructure"
-    """The database or the way to it: retrying the same operation later may succeed."""
-    RECORD = "record"
-    """The data written: the same records are refused again."""
-    UNKNOWN = "unknown"
-    """Neither is known (a statement the database does not understand, an internal error)."""
-
-
-_INFRASTRUCTURE_SQLSTATE_CLASSES = ("08", "53", "58")
-"""Connection exception; insufficient resources (disk full, out of memory, too many connections); system error."""
-_INFRASTRUCTURE_SQLSTATES = frozenset(
-    {
-        "25006",  # read_only_sql_transaction: a standby, or default_transaction_read_only
-        "40001",  # serialization_failure
-        "40P01",  # deadlock_detected
-        "55P03",  # lock_not_available
-        "57014",  # query_canceled: statement_timeout
-        "57P01",  # admin_shutdown
-        "57P02",  # crash_shutdown
-        "57P03",  # cannot_connect_now: starting up or shutting down
-    }
-)
-_RECORD_SQLSTATE_CLASSES = ("22", "23", "54")
-"""Data exception (out of range, too long, untranslatable character…); integrity constraint; program limit
-exceeded (an index row too big…)."""
-
-_INFRASTRUCTURE_SQLITE_ERRORS = (
-    "SQLITE_BUSY",  # database is locked
-    "SQLITE_LOCKED",
-    "SQLITE_FULL",  # database or disk is full
-    "SQLITE_READONLY",  # attempt to write a readonly database
-    "SQLITE_IOERR",
-    "SQLITE_CANTOPEN",
-    "SQLITE_NOMEM",
-    "SQLITE_PROTOCOL",
-    "SQLITE_INTERRUPT",
-)
-_RECORD_SQLITE_ERRORS = ("SQLITE_CONSTRAINT", "SQLITE_TOOBIG", "SQLITE_MISMATCH")
-_INFRASTRUCTURE_SQLITE_MESSAGES = (
-    "database is locked",
-    "database table is locked",
-    "database or disk is full",
-    "attempt to write a readonly database",
-    "disk i/o error",
-    "unable to open database file",
-)
-_RECORD_SQLITE_MESSAGES = ("constraint failed", "string or blob too big", "datatype mismatch")
-
-
-def blame(code: str | None, message: str) -> Blame:
-    """What caused a database error, from its ``code`` (a SQLSTATE or a SQLite error name) or its message."""
-    if code is not None and code.startswith("SQLITE_"):
-        if code.startswith(_INFRASTRUCTURE_SQLITE_ERRORS):
-            return Blame.INFRASTRUCTURE
-        return Blame.RECORD if code.startswith(_RECORD_SQLITE_ERRORS) else Blame.UNKNOWN
-    if code is not None:
-        if code in _INFRASTRUCTURE_SQLSTATES or code.startswith(_INFRASTRUCTURE_SQLSTATE_CLASSES):
-            return Blame.INFRASTRUCTURE
-        return Blame.RECORD if code.startswith(_RECORD_SQLSTATE_CLASSES) else Blame.UNKNOWN
-    lowered = message.lower()  # an error that carries no code: SQLite's messages are all there is
-    if any(known in lowered for known in _INFRASTRUCTURE_SQLITE_MESSAGES):
-        return Blame.INFRASTRUCTURE
-    return Blame.RECORD if any(known in lowered for known in _RECORD_SQLITE_MESSAGES) else Blame.UNKNOWN
+    """The store's error for a SQLAlchemy, driver or socket exception, by what caused it."""
+    fault = classify(exc)
+    if fault.cause is Cause.MISSING_TABLES:
+        return DatabaseUnavailable(
+            f"the visibility tables are missing ({fault.reason}): `visibility serve` migrates them"
+        )
+    if fault.cause is Cause.INFRASTRUCTURE:
+        return DatabaseUnavailable(f"the database is unavailable: {fault.reason}")
+    if fault.cause is Cause.RECORD:
+        return RecordRejected(
+            f"the database refused the data ({fault.code or 'no code'}): {fault.reason}", code=fault.code
+        )
+    return StoreError(f"the store failed: {fault.reason}")
