@@ -26,10 +26,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bloodbank.bus import Bus, create_transport
-from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable, PublishFailed, TopologyMismatch
 from bloodbank.gateway import create_gateway
-from bloodbank.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from bloodbank.settings import BloodbankSettings
 from bloodbank.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -40,6 +38,8 @@ from bloodbank.topology import (
     UNROUTED_QUEUE,
 )
 from bloodbank.transport import Delivery, Transport
+from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings
+from gumdrop.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from holyfields import InvalidEvent, ValidationIssue
 from holyfields.validation import decode_json
 from holyfields.wildcards import InvalidPattern, TypePattern

@@ -16,14 +16,14 @@ import difflib
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
 
+from gumdrop.issues import ValidationIssue
+from gumdrop.strict_json import InvalidJson, check_json_value, decode_json, json_path
 from holyfields.catalog import Catalog, default_catalog
 from holyfields.naming import ENVELOPE_ID, EVENT_TYPE_PATTERN, UUID_PATTERN
-from holyfields.strict_json import InvalidJson, check_json_value, decode_json, json_path
 from holyfields.timestamps import InvalidTimestamp, canonical_timestamp, is_timestamp
 
 __all__ = ["EventValidator", "InvalidEvent", "ValidationIssue", "decode_json", "default_validator", "json_path"]
@@ -36,17 +36,6 @@ _FORMAT_HINTS = {
     "uri": "an absolute URI, e.g. 'https://example.com/x'",
     "email": "an email address",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationIssue:
-    """One problem with an event: where (a JSON path) and what."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 class InvalidEvent(ValueError):
@@ -87,7 +76,7 @@ class EventValidator:
     def parse(self, raw: bytes | bytearray | memoryview | str) -> dict[str, Any]:
         """Decode and validate one event; return it, or raise :class:`InvalidEvent` listing every problem.
 
-        The JSON itself must be as the platform accepts it (see :mod:`holyfields.strict_json`).
+        The JSON itself must be as the platform accepts it (see :mod:`gumdrop.strict_json`).
         """
         try:
             event = decode_json(raw)
@@ -101,7 +90,7 @@ class EventValidator:
     def validate(self, event: object, *, encoded: bytes | None = None) -> list[ValidationIssue]:
         """Every problem with ``event`` (a decoded envelope); empty when it is valid.
 
-        ``event`` is held to the rules of :mod:`holyfields.strict_json` too; ``encoded``, its
+        ``event`` is held to the rules of :mod:`gumdrop.strict_json` too; ``encoded``, its
         JSON text when the caller has it, makes that check cheap.
         """
         try:

@@ -14,11 +14,11 @@ from rich.console import Console
 
 from bloodbank import BloodbankSettings
 from bloodbank.cli import describe_broker
-from bloodbank.console import logs_on_stderr
 from bloodbank.errors import BrokerUnavailable
-from bloodbank.serving import PortUnavailable
 from candystore import CandystoreSettings
 from candystore.store import StoreError
+from gumdrop.console import logs_on_stderr
+from gumdrop.serving import PortUnavailable
 from holyfields.catalog import Catalog, CatalogError
 from stack.bench import BENCHMARKS
 from stack.bench.plot import PlotUnavailable, ensure_plotting, plot_figures

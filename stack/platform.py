@@ -18,11 +18,11 @@ import structlog
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
-from bloodbank.serving import Listener, serve_apps, tune_collector
 from candybar import CandybarSettings
 from candybar import create_app as create_ui
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
+from gumdrop.serving import Listener, serve_apps, tune_collector
 from holyfields import Catalog
 from stack.app import create_app
 from stack.demo import DemoTraffic

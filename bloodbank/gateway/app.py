@@ -15,10 +15,10 @@ from bloodbank.gateway.errors import install_error_handlers
 from bloodbank.gateway.events import event_routes
 from bloodbank.gateway.health import health_routes
 from bloodbank.gateway.state import GatewayState
-from bloodbank.http_limits import BodyRules, RequestLimits
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.openapi import event_components
 from bloodbank.settings import BloodbankSettings
+from gumdrop.http_limits import BodyRules, RequestLimits
 from holyfields import Catalog, EventValidator, default_catalog, default_validator
 from holyfields.api import schema_router
 

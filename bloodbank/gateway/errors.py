@@ -1,4 +1,4 @@
-"""The gateway's error answers: the platform's one shape (:mod:`bloodbank.api_errors`) and what the gateway adds.
+"""The gateway's error answers: the platform's one shape (:mod:`gumdrop.http_errors`) and what the gateway adds.
 
 ::
 
@@ -12,8 +12,8 @@ from typing import Any, Self
 
 from fastapi import FastAPI
 
-from bloodbank import api_errors
-from bloodbank.api_errors import (
+from gumdrop import http_errors
+from gumdrop.http_errors import (
     RETRY_AFTER_SECONDS,
     WHOLE_REQUEST,
     ApiError,
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 BODY_ERRORS = body_answers("BLOODBANK_MAX_BODY_BYTES", media_types="`application/json` (or `application/*+json`)")
-"""What the gateway answers a body it refuses before reading it as events (:mod:`bloodbank.http_limits`)."""
+"""What the gateway answers a body it refuses before reading it as events (:mod:`gumdrop.http_limits`)."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: documented("API keys are configured and the request has none of them (`X-API-Key` or `Bearer`)"),
@@ -64,4 +64,4 @@ class GatewayError(ApiError):
 
 def install_error_handlers(app: FastAPI) -> None:
     """Give every error answer of ``app`` the platform's shape, and say so in its OpenAPI document."""
-    api_errors.install_error_handlers(app, service="this gateway", body_errors=BODY_ERRORS)
+    http_errors.install_error_handlers(app, service="this gateway", body_errors=BODY_ERRORS)

@@ -20,8 +20,8 @@ from bloodbank.gateway.intake import Intake, batch_items
 from bloodbank.gateway.state import GatewayState
 from bloodbank.openapi import EVENT, reference
 from bloodbank.publisher import Publisher, PublishOutcome
+from gumdrop.strict_json import InvalidJson, decode_json
 from holyfields import InvalidEvent, ValidationIssue
-from holyfields.strict_json import InvalidJson, decode_json
 
 __all__ = ["event_routes"]
 
@@ -202,7 +202,7 @@ def _legacy_flag(request: Request) -> bool | None:
 async def _read_json(request: Request, *, limit: int) -> Any:
     """The decoded body; 413 as soon as it is known to exceed ``limit`` bytes, 422 at its path for JSON refused.
 
-    The gateway's :class:`~bloodbank.http_limits.RequestLimits` refuses a body too large or not
+    The gateway's :class:`~gumdrop.http_limits.RequestLimits` refuses a body too large or not
     JSON before the route runs; the size is checked here too, wherever the routes are mounted.
     """
     declared = request.headers.get("content-length")

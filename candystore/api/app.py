@@ -14,7 +14,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from bloodbank import Publisher
-from bloodbank.http_limits import BodyRules, RequestLimits
 from candystore.api.dead_letters import dead_letter_routes
 from candystore.api.errors import install_error_handlers
 from candystore.api.events import event_routes
@@ -25,6 +24,7 @@ from candystore.api.trace import trace_routes
 from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
+from gumdrop.http_limits import BodyRules, RequestLimits
 
 __all__ = ["create_api"]
 

@@ -1,4 +1,4 @@
-"""Candystore's error answers: the platform's one shape (:mod:`bloodbank.api_errors`) and its own translations.
+"""Candystore's error answers: the platform's one shape (:mod:`gumdrop.http_errors`) and its own translations.
 
 Store and bus exceptions become answers here::
 
@@ -17,8 +17,11 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from bloodbank import BrokerUnavailable, api_errors
-from bloodbank.api_errors import (
+from bloodbank import BrokerUnavailable
+from candystore.store import DatabaseUnavailable, InvalidCursor, StoreError
+from candystore.store.dead_letters import DeadLetterNotOpen
+from gumdrop import http_errors
+from gumdrop.http_errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
     Translation,
@@ -26,8 +29,6 @@ from bloodbank.api_errors import (
     documented,
     issues_from_pydantic,
 )
-from candystore.store import DatabaseUnavailable, InvalidCursor, StoreError
-from candystore.store.dead_letters import DeadLetterNotOpen
 
 __all__ = [
     "BODY_ERRORS",
@@ -83,4 +84,4 @@ _TRANSLATIONS: dict[type[Exception], Translation] = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document."""
-    api_errors.install_error_handlers(app, service="Candystore", translations=_TRANSLATIONS, body_errors=BODY_ERRORS)
+    http_errors.install_error_handlers(app, service="Candystore", translations=_TRANSLATIONS, body_errors=BODY_ERRORS)

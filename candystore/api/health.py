@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from bloodbank.api_errors import json_response
 from candystore.api.errors import RETRY_AFTER_SECONDS, ApiError, error_responses
 from candystore.store import EventStore, StoreError
+from gumdrop.http_errors import json_response
 from holyfields import ValidationIssue
 
 __all__ = ["health_routes"]

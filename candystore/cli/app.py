@@ -12,7 +12,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bloodbank import BloodbankSettings
 from bloodbank.errors import BrokerUnavailable
-from bloodbank.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from candystore.cli.common import (
     EXIT_INVALID,
     EXIT_UNAVAILABLE,
@@ -30,6 +29,7 @@ from candystore.service import CandystoreService
 from candystore.settings import CandystoreSettings
 from candystore.store import StoreError
 from candystore.store.migrate import current_revision, upgrade
+from gumdrop.serving import Listener, PortUnavailable, serve_apps, tune_collector
 
 __all__ = ["app"]
 

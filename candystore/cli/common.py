@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 
 from bloodbank import BloodbankSettings, Bus
-from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
 from candystore.settings import CandystoreSettings
 from candystore.store import DatabaseUnavailable, EventStore, StoreError
+from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings
 
 __all__ = [
     "EXIT_INVALID",

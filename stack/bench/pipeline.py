@@ -42,12 +42,12 @@ from rich.status import Status
 from yarl import URL
 
 from bloodbank import BloodbankSettings, Bus, ConsumerSpec, timestamp_text
-from bloodbank.serving import tune_collector
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings
 from candystore.ingest import CONSUMER
 from candystore.store import EventStore
 from candystore.store.migrate import upgrade
+from gumdrop.serving import tune_collector
 from stack.bench.pipeline_sinks import (
     FASTSTREAM_EXCHANGE,
     FASTSTREAM_QUEUE,

@@ -33,10 +33,10 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from bloodbank import ConsumerSpec
-from bloodbank.serving import tune_collector
 from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, EventStore, Ingestor, Outcome, StoreResult
 from candystore.store.writes import normalise_timestamp
+from gumdrop.serving import tune_collector
 from stack.bench.sandbox import BenchSchema
 
 __all__ = [

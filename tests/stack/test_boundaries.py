@@ -25,11 +25,11 @@ import pytest
 
 from bloodbank import BloodbankSettings, Bus
 from bloodbank.gateway import create_gateway
-from bloodbank.serving import Deadlines, Listener, serve_apps
 from candybar import CandybarSettings
 from candybar import create_app as create_ui
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
+from gumdrop.serving import Deadlines, Listener, serve_apps
 from tests.slow_clients import closed_within, trickle
 from visibility.service import VisibilityService
 from visibility.settings import VisibilitySettings

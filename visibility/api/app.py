@@ -12,7 +12,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from bloodbank.http_limits import BodyRules, RequestLimits
+from gumdrop.http_limits import BodyRules, RequestLimits
 from visibility.api.conflicts import conflict_routes
 from visibility.api.errors import install_error_handlers
 from visibility.api.health import health_routes

@@ -1,4 +1,4 @@
-"""The visibility API's error answers: the platform's one shape (:mod:`bloodbank.api_errors`) and its translations.
+"""The visibility API's error answers: the platform's one shape (:mod:`gumdrop.http_errors`) and its translations.
 
 ::
 
@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from bloodbank import api_errors
-from bloodbank.api_errors import (
+from gumdrop import http_errors
+from gumdrop.http_errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
     Translation,
@@ -70,6 +70,6 @@ _TRANSLATIONS: dict[type[Exception], Translation] = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document."""
-    api_errors.install_error_handlers(
+    http_errors.install_error_handlers(
         app, service="the visibility API", translations=_TRANSLATIONS, body_errors=BODY_ERRORS
     )

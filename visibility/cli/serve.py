@@ -10,9 +10,9 @@ from rich.console import Console
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
-from bloodbank.console import EXIT_INVALID, logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
-from bloodbank.serving import Listener, PortUnavailable, serve_apps, tune_collector
+from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings
+from gumdrop.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from visibility.cli.app import app
 from visibility.rules import RulesError
 from visibility.service import VisibilityService

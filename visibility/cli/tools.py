@@ -20,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bloodbank import BloodbankSettings, Bus
-from bloodbank.console import logs_on_stderr, read_settings
 from bloodbank.errors import BrokerUnavailable
+from gumdrop.console import logs_on_stderr, read_settings
 from visibility.cli.app import app
 from visibility.evaluation import Evaluation, evaluate, fetch_detections, wait_until_settled
 from visibility.http_json import ApiProblem

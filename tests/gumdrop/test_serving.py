@@ -10,7 +10,7 @@ import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 
-from bloodbank.serving import YOUNG_COLLECTION_THRESHOLD, Listener, PortUnavailable, serve_apps, tune_collector
+from gumdrop.serving import YOUNG_COLLECTION_THRESHOLD, Listener, PortUnavailable, serve_apps, tune_collector
 
 
 def _app(name: str) -> FastAPI:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-from bloodbank.http_deadlines import Deadlines, deadline_protocol
+from gumdrop.http_deadlines import Deadlines, deadline_protocol
 
 __all__ = ["YOUNG_COLLECTION_THRESHOLD", "Deadlines", "Listener", "PortUnavailable", "serve_apps", "tune_collector"]
 
@@ -69,7 +69,7 @@ async def serve_apps(
 ) -> None:
     """Serve every listener until SIGINT/SIGTERM (or ``stop`` is set); a second signal forces the exit.
 
-    A client slower than ``deadlines`` is disconnected (:mod:`bloodbank.http_deadlines`).
+    A client slower than ``deadlines`` is disconnected (:mod:`gumdrop.http_deadlines`).
     Returns once every server has stopped. Raises :class:`PortUnavailable` when a listener
     cannot bind; the others are stopped first.
     """

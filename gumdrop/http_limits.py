@@ -7,10 +7,10 @@ before the app sees it, and answers in the platform's error shape when the body 
     415  a POST, PUT, PATCH or DELETE carries a body that is not JSON (a cross-site form post
          is ``text/plain``), or no Content-Type at all
     422  (with ``strict_json``) JSON the platform refuses, at its path: a duplicate key, nesting
-         past :data:`holyfields.strict_json.MAX_DEPTH`, U+0000, a number beyond a double
+         past :data:`gumdrop.strict_json.MAX_DEPTH`, U+0000, a number beyond a double
 
 The app then receives the body it would have received (one message). A client that sends
-its body too slowly is the server's business (:mod:`bloodbank.http_deadlines` answers it 408).
+its body too slowly is the server's business (:mod:`gumdrop.http_deadlines` answers it 408).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from holyfields.strict_json import InvalidJson, decode_json
+from gumdrop.strict_json import InvalidJson, decode_json
 
 __all__ = ["BODY_METHODS", "JSON_MEDIA_TYPES", "BodyRules", "RequestLimits", "is_json_media_type"]
 
@@ -44,7 +44,7 @@ class BodyRules:
     structured_json: bool = False
     """Accept ``application/*+json`` too (``application/cloudevents+json``)."""
     strict_json: bool = True
-    """Decode JSON bodies here (:func:`holyfields.strict_json.decode_json`); off for an app that decodes them itself."""
+    """Decode JSON bodies here (:func:`gumdrop.strict_json.decode_json`); off for an app that decodes them itself."""
 
 
 def is_json_media_type(content_type: str | None, *, structured: bool = False) -> bool:
@@ -158,5 +158,5 @@ def _unsupported(content_type: str | None, *, structured: bool) -> str:
 
 
 def _error(status: int, path: str | None, message: str) -> JSONResponse:
-    """An answer in the platform's error shape (see :mod:`bloodbank.api_errors`)."""
+    """An answer in the platform's error shape (see :mod:`gumdrop.http_errors`)."""
     return JSONResponse({"errors": [{"path": path, "message": message}]}, status_code=status)

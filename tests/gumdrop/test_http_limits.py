@@ -17,10 +17,10 @@ from fastapi import FastAPI, Request, WebSocket
 from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 
-from bloodbank.api_errors import install_error_handlers
-from bloodbank.console import logs_on_stderr
-from bloodbank.http_limits import BodyRules, RequestLimits, is_json_media_type
-from bloodbank.serving import Deadlines, Listener, serve_apps
+from gumdrop.console import logs_on_stderr
+from gumdrop.http_errors import install_error_handlers
+from gumdrop.http_limits import BodyRules, RequestLimits, is_json_media_type
+from gumdrop.serving import Deadlines, Listener, serve_apps
 from tests.slow_clients import closed_within, trickle
 
 CAP = 1000

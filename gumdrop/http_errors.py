@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from holyfields import ValidationIssue
-from holyfields.validation import json_path
+from gumdrop.issues import ValidationIssue
+from gumdrop.strict_json import json_path
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -73,7 +73,7 @@ def documented(description: str) -> dict[str, Any]:
 
 
 def body_answers(setting: str, *, media_types: str = "`application/json`") -> dict[int | str, dict[str, Any]]:
-    """The answers of every route that takes a body (:mod:`bloodbank.http_limits`, :mod:`bloodbank.http_deadlines`).
+    """The answers of every route that takes a body (:mod:`gumdrop.http_limits`, :mod:`gumdrop.http_deadlines`).
 
     ``setting`` names the body cap (``CANDYSTORE_MAX_BODY_BYTES``), ``media_types`` what the body may be sent as.
     """

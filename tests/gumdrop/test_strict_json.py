@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from holyfields.strict_json import MAX_DEPTH, InvalidJson, check_json_value, decode_json
+from gumdrop.strict_json import MAX_DEPTH, InvalidJson, check_json_value, decode_json
 
 
 @pytest.mark.parametrize(
