@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -75,13 +77,24 @@ def validate(
         raise typer.Exit(1)
 
 
+@contextmanager
+def _generator() -> Iterator[None]:
+    """A missing generator, or another version than the pinned one: one line saying what to do, exit code 2."""
+    try:
+        yield
+    except codegen.GeneratorUnavailable as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def generate(
     schemas: SchemasOption = None,
     output: Annotated[Path | None, typer.Option("--out", help="Output folder (default: holyfields/generated).")] = None,
 ) -> None:
     """Write the generated code (Pydantic, TypeScript and Zod, SQLAlchemy, AsyncAPI) from the schemas."""
-    written = codegen.write(_catalog(schemas), output)
+    with _generator():
+        written = codegen.write(_catalog(schemas), output)
     for path in written:
         out.print(f"wrote {path}")
     out.print(f"{len(written)} file(s) changed" if written else "generated code is up to date")
@@ -93,7 +106,8 @@ def check(
     output: Annotated[Path | None, typer.Option("--out", help="Generated folder to check.")] = None,
 ) -> None:
     """Fail when any generated file differs from what the schemas produce."""
-    found = codegen.drift(_catalog(schemas), output)
+    with _generator():
+        found = codegen.drift(_catalog(schemas), output)
     for item in found:
         out.print(str(item))
     if found:

@@ -2,6 +2,9 @@
 
 :func:`render` produces every generated file in memory (deterministically);
 :func:`write` puts them on disk; :func:`drift` compares them with what is on disk.
+The Python models need datamodel-code-generator, a development dependency: :func:`render`
+imports it only after checking that its pinned version is installed (:mod:`.toolchain`),
+so importing this package does not need it.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from pathlib import Path
 
 from holyfields.catalog import Catalog
 from holyfields.codegen.asyncapi import emit_asyncapi
-from holyfields.codegen.python import emit_python
 from holyfields.codegen.sql import emit_envelope_table
+from holyfields.codegen.toolchain import GeneratorUnavailable, require_generator
 from holyfields.codegen.tree import build_modules
 from holyfields.codegen.typescript import emit_types, emit_zod
 from holyfields.naming import ENVELOPE_ID
 
-__all__ = ["Drift", "default_output_root", "drift", "render", "write"]
+__all__ = ["Drift", "GeneratorUnavailable", "default_output_root", "drift", "render", "write"]
 
 
 def default_output_root() -> Path:
@@ -25,7 +28,13 @@ def default_output_root() -> Path:
 
 
 def render(catalog: Catalog) -> dict[str, str]:
-    """Every generated file by its path relative to the ``generated`` folder."""
+    """Every generated file by its path relative to the ``generated`` folder.
+
+    Raises :class:`GeneratorUnavailable` when the pinned generator is not installed.
+    """
+    require_generator()
+    from holyfields.codegen.python import emit_python  # noqa: PLC0415 - the generator is a development dependency
+
     modules = build_modules(catalog)
     envelope = next(m for m in modules if m.document.schema_id == ENVELOPE_ID).root
     files = {f"python/{path}": text for path, text in emit_python(modules).items()}

@@ -40,34 +40,7 @@ export function problemsOf(status: number, body: unknown): Problem[] {
   return [{ path: null, message: typeof detail === "string" ? detail : `answered HTTP ${status}` }];
 }
 
-/** Fetch JSON from `url`; an error answer, a time-out or no answer at all becomes an ApiError. */
-export async function requestJson(
-  service: string,
-  url: string,
-  init: RequestInit = {},
-  timeoutMs = DEFAULT_TIMEOUT_MS,
-): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
-    const reason = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : "unreachable";
-    throw new ApiError(service, 0, [{ path: null, message: `${reason} at ${new URL(url).origin}` }]);
-  }
-  const text = await response.text();
-  let body: unknown = null;
-  if (text !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = text;
-    }
-  }
-  if (!response.ok) throw new ApiError(service, response.status, problemsOf(response.status, body));
-  return body;
-}
-
-/** Fetch text (Prometheus metrics) from `url`, with the same error handling. */
+/** Fetch text (Prometheus metrics) from `url`; an error answer or no answer at all becomes an ApiError. */
 export async function requestText(service: string, url: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
   let response: Response;
   try {
