@@ -3,7 +3,8 @@
 ::
 
     BloodbankError
-    ├── BrokerUnavailable          the broker cannot be reached (within the publish timeout)
+    ├── BrokerUnavailable          the broker cannot be reached (within the publish timeout); also a
+    │                              gumdrop ServiceUnavailable, so a command exits 2 saying so
     ├── PublishFailed              the broker refused the message (nack, or returned unroutable without a catch)
     ├── TopologyMismatch           an existing queue or exchange was declared with other arguments
     └── PermanentFailure           raised by a handler: dead-letter the message now, do not retry
@@ -13,6 +14,8 @@ Invalid events raise :class:`holyfields.InvalidEvent` (a ``ValueError``) with ev
 
 from __future__ import annotations
 
+from gumdrop.unavailable import ServiceUnavailable
+
 __all__ = ["BloodbankError", "BrokerUnavailable", "PermanentFailure", "PublishFailed", "TopologyMismatch"]
 
 
@@ -20,7 +23,7 @@ class BloodbankError(Exception):
     """Base of every Bloodbank error."""
 
 
-class BrokerUnavailable(BloodbankError):
+class BrokerUnavailable(BloodbankError, ServiceUnavailable):
     """The broker could not be reached, or did not answer within the timeout."""
 
 

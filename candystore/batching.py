@@ -40,6 +40,7 @@ import structlog
 from bloodbank import BloodbankError
 from bloodbank.transport import Delivery
 from candystore.store import DatabaseUnavailable, StoreError
+from gumdrop.backoff import Backoff
 
 __all__ = ["Batcher", "Held"]
 
@@ -48,10 +49,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-FIRST_RETRY_DELAY = 0.5
-"""Seconds before writing a batch again after the first failure; doubled after each one."""
-MAX_RETRY_DELAY = 10.0
-"""The longest wait between two attempts to write a batch."""
+OUTAGE_BACKOFF = Backoff(first=0.5, ceiling=10.0)
+"""Pauses between attempts to write a batch while the database is unavailable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +79,7 @@ class Batcher(Generic[T, R]):
         batch_size: int,
         batch_wait: float,
         writers: int = 1,
-        first_retry_delay: float = FIRST_RETRY_DELAY,
-        max_retry_delay: float = MAX_RETRY_DELAY,
+        backoff: Backoff = OUTAGE_BACKOFF,
     ) -> None:
         if batch_size < 1 or batch_wait <= 0 or writers < 1:
             raise ValueError(
@@ -95,8 +93,7 @@ class Batcher(Generic[T, R]):
         self._batch_size = batch_size
         self._batch_wait = batch_wait
         self._writers = writers
-        self._first_retry_delay = first_retry_delay
-        self._max_retry_delay = max_retry_delay
+        self.backoff = backoff
         self._pending: list[Held[T]] = []
         # Taken into a batch and not settled yet, by id(): in arrival order, since batches are taken in order.
         self._writing: dict[int, Held[T]] = {}
@@ -257,11 +254,13 @@ class Batcher(Generic[T, R]):
 
         Any other error is raised: the part is not held for it.
         """
-        delay = self._first_retry_delay
+        failures = 0
         while True:
             try:
                 result = await self._write(part)
             except DatabaseUnavailable as exc:
+                failures += 1
+                delay = self.backoff.pause(failures)
                 self._held(part, delay, exc)
             except Exception:
                 self.failing = False  # the database answered: nothing is held for it
@@ -274,7 +273,6 @@ class Batcher(Generic[T, R]):
             if self._stopping:
                 return None
             await self._pause(delay)
-            delay = min(delay * 2, self._max_retry_delay)
 
     def _held(self, part: list[Held[T]], delay: float, error: DatabaseUnavailable) -> None:
         self.failing = True

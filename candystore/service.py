@@ -8,9 +8,6 @@ stop serving, store the batch in hand and acknowledge it, release the rest, clos
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -22,9 +19,10 @@ from candystore.ingest import Ingestor
 from candystore.live import LiveHub
 from candystore.readiness import Readiness
 from candystore.settings import CandystoreSettings
-from candystore.store import EventStore, StoreError
+from candystore.store import EventStore
 from candystore.store.migrate import upgrade
 from candystore.unrouted import UnroutedDrain
+from gumdrop.background import Background
 
 __all__ = ["CandystoreService"]
 
@@ -71,7 +69,7 @@ class CandystoreService:
             broker_connected=lambda: bus.transport.connected,
             readiness=self.readiness.problems,
         )
-        self._tasks: list[asyncio.Task[None]] = []
+        self.background = Background()
 
     async def start(self, *, migrate: bool = True) -> None:
         """Migrate the database (unless told not to), then consume events, dead letters and unrouted events, and
@@ -82,18 +80,15 @@ class CandystoreService:
         await self.ingestor.start()
         await self.keeper.start()
         await self.unrouted.start()
-        self._tasks = [
-            asyncio.create_task(self._apply_retention(), name="candystore-retention"),
-            asyncio.create_task(self._count_dead_letters(), name="candystore-dead-letter-counts"),
-        ]
+        self.background.every(self.settings.purge_interval, self._apply_retention, name="candystore-retention")
+        # Replays and discards through the API change the states too; the gauge follows within this period.
+        self.background.every(
+            DEAD_LETTER_COUNT_PERIOD, self.keeper.refresh_counts, name="candystore-dead-letter-counts"
+        )
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Store what is in hand (within ``timeout``), release the rest unacknowledged, close the live streams."""
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self.background.stop()
         await self.unrouted.stop(timeout=timeout)
         await self.ingestor.stop(timeout=timeout)
         await self.keeper.stop(timeout=timeout)
@@ -101,18 +96,5 @@ class CandystoreService:
         await self.store.close()
 
     async def _apply_retention(self) -> None:
-        while True:
-            try:
-                deleted = await self.store.purge(self.settings.retention_days)
-            except StoreError as exc:  # the next run tries again; ingestion holds its own during an outage
-                log.warning("retention run failed", error=str(exc))
-            else:
-                if deleted:
-                    log.info("retention applied", deleted=deleted)
-            await asyncio.sleep(self.settings.purge_interval)
-
-    async def _count_dead_letters(self) -> None:
-        # Replays and discards through the API change the states too; the gauge follows within this period.
-        while True:
-            await self.keeper.refresh_counts()
-            await asyncio.sleep(DEAD_LETTER_COUNT_PERIOD)
+        if deleted := await self.store.purge(self.settings.retention_days):
+            log.info("retention applied", deleted=deleted)

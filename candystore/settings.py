@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
-
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from gumdrop.settings import ServiceSettings
 from holyfields.wildcards import TypePattern
 
 __all__ = ["CandystoreSettings"]
 
 
-class CandystoreSettings(BaseSettings):
-    """Everything Candystore reads from its environment. Built in the app factory, never at import time."""
+class CandystoreSettings(ServiceSettings):
+    """Everything Candystore reads from its environment (the database, host, origins and body limit as every
+    service's). Built in the app factory, never at import time."""
 
     model_config = SettingsConfigDict(env_prefix="CANDYSTORE_", extra="ignore")
 
-    database_url: str | None = Field(default=None, description="postgresql+asyncpg://…; unset: SQLite in data_dir")
-    database_schema: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
-        description="PostgreSQL schema holding Candystore's tables (its search_path); unset: the server's default",
-    )
-    data_dir: Path = Field(default=Path(".33god"), description="where the embedded SQLite database lives")
-    host: str = "127.0.0.1"
     port: int = Field(default=8683, gt=0, lt=65536)
     batch_size: int = Field(default=500, gt=0, description="events written per transaction at most")
     batch_wait: float = Field(
@@ -44,10 +35,6 @@ class CandystoreSettings(BaseSettings):
         description='days to keep events by type pattern (`*` one word, `#` zero or more words), JSON: {"retail.#": 7}',
     )
     purge_interval: float = Field(default=3600.0, gt=0, description="seconds between retention runs")
-    cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8684", "http://localhost:8684"],
-        description="comma-separated origins whose pages may call the API (the Candybar UI's by default)",
-    )
     trace_max_nodes: int = Field(default=1000, gt=0, description="nodes a trace returns at most")
     ready_max_held_seconds: float = Field(
         default=60.0,
@@ -55,17 +42,9 @@ class CandystoreSettings(BaseSettings):
         description="seconds a delivery may stay in hand unsettled (database failing, writer stuck) before "
         "/health/ready answers 503",
     )
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="bytes a request body may have at most")
     max_stream_subscribers: int = Field(
         default=1000, gt=0, description="live-stream sockets served at once; past it a socket is closed with 1013"
     )
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("retention_days")
     @classmethod
@@ -80,15 +59,3 @@ class CandystoreSettings(BaseSettings):
     def prefetch(self) -> int:
         """Deliveries the ingestor holds at most: a batch for each writer and the next one filling."""
         return self.batch_size * (self.writers + 1)
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        """``database_url``, or the embedded SQLite file when it is unset."""
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'candystore.sqlite3'}"
-
-    @property
-    def connect_args(self) -> dict[str, Any]:
-        """Driver connect arguments: the schema as search_path on PostgreSQL."""
-        if self.database_schema and self.sqlalchemy_url.startswith("postgresql"):
-            return {"server_settings": {"search_path": self.database_schema}}
-        return {}

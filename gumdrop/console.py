@@ -1,13 +1,15 @@
-"""What the platform's commands share: library logs on stderr, and settings read with every problem named."""
+"""What the platform's commands share: consoles, library logs on stderr, settings read with every problem named,
+and a service run until it stops, or refused in one line when what it needs is unavailable."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 import structlog
@@ -16,10 +18,26 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from structlog.typing import Processor
 
-__all__ = ["EXIT_INVALID", "log_processors", "logs_on_stderr", "read_settings"]
+from gumdrop.store_errors import StoreError
+from gumdrop.unavailable import EXIT_UNAVAILABLE, ServiceUnavailable
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_UNAVAILABLE",
+    "err",
+    "log_processors",
+    "logs_on_stderr",
+    "out",
+    "read_settings",
+    "run_service",
+]
 
 EXIT_INVALID = 1
 """The exit code of a command refused for invalid input or settings."""
+
+# No markup: event types, payloads and reasons may contain brackets that must print as they are.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 _Settings = TypeVar("_Settings", bound=BaseSettings)
 
@@ -65,4 +83,20 @@ def read_settings(kind: type[_Settings], err: Console) -> _Settings:
         for error in exc.errors():
             name = prefix + "_".join(str(part) for part in error["loc"]).upper()
             err.print(f"invalid setting {name}: {error['msg']}")
+        raise typer.Exit(EXIT_INVALID) from exc
+
+
+def run_service(main: Coroutine[Any, Any, None], *, command: str) -> None:
+    """Run ``main`` (a service, until it stops); a database, broker or port it cannot have ends it in one line.
+
+    ``ServiceUnavailable`` exits with code 2 (``candystore serve failed: the database is
+    unavailable: …``), any other store error with 1; a bug still shows its traceback.
+    """
+    try:
+        asyncio.run(main)
+    except ServiceUnavailable as exc:
+        err.print(f"{command} failed: {exc}")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    except StoreError as exc:
+        err.print(f"{command} failed: {exc}")
         raise typer.Exit(EXIT_INVALID) from exc

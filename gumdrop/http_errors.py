@@ -36,6 +36,7 @@ __all__ = [
     "Translation",
     "body_answers",
     "documented",
+    "error_answers",
     "install_error_handlers",
     "issues_as_json",
     "issues_from_pydantic",
@@ -70,6 +71,11 @@ class ErrorBody(BaseModel):
 def documented(description: str) -> dict[str, Any]:
     """An OpenAPI ``responses`` entry in the error shape."""
     return {"model": ErrorBody, "description": description}
+
+
+def error_answers(descriptions: Mapping[int, str], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can answer ``statuses``, described by ``descriptions``."""
+    return {status: documented(descriptions[status]) for status in statuses}
 
 
 def body_answers(setting: str, *, media_types: str = "`application/json`") -> dict[int | str, dict[str, Any]]:

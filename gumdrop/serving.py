@@ -20,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gumdrop.http_deadlines import Deadlines, deadline_protocol
+from gumdrop.unavailable import ServiceUnavailable
 
 __all__ = ["YOUNG_COLLECTION_THRESHOLD", "Deadlines", "Listener", "PortUnavailable", "serve_apps", "tune_collector"]
 
@@ -34,7 +35,7 @@ class Listener:
     name: str = "api"
 
 
-class PortUnavailable(RuntimeError):
+class PortUnavailable(ServiceUnavailable):
     """A server could not listen on its address (in use, or not allowed)."""
 
 

@@ -46,7 +46,7 @@ from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
 from candystore.store.migrate import upgrade
-from candystore.store.queries import encode_cursor
+from candystore.store.queries import EVENT_PAGES
 from candystore.store.stats import MAX_WINDOW
 from holyfields import default_validator
 from holyfields.timestamps import InvalidTimestamp, parse_timestamp
@@ -63,7 +63,7 @@ def _cursors() -> st.SearchStrategy[str]:
     first, last = datetime(1970, 1, 2), datetime(9999, 12, 30)  # noqa: DTZ001 - Hypothesis takes naive bounds
     moments = st.datetimes(min_value=first, max_value=last, timezones=st.just(UTC))
 
-    return st.builds(encode_cursor, moments, st.uuids())
+    return st.builds(EVENT_PAGES.encode, moments, st.uuids())
 
 
 schemathesis.openapi.format("x-cursor", _cursors())

@@ -1,7 +1,7 @@
 """The ``visibility.detector`` consumer: retail events in, conflicts stored and published.
 
 Bound to ``retail.#``. Each event (validated by the bus against its schema) is evaluated
-at once by the :class:`~visibility.detection.DetectionEngine`; its findings, the engine's
+at once by the :class:`~visibility.domain.detection.DetectionEngine`; its findings, the engine's
 changed memory and counters are written together in one transaction shared by the
 events that arrived meanwhile (group commit), and each handler returns, so the bus
 acknowledges its event, only after that commit. A restart therefore neither misses an
@@ -34,13 +34,14 @@ import structlog
 
 from bloodbank import Bus, Event, PermanentFailure
 from bloodbank.transport import Subscription
-from visibility.detection import DetectionCounts, DetectionEngine, Finding, Offer, Snapshot
+from gumdrop.backoff import Backoff
+from visibility.domain.detection import DetectionCounts, DetectionEngine, Finding, Offer, Snapshot
+from visibility.domain.records import ConflictRecord
 from visibility.metrics import VisibilityMetrics
 from visibility.publishing import OutboxPublisher
 from visibility.rules import RuleSet
 from visibility.store import DatabaseUnavailable, StoreError, VisibilityStore
 from visibility.store.detections import DetectionWrite, WriteResult
-from visibility.store.records import ConflictRecord
 
 __all__ = ["BINDINGS", "CONSUMER", "Detector"]
 
@@ -50,7 +51,7 @@ CONSUMER = "visibility.detector"
 BINDINGS = ("retail.#",)
 OFFER = "retail.offer.surfaced.v1"
 SNAPSHOT = "retail.inventory.snapshot.v1"
-_OUTAGE_PAUSES = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+_OUTAGE_BACKOFF = Backoff(first=0.25, ceiling=10.0)
 
 
 @dataclass(slots=True)
@@ -310,24 +311,24 @@ class Detector:
         await self._reload()  # its changes were not committed: forgotten before the next event is judged
 
     async def _write(self, write: DetectionWrite) -> WriteResult:
-        for attempt in range(1_000_000):
+        for failures in range(1, 1_000_000):
             try:
                 return await self.store.write_detections(write)
             except DatabaseUnavailable as exc:
                 if self._stopping:
                     raise
-                pause = _OUTAGE_PAUSES[min(attempt, len(_OUTAGE_PAUSES) - 1)]
+                pause = _OUTAGE_BACKOFF.pause(failures)
                 log.warning("database unavailable; holding the events", error=str(exc), pause=pause)
                 await asyncio.sleep(pause)
         raise DatabaseUnavailable("the database stayed unavailable")  # pragma: no cover - a million pauses
 
     async def _reload(self) -> None:
         """Restore the memory from the store, waiting while it is unavailable."""
-        for attempt in range(1_000_000):
+        for failures in range(1, 1_000_000):
             try:
                 await self.restore()
             except StoreError as exc:
-                pause = _OUTAGE_PAUSES[min(attempt, len(_OUTAGE_PAUSES) - 1)]
+                pause = _OUTAGE_BACKOFF.pause(failures)
                 log.warning("cannot reload the detector's memory yet", error=str(exc), pause=pause)
                 await asyncio.sleep(pause)
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from visibility.okr import Okr
+from visibility.domain.okr import Okr
 
 __all__ = ["DETECT_BUCKETS", "VisibilityMetrics"]
 

@@ -8,8 +8,6 @@ what is pending, close the store.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from bloodbank import Bus
+from gumdrop.background import Background
 from visibility.alerts import Alerter, AlertSink, SlackWebhook
 from visibility.api import create_api
 from visibility.detector import Detector
@@ -26,7 +25,7 @@ from visibility.metrics import VisibilityMetrics
 from visibility.publishing import OutboxPublisher, bus_sender
 from visibility.rules import RuleSet, load_rules
 from visibility.settings import VisibilitySettings
-from visibility.store import StoreError, VisibilityStore
+from visibility.store import VisibilityStore
 
 __all__ = ["OKR_REFRESH_SECONDS", "VisibilityService"]
 
@@ -91,7 +90,7 @@ class VisibilityService:
             broker_connected=lambda: bus.transport.connected,
             now=now,
         )
-        self._tasks: list[asyncio.Task[None]] = []
+        self.background = Background()
 
     async def start(self, *, migrate: bool = True) -> None:
         """Migrate (unless told not to), then detect, escalate, alert and publish."""
@@ -104,18 +103,12 @@ class VisibilityService:
             await self.alerter.start()
         else:
             log.info("alerting is off: VISIBILITY_SLACK_WEBHOOK_URL is not set")
-        self._tasks = [
-            asyncio.create_task(self._prune(), name="visibility-prune"),
-            asyncio.create_task(self._refresh_okr(), name="visibility-okr"),
-        ]
+        self.background.every(self.settings.prune_interval, self._prune, name="visibility-prune")
+        self.background.every(OKR_REFRESH_SECONDS, self._refresh_okr, name="visibility-okr")
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Commit the events in hand (within ``timeout``), stop the timers, publish what is pending, close."""
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self.background.stop()
         await self.detector.stop(timeout=timeout)
         await self.lifecycle.stop()
         if self.alerter is not None:
@@ -124,20 +117,12 @@ class VisibilityService:
         await self.store.close()
 
     async def _prune(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.prune_interval)
-            self.detector.prune()
+        self.detector.prune()
 
     async def _refresh_okr(self) -> None:
-        while True:
-            try:
-                figures = await self.store.okr(
-                    now=self._now(),
-                    period=timedelta(seconds=self.settings.okr_window),
-                    sla=timedelta(seconds=self.settings.resolution_sla),
-                )
-            except StoreError as exc:
-                log.warning("OKR refresh failed", error=str(exc))
-            else:
-                self.metrics.set_okr(figures)
-            await asyncio.sleep(OKR_REFRESH_SECONDS)
+        figures = await self.store.okr(
+            now=self._now(),
+            period=timedelta(seconds=self.settings.okr_window),
+            sla=timedelta(seconds=self.settings.resolution_sla),
+        )
+        self.metrics.set_okr(figures)

@@ -9,17 +9,18 @@ Alerting is off while ``VISIBILITY_SLACK_WEBHOOK_URL`` is unset: nothing is queu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from gumdrop.settings import ServiceSettings
 
 __all__ = ["VisibilitySettings"]
 
 _DAY = 24 * 3600.0
 
 
-class VisibilitySettings(BaseSettings):
+class VisibilitySettings(ServiceSettings):
     """Everything the visibility layer reads from its environment. Built in the app factory, never at import time."""
 
     model_config = SettingsConfigDict(env_prefix="VISIBILITY_", extra="ignore", populate_by_name=True)
@@ -29,20 +30,8 @@ class VisibilitySettings(BaseSettings):
         validation_alias=AliasChoices("VISIBILITY_DATABASE_URL", "CANDYSTORE_DATABASE_URL", "database_url"),
         description="postgresql+asyncpg://…; unset: CANDYSTORE_DATABASE_URL, else SQLite in data_dir",
     )
-    database_schema: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
-        description="PostgreSQL schema holding the visibility tables (its search_path); unset: the server's default",
-    )
-    data_dir: Path = Field(default=Path(".33god"), description="where the embedded SQLite database lives")
     rules: Path | None = Field(default=None, description="the YAML rules file; unset: the shipped default rules")
-    host: str = "127.0.0.1"
     port: int = Field(default=8685, gt=0, lt=65536)
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="bytes a request body may have at most")
-    cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8684", "http://localhost:8684"],
-        description="comma-separated origins whose pages may call the API (the Candybar UI's by default)",
-    )
     candybar_url: str = Field(
         default="http://127.0.0.1:8684",
         validation_alias=AliasChoices("VISIBILITY_CANDYBAR_URL", "CANDYBAR_URL", "candybar_url"),
@@ -74,29 +63,17 @@ class VisibilitySettings(BaseSettings):
     okr_window: float = Field(default=7 * _DAY, gt=0, description="seconds the OKR figures look back")
     resolution_sla: float = Field(default=_DAY, gt=0, description="seconds within which a resolution counts")
 
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     @field_validator("slack_webhook_url", "rules", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @property
-    def sqlalchemy_url(self) -> str:
-        """``database_url``, or the SQLite file Candystore uses when it is unset."""
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'candystore.sqlite3'}"
-
-    @property
-    def connect_args(self) -> dict[str, Any]:
-        """Driver connect arguments: the schema as search_path on PostgreSQL."""
-        if self.database_schema and self.sqlalchemy_url.startswith("postgresql"):
-            return {"server_settings": {"search_path": self.database_schema}}
-        return {}
+    @field_validator("alert_retry_max")
+    @classmethod
+    def _retries_grow(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("alert_retry_base", 0):
+            raise ValueError(f"must be at least VISIBILITY_ALERT_RETRY_BASE ({info.data['alert_retry_base']} s)")
+        return value
 
     @property
     def ui_base(self) -> str:

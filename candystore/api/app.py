@@ -10,21 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from bloodbank import Publisher
 from candystore.api.dead_letters import dead_letter_routes
-from candystore.api.errors import install_error_handlers
+from candystore.api.errors import BODY_ERRORS, TRANSLATIONS
 from candystore.api.events import event_routes
-from candystore.api.health import health_routes
 from candystore.api.stats import stats_routes
 from candystore.api.stream import stream_routes
 from candystore.api.trace import trace_routes
 from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
-from gumdrop.http_limits import BodyRules, RequestLimits
+from gumdrop.health import StoreReadiness, health_routes
+from gumdrop.service_api import ServiceApi, service_api
 
 __all__ = ["create_api"]
 
@@ -52,24 +51,31 @@ def create_api(
     ``lambda: transport.connected``) makes ``/health/ready`` report the broker too, and
     ``readiness`` (e.g. :meth:`candystore.readiness.Readiness.problems`) whatever else makes it not ready.
     """
-    app = FastAPI(title="Candystore", version="1.0.0", description=_DESCRIPTION)
-    # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
-    app.add_middleware(
-        RequestLimits, rules=BodyRules(max_bytes=settings.max_body_bytes, setting="CANDYSTORE_MAX_BODY_BYTES")
+    app = service_api(
+        ServiceApi(
+            title="Candystore",
+            description=_DESCRIPTION,
+            name="Candystore",
+            max_body_bytes=settings.max_body_bytes,
+            body_setting="CANDYSTORE_MAX_BODY_BYTES",
+            cors_origins=settings.cors_origins,
+            methods=("GET", "POST", "DELETE"),
+            translations=TRANSLATIONS,
+            body_errors=BODY_ERRORS,
+        )
     )
-    # The Candybar UI is served from its own origin and calls this API from the browser.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["content-type"],
-    )
-    install_error_handlers(app)
     # The trace route comes before /events/{event_id}; the path parameter cannot hold a slash anyway.
     app.include_router(trace_routes(store, ceiling=settings.trace_max_nodes))
     app.include_router(event_routes(store))
     app.include_router(stream_routes(hub))
     app.include_router(stats_routes(store))
     app.include_router(dead_letter_routes(store, publisher))
-    app.include_router(health_routes(store, registry, broker_connected=broker_connected, readiness=readiness))
+    readiness_check = StoreReadiness(store.ping, broker_connected, readiness or (lambda: ()))
+    app.include_router(
+        health_routes(
+            readiness_check,
+            registry,
+            ready_when="The database answers, the broker is connected and does not block publishing, deliveries move",
+        )
+    )
     return app

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from bloodbank import Publisher
-from candystore.api.errors import ApiError, error_responses
+from candystore.api.errors import error_responses
 from candystore.api.models import (
     DeadLetterFilterBody,
     DeadLetterModel,
@@ -26,6 +26,7 @@ from candystore.api.params import Cursor, Timestamp, TypePatternText, only_query
 from candystore.replay import ReplayOutcome, replay_dead_letters
 from candystore.store import EventStore
 from candystore.store.dead_letters import DeadLetterFilter, DeadLetterRecord, DeadLetterState
+from gumdrop.http_errors import ApiError
 from holyfields import ValidationIssue
 
 __all__ = ["dead_letter_routes"]

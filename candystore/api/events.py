@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from candystore.api.errors import ApiError, error_responses
+from candystore.api.errors import error_responses
 from candystore.api.models import EventPage
 from candystore.api.params import EVENT_FILTER_NAMES, Cursor, Timestamp, TypePatternText, event_filter, only_query
 from candystore.store import EventStore
-from gumdrop.http_errors import json_response
+from gumdrop.http_errors import ApiError, json_response
 from holyfields.generated.python import EventEnvelope
 
 __all__ = ["event_routes"]

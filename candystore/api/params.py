@@ -21,8 +21,8 @@ from pydantic_core import PydanticCustomError
 from starlette.datastructures import QueryParams
 
 from bloodbank.openapi import CURSOR_SCHEMA, Timestamp
-from candystore.api.errors import ApiError, issues_from_pydantic
 from candystore.store import EventFilter
+from gumdrop.http_errors import ApiError, issues_from_pydantic
 from holyfields import ValidationIssue
 from holyfields.wildcards import MAX_PATTERN_LENGTH, SYNTAX, InvalidPattern, TypePattern
 

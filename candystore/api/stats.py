@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from candystore.api.errors import ApiError, error_responses
+from candystore.api.errors import error_responses
 from candystore.api.models import StatsModel
 from candystore.api.params import Timestamp, only_query
 from candystore.store import EventStore
 from candystore.store.stats import MAX_WINDOW
+from gumdrop.http_errors import ApiError
 
 __all__ = ["stats_routes"]
 

@@ -19,10 +19,10 @@ import msgspec
 import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from candystore.api.errors import ApiError
 from candystore.api.params import parse_stream_filter
 from candystore.live import HubFull, LiveHub, LiveSubscriber, SubscriberDropped
 from candystore.store.writes import normalise_timestamp
+from gumdrop.http_errors import ApiError
 
 __all__ = ["POLICY_VIOLATION", "stream_routes"]
 

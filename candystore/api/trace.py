@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from candystore.api.errors import ApiError, error_responses
+from candystore.api.errors import error_responses
 from candystore.api.models import TraceModel
 from candystore.api.params import only_query
 from candystore.store import EventStore, Trace, TraceNode
-from gumdrop.http_errors import json_response
+from gumdrop.http_errors import ApiError, json_response
 
 __all__ = ["trace_routes"]
 

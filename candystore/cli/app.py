@@ -6,30 +6,17 @@ import asyncio
 from typing import Annotated
 
 import typer
-from alembic.util.exc import CommandError
 from sqlalchemy import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from bloodbank import BloodbankSettings
-from bloodbank.errors import BrokerUnavailable
-from candystore.cli.common import (
-    EXIT_INVALID,
-    EXIT_UNAVAILABLE,
-    bloodbank_settings,
-    err,
-    logs_on_stderr,
-    open_bus,
-    open_store,
-    out,
-    settings,
-)
+from candystore.cli.common import bloodbank_settings, err, logs_on_stderr, open_bus, open_store, out, settings
 from candystore.cli.dead_letters import dlq
 from candystore.cli.events import replay, trace
 from candystore.service import CandystoreService
 from candystore.settings import CandystoreSettings
-from candystore.store import StoreError
 from candystore.store.migrate import current_revision, upgrade
-from gumdrop.serving import Listener, PortUnavailable, serve_apps, tune_collector
+from gumdrop.console import run_service
+from gumdrop.serving import Listener, serve_apps, tune_collector
 
 __all__ = ["app"]
 
@@ -58,16 +45,16 @@ def serve(
     """Run Candystore alone: the consumer, the dead-letter keeper, retention and the API."""
     config = settings()
     bus_config = bloodbank_settings()
-    port = port or config.port
+    run_service(
+        _serve(config, bus_config, host=host, port=port or config.port, migrate=migrate), command="candystore serve"
+    )
+
+
+def _print_where(config: CandystoreSettings, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     err.print(f"Candystore on {base}, storing into {_where(config)}")
     err.print(f"  events   {base}/events, {base}/events/trace/{{id}}, {base}/stats, ws://{host}:{port}/events/stream")
     err.print(f"  dead letters {base}/dlq; API docs {base}/docs; health {base}/health/ready")
-    try:
-        asyncio.run(_serve(config, bus_config, host=host, port=port, migrate=migrate))
-    except (StoreError, PortUnavailable, BrokerUnavailable) as exc:
-        err.print(f"candystore serve failed: {exc}")
-        raise typer.Exit(EXIT_UNAVAILABLE) from exc
 
 
 async def _serve(
@@ -76,6 +63,7 @@ async def _serve(
     async with open_bus(bus_config) as bus:
         service = CandystoreService(config, bus)
         await service.start(migrate=migrate)
+        _print_where(config, host, port)
         tune_collector()
         try:
             await serve_apps([Listener(service.api, host, port, "Candystore API")])
@@ -95,14 +83,7 @@ def migrate(
 
 async def _migrate(config: CandystoreSettings, revision: str) -> str | None:
     async with open_store(config) as store:
-        try:
-            await upgrade(store.engine, revision)
-        except (OSError, TimeoutError) as exc:
-            err.print(f"cannot reach the database {_where(config)}: {exc}")
-            raise typer.Exit(EXIT_UNAVAILABLE) from exc
-        except (SQLAlchemyError, CommandError) as exc:
-            err.print(f"migration failed: {exc}")
-            raise typer.Exit(EXIT_INVALID) from exc
+        await upgrade(store.engine, revision)
         return await current_revision(store.engine)
 
 

@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import typer
-from rich.console import Console
 
 from bloodbank import BloodbankSettings, Bus
 from bloodbank.errors import BrokerUnavailable
 from candystore.settings import CandystoreSettings
 from candystore.store import DatabaseUnavailable, EventStore, StoreError
-from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings
+from gumdrop.console import EXIT_INVALID, EXIT_UNAVAILABLE, err, logs_on_stderr, out, read_settings
 
 __all__ = [
     "EXIT_INVALID",
@@ -25,12 +24,6 @@ __all__ = [
     "out",
     "settings",
 ]
-
-EXIT_UNAVAILABLE = 2
-
-# No markup: event types, payloads and reasons may contain brackets that must print as they are.
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def settings() -> CandystoreSettings:

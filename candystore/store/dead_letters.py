@@ -23,13 +23,16 @@ from enum import StrEnum
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from candystore.store.errors import StoreError
-from candystore.store.queries import decode_cursor, encode_cursor, event_type_condition
+from candystore.store.queries import event_type_condition
 from candystore.store.schema import dead_letters
+from gumdrop.pagination import Keyset
+from gumdrop.utc import as_utc
+from holyfields.timestamps import parse_timestamp
 
 __all__ = [
     "DeadLetter",
@@ -199,6 +202,10 @@ class DeadLetterPage:
     next_cursor: str | None
 
 
+_PAGES = Keyset(dead_letters.c.received_at, dead_letters.c.id, parse_timestamp)
+"""Dead letters in (received_at, id) order."""
+
+
 class DeadLetterNotOpen(StoreError):
     """A dead letter that was already replayed or discarded: it cannot change again."""
 
@@ -211,13 +218,10 @@ class DeadLetterNotOpen(StoreError):
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back without an offset; the store writes only UTC.
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return None if moment is None else as_utc(moment)
 
 
-def _as_utc(moment: datetime) -> datetime:
+def _aware_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"time {moment.isoformat()!r} has no UTC offset")
     return moment.astimezone(UTC)
@@ -265,9 +269,9 @@ def _conditions(dialect: str, filters: DeadLetterFilter) -> list[ColumnElement[b
     if filters.reason is not None:
         conditions.append(table.error.icontains(_text(filters.reason), autoescape=True))
     if filters.since is not None:
-        conditions.append(table.received_at >= _as_utc(filters.since))
+        conditions.append(table.received_at >= _aware_utc(filters.since))
     if filters.until is not None:
-        conditions.append(table.received_at < _as_utc(filters.until))
+        conditions.append(table.received_at < _aware_utc(filters.until))
     if filters.state is not None:
         conditions.append(table.state == filters.state.value)
     return conditions
@@ -285,20 +289,10 @@ async def list_dead_letters(
 
     The cursor is the position of the last row returned, so rows kept in between never shift a page.
     """
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    table = dead_letters.c
     statement = select(dead_letters).where(*_conditions(connection.dialect.name, filters))
-    if cursor is not None:
-        moment, letter_id = decode_cursor(cursor)
-        position = tuple_(table.received_at, table.id)
-        after = tuple_(literal(moment, table.received_at.type), literal(letter_id, table.id.type))
-        statement = statement.where(position < after if descending else position > after)
-    order = (table.received_at.desc(), table.id.desc()) if descending else (table.received_at, table.id)
-    rows = (await connection.execute(statement.order_by(*order).limit(limit + 1))).all()
-    items = [_record(row) for row in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].received_at, rows[limit - 1].id) if len(rows) > limit else None
-    return DeadLetterPage(items, next_cursor)
+    statement = _PAGES.page(statement, limit=limit, cursor=cursor, descending=descending)
+    rows = (await connection.execute(statement)).all()
+    return DeadLetterPage([_record(row) for row in rows[:limit]], _PAGES.next_cursor(rows, limit))
 
 
 async def get_dead_letter(connection: AsyncConnection, letter_id: str | uuid.UUID) -> DeadLetterRecord | None:
@@ -337,7 +331,7 @@ async def close_dead_letter(
         .where(dead_letters.c.id == key, dead_letters.c.state == DeadLetterState.OPEN.value)
         .values(
             state=state.value,
-            resolved_at=_as_utc(at),
+            resolved_at=_aware_utc(at),
             resolved_by=_text(actor),
             resolution_note=_text(note),
             replayed_event_id=replayed,

@@ -12,24 +12,22 @@ any number of words).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Boolean, ColumnElement, Select, String, and_, cast, false, func, literal, select, tuple_
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, cast, false, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.functions import Function
 
 from candystore.store.engine import EVENT_TYPE_MATCHES
-from candystore.store.errors import InvalidCursor
 from candystore.store.schema import causation, events
 from candystore.store.writes import normalise_timestamp
+from gumdrop.pagination import Keyset
 from holyfields.timestamps import parse_timestamp
 from holyfields.wildcards import TypePattern
 
@@ -68,24 +66,8 @@ class Page:
     next_cursor: str | None
 
 
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without an offset; the store writes only UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def encode_cursor(moment: datetime, event_id: uuid.UUID) -> str:
-    raw = msgspec.json.encode([_as_utc(moment).isoformat(), event_id.hex])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, event_id = msgspec.json.decode(raw, type=tuple[str, str])
-        # The one timestamp parser: a forged time outside what the store holds is refused, not overflowed.
-        return parse_timestamp(moment), uuid.UUID(hex=event_id)
-    except (binascii.Error, msgspec.DecodeError, ValueError) as exc:
-        raise InvalidCursor(cursor) from exc
+EVENT_PAGES = Keyset(events.c.timestamp, events.c.event_id, parse_timestamp)
+"""Events in (timestamp, event_id) order."""
 
 
 def event_type_condition(dialect: str, column: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
@@ -152,16 +134,8 @@ def _conditions(dialect: str, filters: EventFilter) -> list[ColumnElement[bool]]
 def _page_statement(
     dialect: str, filters: EventFilter, limit: int, cursor: str | None, *, descending: bool
 ) -> Select[Any]:
-    position = tuple_(events.c.timestamp, events.c.event_id)
     statement = select(events.c.timestamp, events.c.event_id, events.c.document).where(*_conditions(dialect, filters))
-    if cursor is not None:
-        moment, event_id = decode_cursor(cursor)
-        after = tuple_(literal(moment, events.c.timestamp.type), literal(event_id, events.c.event_id.type))
-        statement = statement.where(position < after if descending else position > after)
-    order = (
-        (events.c.timestamp.desc(), events.c.event_id.desc()) if descending else (events.c.timestamp, events.c.event_id)
-    )
-    return statement.order_by(*order).limit(limit + 1)
+    return EVENT_PAGES.page(statement, limit=limit, cursor=cursor, descending=descending)
 
 
 async def query_events(
@@ -173,13 +147,9 @@ async def query_events(
     descending: bool = False,
 ) -> Page:
     """One page of the events matching ``filters``, oldest first (newest first when ``descending``)."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
     statement = _page_statement(connection.dialect.name, filters, limit, cursor, descending=descending)
     rows = (await connection.execute(statement)).all()
-    items = [_stored_json(row.document) for row in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].timestamp, rows[limit - 1].event_id) if len(rows) > limit else None
-    return Page(items, next_cursor)
+    return Page([_stored_json(row.document) for row in rows[:limit]], EVENT_PAGES.next_cursor(rows, limit))
 
 
 async def get_event(connection: AsyncConnection, event_id: str | uuid.UUID) -> dict[str, Any] | None:

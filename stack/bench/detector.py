@@ -1,11 +1,11 @@
 """``33god bench detector``: the default rules over a realistic retail stream, in one process, on one core.
 
-The stream is the simulator's (:mod:`visibility.retail_stream`): three teams' offers over
+The stream is the simulator's (:mod:`visibility.tools.retail_stream`): three teams' offers over
 20 stores and 200 products, inventory snapshots of every product every 5 minutes, near-
 threshold noise, late offers and 2% planted conflicts, built once as ``Offer`` and
 ``Snapshot`` objects (duplicates left out: the bus drops them before any handler).
 
-* ours: :class:`visibility.detection.DetectionEngine` with the default rules, a fresh
+* ours: :class:`visibility.domain.detection.DetectionEngine` with the default rules, a fresh
   engine per pass (a pass over a stream the engine has seen would be all redeliveries);
 * the baseline: a minimal plain-Python keyed check, a dict of each team's latest price
   per (store, product) and of the inventory's price, compared at 5%.
@@ -23,10 +23,10 @@ from typing import Any
 
 from rich.console import Console
 
-from visibility.detection import DetectionEngine, Offer, Snapshot
-from visibility.reference import OFFER_TYPE
-from visibility.retail_stream import StreamConfig, plan_stream
+from visibility.domain.detection import DetectionEngine, Offer, Snapshot
 from visibility.rules import RuleSet, load_rules
+from visibility.tools.reference import OFFER_TYPE
+from visibility.tools.retail_stream import StreamConfig, plan_stream
 
 __all__ = ["baseline_pass", "make_stream", "run_detector"]
 

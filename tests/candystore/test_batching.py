@@ -11,6 +11,7 @@ import pytest
 from bloodbank.transport import Delivery
 from candystore.batching import Batcher, Held
 from candystore.store import DatabaseUnavailable, RecordRejected
+from gumdrop.backoff import Backoff
 
 
 class _Delivery(Delivery):
@@ -77,7 +78,7 @@ def _batcher(database: _Database, *, writers: int) -> Batcher[int, None]:
         batch_size=3,
         batch_wait=0.01,
         writers=writers,
-        first_retry_delay=0.01,
+        backoff=Backoff(first=0.01, ceiling=10.0),
     )
 
 
@@ -177,7 +178,7 @@ async def _write_one_batch(database: _Poisoned, size: int) -> Batcher[int, None]
         reject=database.reject,
         batch_size=size,
         batch_wait=0.01,
-        first_retry_delay=0.01,
+        backoff=Backoff(first=0.01, ceiling=10.0),
     )
     batcher.start()
     for number in range(size):

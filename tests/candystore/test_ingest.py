@@ -26,6 +26,7 @@ from candystore.ingest import CONSUMER, Ingestor
 from candystore.settings import CandystoreSettings
 from candystore.store import DatabaseUnavailable, DeadLetter, EventStore, RecordRejected, StoreResult
 from candystore.store.schema import causation, dead_letters
+from gumdrop.backoff import Backoff
 from holyfields import default_catalog
 from tests.bloodbank.waiting import eventually
 
@@ -100,7 +101,7 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 async def ingestor(transport, flaky, settings, registry):
     running = Ingestor(transport, flaky, settings=settings, registry=registry)
-    running.batches._first_retry_delay, running.batches._max_retry_delay = 0.05, 0.2  # a fast outage test
+    running.batches.backoff = Backoff(first=0.05, ceiling=0.2)  # a fast outage test
     await running.start()
     yield running
     await running.stop(timeout=5)
@@ -352,7 +353,7 @@ def dead_letter_message(body: bytes = b"lost") -> OutgoingMessage:
 @pytest.fixture
 async def keeper(transport, flaky, settings, registry):
     running = DeadLetterKeeper(transport, flaky, settings=settings, registry=registry)
-    running.batches._first_retry_delay, running.batches._max_retry_delay = 0.05, 0.2
+    running.batches.backoff = Backoff(first=0.05, ceiling=0.2)
     await running.start()
     yield running
     await running.stop(timeout=5)

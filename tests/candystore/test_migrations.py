@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,6 +16,7 @@ from sqlalchemy import text
 
 from candystore.store.migrate import current_revision, downgrade, upgrade
 from candystore.store.schema import exists_on, metadata
+from tests.conftest import PostgresSchema
 
 ROOT_ID = "0190a0a0-0000-7000-8000-00000000000a"
 CHILD_ID = "0190a0a0-0000-7000-8000-00000000000b"
@@ -160,3 +166,54 @@ async def test_foreign_events_table_is_refused(database):
         assert await current_revision(store.engine) is None
     finally:
         await store.close()
+
+
+async def _waiting_on_a_lock(connection: Any) -> int:
+    query = """SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+               AND (query LIKE '%alembic_version%' OR query LIKE '%pg_advisory_xact_lock%')"""
+    return int(await connection.fetchval(query))
+
+
+@pytest.mark.postgres
+async def test_three_migrations_started_at_once_all_succeed_and_apply_once(postgres_schema: PostgresSchema) -> None:
+    """Replicas starting together: three ``candystore migrate`` on a fresh schema take turns under one lock.
+
+    The test holds the version table's name in an open transaction until all three wait on a lock,
+    so they race for the first migration at the same moment whatever their start-up times.
+    """
+    import asyncpg  # noqa: PLC0415 - only the tests that use PostgreSQL need it
+
+    environment = {
+        **{key: value for key, value in os.environ.items() if not key.startswith(("CANDYSTORE_", "BLOODBANK_"))},
+        "CANDYSTORE_DATABASE_URL": postgres_schema.sqlalchemy_url,
+        "CANDYSTORE_DATABASE_SCHEMA": postgres_schema.name,
+    }
+    command = str(Path(sys.executable).parent / "candystore")
+    gate = await asyncpg.connect(postgres_schema.dsn, timeout=10)
+    watcher = await asyncpg.connect(
+        postgres_schema.dsn, timeout=10
+    )  # outside the gate: a transaction sees one snapshot
+    try:
+        gate_transaction = gate.transaction()
+        await gate_transaction.start()
+        await gate.execute(f'CREATE TABLE "{postgres_schema.name}".alembic_version (held integer)')
+        pipe = asyncio.subprocess.PIPE
+        processes = [
+            await asyncio.create_subprocess_exec(command, "migrate", env=environment, stdout=pipe, stderr=pipe)
+            for _ in range(3)
+        ]
+        outputs = asyncio.gather(*(process.communicate() for process in processes))
+        for _ in range(600):
+            if await _waiting_on_a_lock(watcher) >= len(processes) or any(p.returncode is not None for p in processes):
+                break
+            await asyncio.sleep(0.1)
+        await gate_transaction.rollback()
+        results = await outputs
+        versions = await gate.fetch(f'SELECT version_num FROM "{postgres_schema.name}".alembic_version')  # noqa: S608
+    finally:
+        await gate.close()
+        await watcher.close()
+    for process, (stdout, stderr) in zip(processes, results, strict=True):
+        assert process.returncode == 0, stderr.decode()
+        assert stdout.decode().strip().endswith("is at revision 0004"), stdout.decode()
+    assert [row["version_num"] for row in versions] == ["0004"]

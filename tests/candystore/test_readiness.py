@@ -18,10 +18,11 @@ from fastapi import FastAPI
 from bloodbank import BloodbankSettings, Bus, build_envelope
 from bloodbank.errors import BrokerUnavailable
 from bloodbank.transport import OutgoingMessage
-from candystore.api.errors import install_error_handlers
-from candystore.api.health import health_routes
+from candystore.api.errors import TRANSLATIONS
 from candystore.service import CandystoreService
 from candystore.settings import CandystoreSettings
+from gumdrop.health import StoreReadiness, health_routes
+from gumdrop.http_errors import install_error_handlers
 from holyfields import default_catalog
 from tests.bloodbank.waiting import eventually
 from tests.broker_alarm import memory_alarm
@@ -42,15 +43,9 @@ BLOCKED = (
 def probe_app(service: CandystoreService) -> FastAPI:
     """`/health/ready` and `/metrics` over the service, as its API mounts them."""
     app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(
-        health_routes(
-            service.store,
-            service.registry,
-            broker_connected=lambda: service.bus.transport.connected,
-            readiness=service.readiness.problems,
-        )
-    )
+    install_error_handlers(app, service="Candystore", translations=TRANSLATIONS)
+    readiness = StoreReadiness(service.store.ping, lambda: service.bus.transport.connected, service.readiness.problems)
+    app.include_router(health_routes(readiness, service.registry, ready_when="ready"))
     return app
 
 

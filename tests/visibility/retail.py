@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bloodbank import build_envelope, uuid7
-from visibility.detection import Offer, Snapshot
+from visibility.domain.detection import Offer, Snapshot
 
 T0 = datetime(2026, 11, 2, 19, 0, tzinfo=UTC)
 OFFER_TYPE = "retail.offer.surfaced.v1"

@@ -6,14 +6,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from visibility.alerts import Alerter, MemorySink, SlackWebhook
-from visibility.detection import DetectionEngine
+from visibility.domain.detection import DetectionEngine
 from visibility.metrics import VisibilityMetrics
 from visibility.rules import load_rules
 from visibility.settings import VisibilitySettings
 from visibility.store.detections import DetectionWrite
 
 from .retail import at, offer, snapshot
-from .service_helpers import Clock
+from .service_helpers import Clock, running_service, started_bus, visibility_settings
 from .slack_stand_in import SlackStandIn
 
 RULES = load_rules()
@@ -156,8 +156,6 @@ async def test_a_spike_of_the_conflict_rate_raises_one_alert_per_window(store):
 
 async def test_without_a_webhook_alerting_is_off(tmp_path, sqlite_database):
     """No VISIBILITY_SLACK_WEBHOOK_URL: the service has no alerter and queues nothing."""
-    from .service_helpers import running_service, started_bus, visibility_settings  # noqa: PLC0415
-
     async with (
         started_bus(tmp_path) as bus,
         running_service(visibility_settings(sqlite_database, tmp_path), bus) as service,

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from visibility.api import create_api
-from visibility.detection import DetectionEngine
+from visibility.domain.detection import DetectionEngine
 from visibility.lifecycle import Lifecycle
 from visibility.metrics import VisibilityMetrics
 from visibility.publishing import OutboxPublisher

@@ -8,8 +8,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from visibility.detection import DetectionCounts
-from visibility.state import StateChanges
+from visibility.domain.detection import DetectionCounts
+from visibility.domain.state import StateChanges
 from visibility.store.detections import DetectionWrite
 
 from .retail import T0

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from stack.bench.detector import baseline_pass, make_stream, ours_pass, run_detector
-from visibility.detection import Offer, Snapshot
+from visibility.domain.detection import Offer, Snapshot
 from visibility.rules import load_rules
 
 RULES = load_rules()

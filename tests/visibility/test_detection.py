@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from visibility.detection import DetectionEngine
+from visibility.domain.detection import DetectionEngine
 from visibility.rules import load_rules, percent_apart
 
 from .retail import at, offer, snapshot

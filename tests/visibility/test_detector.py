@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from bloodbank import Bus
-from visibility.publications import DETECTED, ESCALATED, RESOLVED
+from visibility.domain.publications import DETECTED, ESCALATED, RESOLVED
+from visibility.domain.records import ConflictRecord
+from visibility.domain.transitions import Action
 from visibility.rules import load_rules
 from visibility.service import VisibilityService
-from visibility.store import ConflictFilter, ConflictRecord, DatabaseUnavailable, StoreError
+from visibility.store import ConflictFilter, DatabaseUnavailable, StoreError
 from visibility.store.detections import DetectionWrite, WriteResult
 
 from .conftest import Database
@@ -136,8 +138,8 @@ async def test_escalation_timers_survive_a_restart(tmp_path, sqlite_database):
             assert (escalated.escalation_level, escalated.escalated_to) == ("decision_authority", "delivery")
             clock.advance(hours=3)
             await eventually(lambda: _level(second, conflict, "executive"), what="the escalation to the executive")
-            await second.lifecycle.act(conflict.conflict_id, _action("acknowledge"), actor="dave", note=None)
-            await second.lifecycle.act(conflict.conflict_id, _action("fix"), actor="dave", note="restocked")
+            await second.lifecycle.act(conflict.conflict_id, Action.ACKNOWLEDGE, actor="dave", note=None)
+            await second.lifecycle.act(conflict.conflict_id, Action.FIX, actor="dave", note="restocked")
             levels = await eventually(
                 lambda: _async(len(watcher.of_type(ESCALATED)) == 2 and watcher.of_type(RESOLVED)),
                 what="the escalated and resolved events",
@@ -151,12 +153,6 @@ async def test_escalation_timers_survive_a_restart(tmp_path, sqlite_database):
 async def _level(service: Any, conflict: ConflictRecord, level: str) -> bool:
     found = await service.store.conflict(conflict.conflict_id)
     return found is not None and found.escalation_level == level
-
-
-def _action(name: str) -> Any:
-    from visibility.lifecycle import Action  # noqa: PLC0415
-
-    return Action(name)
 
 
 async def test_a_database_outage_holds_the_events_and_loses_none(tmp_path, sqlite_database):

@@ -21,7 +21,9 @@ from starlette.types import ASGIApp
 from typer.testing import CliRunner
 
 from tests.visibility.threaded_server import serving
-from visibility.evaluation import (
+from visibility.cli import app
+from visibility.metrics import VisibilityMetrics
+from visibility.tools.evaluation import (
     Detection,
     evaluate,
     events_evaluated,
@@ -29,9 +31,8 @@ from visibility.evaluation import (
     percentile,
     wait_until_settled,
 )
-from visibility.http_json import ApiRefused, ApiUnreachable
-from visibility.labels import Label, LabelsError, LabelsHeader, format_time, read_labels, write_labels
-from visibility.metrics import VisibilityMetrics
+from visibility.tools.http_json import ApiRefused, ApiUnreachable
+from visibility.tools.labels import Label, LabelsError, LabelsHeader, format_time, read_labels, write_labels
 
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 SCALE = 10.0  # stream time runs ten times faster: stream second 10 is wall-clock second 1
@@ -319,22 +320,16 @@ def test_an_api_without_the_detectors_metrics_is_refused():
 # --- the command ------------------------------------------------------------------------------
 
 
-def _cli() -> Any:
-    from visibility.cli import app  # noqa: PLC0415 - the command registrations load with it
-
-    return app
-
-
 def test_evaluate_prints_a_table_and_json(api, labels_file):
     """`visibility evaluate` prints the scores as a table, or as one JSON object with --json."""
     url, _ = api
     runner = CliRunner()
-    table = runner.invoke(_cli(), ["evaluate", "--labels", str(labels_file), "--api", url, "--settle", "0.1"])
+    table = runner.invoke(app, ["evaluate", "--labels", str(labels_file), "--api", url, "--settle", "0.1"])
     assert table.exit_code == 0, table.output
     for text in ("recall", "83.33 %", "precision", "60.00 %", "false-positive rate", "40.00 %", "500 ms", "950 ms"):
         assert text in table.output
     assert "missed: price_mismatch p3 at s2 sponsored" in table.output
-    as_json = runner.invoke(_cli(), ["evaluate", "--labels", str(labels_file), "--api", url, "--json"])
+    as_json = runner.invoke(app, ["evaluate", "--labels", str(labels_file), "--api", url, "--json"])
     assert as_json.exit_code == 0, as_json.output
     document = json.loads(as_json.output.strip().splitlines()[-1])
     assert document["recall"] == pytest.approx(5 / 6)
@@ -346,13 +341,13 @@ def test_evaluate_exits_1_on_unreadable_inputs(api, tmp_path, labels_file):
     """A missing labels file or an API that does not answer ends with exit code 1 and the reason."""
     url, _ = api
     runner = CliRunner()
-    missing = runner.invoke(_cli(), ["evaluate", "--labels", str(tmp_path / "nope.jsonl"), "--api", url])
+    missing = runner.invoke(app, ["evaluate", "--labels", str(tmp_path / "nope.jsonl"), "--api", url])
     assert missing.exit_code == 1
     assert "cannot read the labels file" in missing.output
-    nowhere = runner.invoke(_cli(), ["evaluate", "--labels", str(labels_file), "--api", "http://127.0.0.1:9"])
+    nowhere = runner.invoke(app, ["evaluate", "--labels", str(labels_file), "--api", "http://127.0.0.1:9"])
     assert nowhere.exit_code == 1
     assert "cannot read the detector's progress" in nowhere.output
     unsettled = ["evaluate", "--labels", str(labels_file), "--api", "http://127.0.0.1:9", "--settle", "0"]
-    no_detections = runner.invoke(_cli(), unsettled)
+    no_detections = runner.invoke(app, unsettled)
     assert no_detections.exit_code == 1
     assert "cannot read the detections" in no_detections.output

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from visibility.okr import compute_okr, percentile
-from visibility.store.okr import OkrInputs
+from visibility.domain.okr import OkrInputs, compute_okr, percentile
 
 from .retail import at
 

@@ -20,8 +20,9 @@ from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
 from candystore.store.migrate import upgrade
 from tests.visibility.threaded_server import serving
-from visibility.patterns import analyse, fetch_history
-from visibility.patterns_svg import render_svg
+from visibility.cli import app
+from visibility.tools.patterns import analyse, fetch_history
+from visibility.tools.patterns_svg import render_svg
 
 DAY = datetime(2026, 11, 30, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"
@@ -210,22 +211,16 @@ def test_an_empty_history_still_draws():
 # --- the command --------------------------------------------------------------------------------
 
 
-def _cli() -> Any:
-    from visibility.cli import app  # noqa: PLC0415 - the command registrations load with it
-
-    return app
-
-
 def test_patterns_prints_json_and_writes_the_picture(candystore, tmp_path):
     """`visibility patterns --json --svg FILE` prints one JSON object and writes a well-formed SVG."""
     picture = tmp_path / "patterns.svg"
-    result = CliRunner().invoke(_cli(), ["patterns", "--api", candystore, "--json", "--svg", str(picture)])
+    result = CliRunner().invoke(app, ["patterns", "--api", candystore, "--json", "--svg", str(picture)])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output.strip().splitlines()[-1])
     assert document["conflicts"] == 3
     assert document["recurring"][0]["conflicts"] == 2
     ET.parse(picture)  # noqa: S314 - our own output
-    tables = CliRunner().invoke(_cli(), ["patterns", "--api", candystore])
+    tables = CliRunner().invoke(app, ["patterns", "--api", candystore])
     assert tables.exit_code == 0, tables.output
     for text in ("Hot spots", "magic-apron + sponsored  2", "Recurring conflicts", "Directly-follows graph"):
         assert text in tables.output
@@ -242,13 +237,13 @@ def test_patterns_prints_json_and_writes_the_picture(candystore, tmp_path):
 )
 def test_patterns_exits_1_on_bad_input(arguments, message):
     """An unreachable API, a bad time or an impossible output path ends with exit code 1 and the reason."""
-    result = CliRunner().invoke(_cli(), ["patterns", *arguments])
+    result = CliRunner().invoke(app, ["patterns", *arguments])
     assert result.exit_code == 1
     assert message in result.output
 
 
 def test_a_path_that_is_not_candystore_is_reported(candystore):
     """An address that answers but is not the Candystore API is refused, not analysed."""
-    result = CliRunner().invoke(_cli(), ["patterns", "--api", candystore + "/events"])
+    result = CliRunner().invoke(app, ["patterns", "--api", candystore + "/events"])
     assert result.exit_code == 1
     assert "answered 4" in result.output

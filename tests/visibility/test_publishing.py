@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bloodbank import BrokerUnavailable
-from visibility.detection import DetectionEngine
-from visibility.publications import DETECTED
+from visibility.domain.detection import DetectionEngine
+from visibility.domain.publications import DETECTED
 from visibility.publishing import OutboxPublisher, bus_sender
 from visibility.rules import load_rules
 from visibility.store.detections import DetectionWrite

@@ -15,12 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from bloodbank import BloodbankSettings, Bus, Event
-from visibility.detection import DetectionEngine, Offer, Snapshot
-from visibility.labels import Label, read_labels
-from visibility.reference import OFFER_TYPE, SNAPSHOT_TYPE, ArrivingEvent, reference_labels
-from visibility.retail_stream import TEAMS, Injection, PlannedEvent, StreamConfig, plan_stream
+from visibility.cli import app
+from visibility.domain.detection import DetectionEngine, Offer, Snapshot
 from visibility.rules import load_rules, percent_apart
-from visibility.simulator import publish_stream, stream_labels
+from visibility.tools.labels import Label, read_labels
+from visibility.tools.reference import OFFER_TYPE, SNAPSHOT_TYPE, ArrivingEvent, reference_labels
+from visibility.tools.retail_stream import TEAMS, Injection, PlannedEvent, StreamConfig, plan_stream
+from visibility.tools.simulator import publish_stream, stream_labels
 
 RULES = load_rules()
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -270,19 +271,13 @@ async def test_an_interrupted_run_labels_what_it_published(bus, tmp_path):
 # --- the command --------------------------------------------------------------------------------
 
 
-def _cli() -> Any:
-    from visibility.cli import app  # noqa: PLC0415 - the command registrations load with it
-
-    return app
-
-
 def test_simulate_publishes_and_writes_the_labels(tmp_path, monkeypatch):
     """`visibility simulate` on the embedded broker publishes the stream and writes the labels it describes."""
     monkeypatch.setenv("BLOODBANK_DATA_DIR", str(tmp_path / "bus"))
     monkeypatch.delenv("BLOODBANK_BROKER_URL", raising=False)
     path = tmp_path / "labels.jsonl"
     arguments = ["simulate", "--labels", str(path), "--rate", "100", "--duration", "1", "--seed", "42"]
-    result = CliRunner().invoke(_cli(), [*arguments, "--time-scale", "60", "--stores", "2", "--products", "5"])
+    result = CliRunner().invoke(app, [*arguments, "--time-scale", "60", "--stores", "2", "--products", "5"])
     assert result.exit_code == 0, result.output
     assert "true conflicts written to" in result.output
     assert "reached no consumer" not in result.output  # the store's queue, declared with the topology, holds them
@@ -304,7 +299,7 @@ def test_simulate_publishes_and_writes_the_labels(tmp_path, monkeypatch):
 def test_simulate_refuses_options_that_cannot_work(tmp_path, arguments, message):
     """An impossible option is refused with exit code 1, naming the option, before anything is published."""
     base = ["simulate", "--labels", str(tmp_path / "labels.jsonl"), "--seed", "1"]
-    result = CliRunner().invoke(_cli(), [*base, *arguments])
+    result = CliRunner().invoke(app, [*base, *arguments])
     assert result.exit_code == 1
     assert message in result.output
     assert not (tmp_path / "labels.jsonl").exists()
@@ -315,7 +310,7 @@ def test_simulate_refuses_a_bad_rules_file(tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - id: price_mismatch\n    kind: price_mismatch\n    version: 0\n")
     result = CliRunner().invoke(
-        _cli(), ["simulate", "--labels", str(tmp_path / "labels.jsonl"), "--rules", str(rules), "--seed", "1"]
+        app, ["simulate", "--labels", str(tmp_path / "labels.jsonl"), "--rules", str(rules), "--seed", "1"]
     )
     assert result.exit_code == 1
     assert f"{rules}: rules[0].version:" in result.output

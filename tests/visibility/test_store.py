@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from holyfields import default_validator
-from visibility.detection import DetectionEngine, Finding
-from visibility.lifecycle import Action, ReasonRequired, TransitionRefused
-from visibility.publications import DETECTED, ESCALATED, RESOLVED
+from visibility.domain.detection import DetectionEngine, Finding
+from visibility.domain.publications import DETECTED, ESCALATED, RESOLVED
+from visibility.domain.transitions import Action, ReasonRequired, TransitionRefused
 from visibility.rules import load_rules
 from visibility.store import ConflictFilter, InvalidCursor
 from visibility.store.detections import DetectionWrite, conflict_id_for

@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from gumdrop.backoff import Backoff
 from visibility.alerts.messages import conflicts_message, spike_message
 from visibility.alerts.sink import AlertSink, DeliveryFailed
+from visibility.domain.records import ConflictRecord
 from visibility.metrics import VisibilityMetrics
 from visibility.rules import RuleSet
 from visibility.settings import VisibilitySettings
 from visibility.store import StoreError, VisibilityStore
-from visibility.store.records import ConflictRecord
 
 __all__ = ["Alerter"]
 
@@ -49,6 +50,7 @@ class Alerter:
         self.rules = rules
         self.settings = settings
         self.metrics = metrics
+        self.backoff = Backoff(first=settings.alert_retry_base, ceiling=settings.alert_retry_max)
         self._now = now or (lambda: datetime.now(UTC))
         self._responders = {rule.id: rule.first_responder for rule in rules.rules}
         self._task: asyncio.Task[None] | None = None
@@ -121,9 +123,7 @@ class Alerter:
             try:
                 await self.sink.send(message.body)
             except DeliveryFailed as exc:
-                pause = min(
-                    self.settings.alert_retry_base * 2 ** min(message.attempts, 30), self.settings.alert_retry_max
-                )
+                pause = self.backoff.pause(message.attempts + 1)
                 if exc.retry_after is not None:
                     pause = max(pause, exc.retry_after)
                 await self.store.alert_failed(message.id, error=str(exc), retry_at=now + timedelta(seconds=pause))

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from visibility.lifecycle import describe_duration
-from visibility.store.records import ConflictRecord
+from visibility.domain.escalation import describe_duration
+from visibility.domain.records import ConflictRecord
 
 __all__ = ["MAX_LISTED", "conflicts_message", "side", "spike_message"]
 

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
-from gumdrop.http_limits import BodyRules, RequestLimits
+from gumdrop.health import StoreReadiness, health_routes
+from gumdrop.service_api import ServiceApi, service_api
 from visibility.api.conflicts import conflict_routes
-from visibility.api.errors import install_error_handlers
-from visibility.api.health import health_routes
+from visibility.api.errors import BODY_ERRORS, TRANSLATIONS
 from visibility.api.okr import okr_routes
 from visibility.lifecycle import Lifecycle
 from visibility.metrics import VisibilityMetrics
@@ -45,20 +44,26 @@ def create_api(
 
     ``now`` is the clock the OKR period ends at (the wall clock by default).
     """
-    app = FastAPI(title="Visibility", version="1.0.0", description=_DESCRIPTION)
-    # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
-    app.add_middleware(
-        RequestLimits, rules=BodyRules(max_bytes=settings.max_body_bytes, setting="VISIBILITY_MAX_BODY_BYTES")
+    app = service_api(
+        ServiceApi(
+            title="Visibility",
+            description=_DESCRIPTION,
+            name="the visibility API",
+            max_body_bytes=settings.max_body_bytes,
+            body_setting="VISIBILITY_MAX_BODY_BYTES",
+            cors_origins=settings.cors_origins,
+            methods=("GET", "POST"),
+            translations=TRANSLATIONS,
+            body_errors=BODY_ERRORS,
+        )
     )
-    # The Candybar UI is served from its own origin and calls this API from the browser.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST"],
-        allow_headers=["content-type"],
-    )
-    install_error_handlers(app)
     app.include_router(conflict_routes(store, lifecycle))
     app.include_router(okr_routes(store, settings=settings, metrics=metrics, now=now))
-    app.include_router(health_routes(store, metrics.registry, broker_connected=broker_connected))
+    app.include_router(
+        health_routes(
+            StoreReadiness(store.ping, broker_connected),
+            metrics.registry,
+            ready_when="The database answers and the broker is connected",
+        )
+    )
     return app

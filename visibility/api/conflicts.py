@@ -8,10 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from visibility.api.errors import ApiError, error_responses
+from gumdrop.http_errors import ApiError
+from visibility.api.errors import error_responses
 from visibility.api.models import ConflictDetailModel, ConflictPageModel
 from visibility.api.params import Cursor, Timestamp, only_query
-from visibility.lifecycle import Action, Lifecycle
+from visibility.domain.transitions import Action
+from visibility.lifecycle import Lifecycle
 from visibility.store import ConflictFilter, VisibilityStore
 
 __all__ = ["ActionRequest", "conflict_routes"]

@@ -1,75 +1,37 @@
-"""The visibility API's error answers: the platform's one shape (:mod:`gumdrop.http_errors`) and its translations.
+"""The visibility API's error answers: the platform's one shape (:mod:`gumdrop.http_errors`), a store's answers
+(:mod:`gumdrop.store_answers`: cursor 422, database 503, store 500) and its own::
 
-::
-
-    InvalidCursor          422  query.cursor
     ReasonRequired         422  $.note
     TransitionRefused      409  saying why the action does not apply
-    DatabaseUnavailable    503  Retry-After: 5
-    StoreError (others)    500  what the store said
     ApiError               its own status (raised by the routes)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
-import structlog
-from fastapi import FastAPI
+from gumdrop.http_errors import ApiError, Translation, body_answers, error_answers
+from gumdrop.store_answers import STORE_TRANSLATIONS
+from visibility.domain.transitions import ReasonRequired, TransitionRefused
 
-from gumdrop import http_errors
-from gumdrop.http_errors import (
-    RETRY_AFTER_SECONDS,
-    ApiError,
-    Translation,
-    body_answers,
-    documented,
-)
-from visibility.lifecycle import ReasonRequired, TransitionRefused
-from visibility.store import DatabaseUnavailable, InvalidCursor, StoreError
-
-__all__ = ["BODY_ERRORS", "RETRY_AFTER_SECONDS", "ApiError", "error_responses", "install_error_handlers"]
-
-log = structlog.get_logger(__name__)
-
-_DESCRIPTIONS = {
-    404: "No such conflict (the message names the id)",
-    409: "The action does not apply to the conflict's status (the message says why)",
-    422: "Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault",
-    503: "The database is unavailable: retry after `Retry-After` seconds",
-}
-
+__all__ = ["BODY_ERRORS", "TRANSLATIONS", "error_responses"]
 
 BODY_ERRORS = body_answers("VISIBILITY_MAX_BODY_BYTES")
 """What a route that takes a body may answer before reading it (documented on each such route)."""
 
+error_responses = partial(
+    error_answers,
+    {
+        404: "No such conflict (the message names the id)",
+        409: "The action does not apply to the conflict's status (the message says why)",
+        422: "Invalid input: every problem, each with the query parameter, path parameter or JSON path at fault",
+        503: "The database is unavailable: retry after `Retry-After` seconds",
+    },
+)
+"""The OpenAPI ``responses`` of a route that can answer the statuses given, all in the error shape."""
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` of a route that can answer ``statuses``, all in the error shape."""
-    return {status: documented(_DESCRIPTIONS[status]) for status in statuses}
-
-
-def _database_unavailable(exc: Exception) -> ApiError:
-    log.warning("database unavailable", error=str(exc))
-    return ApiError.unavailable(str(exc))
-
-
-def _store_error(exc: Exception) -> ApiError:
-    log.error("store error", error=str(exc))
-    return ApiError.about_request(500, str(exc))
-
-
-_TRANSLATIONS: dict[type[Exception], Translation] = {
-    InvalidCursor: lambda exc: ApiError.at(422, "query.cursor", str(exc)),
+TRANSLATIONS: dict[type[Exception], Translation] = {
+    **STORE_TRANSLATIONS,
     ReasonRequired: lambda exc: ApiError.at(422, "$.note", str(exc)),
     TransitionRefused: lambda exc: ApiError.about_request(409, str(exc)),
-    DatabaseUnavailable: _database_unavailable,
-    StoreError: _store_error,
 }
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document."""
-    http_errors.install_error_handlers(
-        app, service="the visibility API", translations=_TRANSLATIONS, body_errors=BODY_ERRORS
-    )

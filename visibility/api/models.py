@@ -1,6 +1,6 @@
 """The API's response models, so that ``/openapi.json`` documents every answer.
 
-Conflicts and OKR figures are built from the JSON the store and :mod:`visibility.okr` give
+Conflicts and OKR figures are built from the JSON the store and :mod:`visibility.domain.okr` give
 (``as_json``), so the answers keep their fields, order and formats; these models check and
 document that JSON. Error answers have the one shape of :mod:`visibility.api.errors`.
 """
@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from visibility.lifecycle import Status
-from visibility.okr import Okr
+from visibility.domain.okr import Okr
+from visibility.domain.records import ConflictRecord
+from visibility.domain.status import Status
 from visibility.rules import EscalationLevel, Severity
-from visibility.store import ConflictPage, ConflictRecord, HourCounts
+from visibility.store import ConflictPage, HourCounts
 
 __all__ = [
     "ActionModel",
@@ -24,10 +25,8 @@ __all__ = [
     "ConflictModel",
     "ConflictPageModel",
     "EscalationModel",
-    "LiveModel",
     "OkrModel",
     "PeriodModel",
-    "ReadyModel",
     "TargetModel",
     "TrendHourModel",
     "TrendModel",
@@ -174,13 +173,3 @@ class TrendModel(BaseModel):
     items: list[TrendHourModel] = Field(
         description="every hour of the period, oldest first, zero included; the last is the hour running now"
     )
-
-
-class LiveModel(BaseModel):
-    status: Literal["live"]
-
-
-class ReadyModel(BaseModel):
-    status: Literal["ready"]
-    database: Literal["ok"]
-    broker: Literal["ok", "not configured"] = Field(description="`not configured` when the layer runs without a bus")

@@ -1,4 +1,4 @@
-"""``GET /okr``: the shared "Accuracy to Reality" figures (see :mod:`visibility.okr`), and their hourly trend."""
+"""``GET /okr``: the shared "Accuracy to Reality" figures (see :mod:`visibility.domain.okr`), and their hourly trend."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from fastapi import Request
 from pydantic import WithJsonSchema
 
 from bloodbank.openapi import CURSOR_SCHEMA, Timestamp
+from gumdrop.http_errors import ApiError
 from holyfields import ValidationIssue
-from visibility.api.errors import ApiError
 
 __all__ = ["Cursor", "Timestamp", "only_query"]
 

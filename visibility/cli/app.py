@@ -1,14 +1,18 @@
-"""The ``visibility`` Typer app; each command lives in the module of its concern and registers itself here."""
+"""The ``visibility`` Typer app: the commands, each defined in the module of its concern, registered here."""
 
 from __future__ import annotations
 
 import typer
+
+from visibility.cli.serve import serve
+from visibility.cli.tools import evaluate_command, patterns_command, simulate_command
 
 __all__ = ["app"]
 
 app = typer.Typer(
     help="The visibility layer: cross-team conflict detection.", no_args_is_help=True, add_completion=False
 )
-
-# Imported for their @app.command() registrations.
-from visibility.cli import serve, tools  # noqa: E402, F401
+app.command("serve")(serve)
+app.command("simulate")(simulate_command)
+app.command("evaluate")(evaluate_command)
+app.command("patterns")(patterns_command)

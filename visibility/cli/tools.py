@@ -22,16 +22,15 @@ from rich.table import Table
 from bloodbank import BloodbankSettings, Bus
 from bloodbank.errors import BrokerUnavailable
 from gumdrop.console import logs_on_stderr, read_settings
-from visibility.cli.app import app
-from visibility.evaluation import Evaluation, evaluate, fetch_detections, wait_until_settled
-from visibility.http_json import ApiProblem
-from visibility.labels import LabelsError, read_labels
-from visibility.patterns import Patterns, analyse, fetch_history
-from visibility.patterns_svg import render_svg
-from visibility.retail_stream import Stream, StreamConfig, plan_stream
 from visibility.rules import RulesError, RuleSet, load_rules
 from visibility.settings import VisibilitySettings
-from visibility.simulator import SimulationFailed, SimulationReport, publish_stream
+from visibility.tools.evaluation import Evaluation, evaluate, fetch_detections, wait_until_settled
+from visibility.tools.http_json import ApiProblem
+from visibility.tools.labels import LabelsError, read_labels
+from visibility.tools.patterns import Patterns, analyse, fetch_history
+from visibility.tools.patterns_svg import render_svg
+from visibility.tools.retail_stream import Stream, StreamConfig, plan_stream
+from visibility.tools.simulator import SimulationFailed, SimulationReport, publish_stream
 
 __all__ = ["evaluate_command", "patterns_command", "simulate_command"]
 
@@ -73,7 +72,6 @@ def _moment(option: str, value: str | None) -> datetime | None:
 # --- simulate ---------------------------------------------------------------------------------
 
 
-@app.command("simulate")
 def simulate_command(
     *,
     labels: Annotated[Path, typer.Option(help="Where to write the true conflicts (JSON Lines).")],
@@ -172,7 +170,6 @@ def _print_simulation(stream: Stream, report: SimulationReport, labels: Path) ->
 # --- evaluate ---------------------------------------------------------------------------------
 
 
-@app.command("evaluate")
 def evaluate_command(
     *,
     labels: Annotated[Path, typer.Option(help="The labels file `visibility simulate` wrote.")],
@@ -274,7 +271,6 @@ def _print_evaluation(result: Evaluation) -> None:
 # --- patterns ---------------------------------------------------------------------------------
 
 
-@app.command("patterns")
 def patterns_command(
     *,
     api: Annotated[str, typer.Option(help="The Candystore API holding the history.")] = "http://127.0.0.1:8683",

@@ -7,9 +7,6 @@ from alembic import context
 
 from visibility.store.schema import metadata
 
-VERSION_TABLE = "visibility_alembic_version"
-"""Beside Candystore's ``alembic_version`` in the same database, each component migrates on its own."""
-
 connection: Any = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run the visibility migrations with visibility.store.migrate.upgrade (`visibility serve` does)")
@@ -21,7 +18,10 @@ def include_name(name: str | None, kind: str, _parent: Any) -> bool:
 
 
 context.configure(
-    connection=connection, target_metadata=metadata, version_table=VERSION_TABLE, include_name=include_name
+    connection=connection,
+    target_metadata=metadata,
+    version_table=context.config.attributes["version_table"],
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -15,12 +15,14 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visibility.lifecycle import Action, TransitionRefused, describe_duration, next_status
-from visibility.publications import ESCALATED, RESOLVED, escalated_payload, resolved_payload
+from visibility.domain.escalation import escalation_reason
+from visibility.domain.publications import ESCALATED, RESOLVED, escalated_payload, resolved_payload
+from visibility.domain.records import ConflictRecord, as_utc
+from visibility.domain.status import Status
+from visibility.domain.transitions import Action, TransitionRefused, next_status
 from visibility.rules import EscalationStep
 from visibility.store.outbox import OutboxEvent, add_event
 from visibility.store.queries import get_conflict
-from visibility.store.records import ConflictRecord, Status, as_utc
 from visibility.store.schema import UNRESOLVED, conflict_actions, conflicts
 
 __all__ = ["SYSTEM_ACTOR", "Applied", "apply_action", "escalate_due"]
@@ -128,10 +130,7 @@ async def _escalate(
         return []
     step = steps[conflict.escalation_step]
     following = steps[conflict.escalation_step + 1] if conflict.escalation_step + 1 < len(steps) else None
-    if conflict.escalation_level is None:
-        reason = f"Unresolved {describe_duration(step.after)} after detection."
-    else:
-        reason = f"Unresolved {describe_duration(step.after)} after escalation to {conflict.escalated_to}."
+    reason = escalation_reason(conflict, step)
     await connection.execute(
         update(conflicts)
         .where(conflicts.c.conflict_id == conflict.conflict_id)

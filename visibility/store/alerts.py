@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visibility.store.records import ConflictRecord, as_utc
+from visibility.domain.records import ConflictRecord, as_utc
 from visibility.store.schema import alert_messages, alerts, conflicts
 
 __all__ = [

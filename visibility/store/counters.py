@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visibility.store.records import as_utc
+from visibility.domain.records import as_utc
 from visibility.store.schema import counters
 from visibility.store.upsert import upsert
 

@@ -25,12 +25,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bloodbank import uuid7
-from visibility.detection import DetectionCounts, Finding
-from visibility.publications import DETECTED, detected_payload
-from visibility.state import StateChanges
+from visibility.domain.detection import DetectionCounts, Finding
+from visibility.domain.publications import DETECTED, detected_payload
+from visibility.domain.records import ConflictRecord
+from visibility.domain.state import StateChanges
 from visibility.store.counters import add_counts, minute
 from visibility.store.outbox import OutboxEvent, add_event
-from visibility.store.records import ConflictRecord
 from visibility.store.schema import UNRESOLVED, alerts, conflicts, offers, truths
 from visibility.store.upsert import upsert
 

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from visibility.domain.okr import OkrInputs
+from visibility.domain.records import as_utc
 from visibility.store.counters import sum_counts
-from visibility.store.records import as_utc
 from visibility.store.schema import UNRESOLVED, conflicts
 
-__all__ = ["OkrInputs", "read_okr_inputs"]
-
-
-@dataclass(frozen=True, slots=True)
-class OkrInputs:
-    """What the OKR figures are computed from."""
-
-    counts: dict[str, int]
-    detections: list[tuple[datetime, datetime]]
-    """(occurred_at, detected_at) of each conflict opened in the period."""
-    resolutions: list[tuple[datetime, datetime | None, str]]
-    """(detected_at, resolved_at, status) of each conflict opened in the period."""
-    customer_facing_week: int
-    unresolved_now: int
-    escalated_now: int
+__all__ = ["read_okr_inputs"]
 
 
 async def read_okr_inputs(connection: AsyncConnection, *, since: datetime, week_ago: datetime) -> OkrInputs:

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bloodbank import uuid7
-from visibility.store.records import as_utc
+from visibility.domain.records import as_utc
 from visibility.store.schema import outbox
 
 __all__ = ["OutboxEvent", "add_event", "mark_failed", "mark_published", "unpublished"]

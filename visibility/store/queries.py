@@ -19,9 +19,9 @@ from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from holyfields.timestamps import parse_timestamp
-from visibility.observations import Offer, Truth
+from visibility.domain.observations import Offer, Truth
+from visibility.domain.records import ActionRecord, ConflictRecord, as_utc
 from visibility.store.errors import InvalidCursor
-from visibility.store.records import ActionRecord, ConflictRecord, as_utc
 from visibility.store.schema import UNRESOLVED, conflict_actions, conflicts, offers, truths
 
 __all__ = [

@@ -17,22 +17,22 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from visibility.lifecycle import Action
-from visibility.observations import Offer, Truth
-from visibility.okr import Okr, compute_okr
+from gumdrop.sql_engine import create_engine
+from visibility.domain.observations import Offer, Truth
+from visibility.domain.okr import Okr, compute_okr
+from visibility.domain.records import ConflictRecord
+from visibility.domain.transitions import Action
 from visibility.rules import EscalationStep
 from visibility.store import alerts as alert_rows
 from visibility.store import outbox as outbox_rows
 from visibility.store.actions import Applied, apply_action, escalate_due
 from visibility.store.counters import sum_counts
 from visibility.store.detections import DetectionWrite, WriteResult, write_detections
-from visibility.store.engine import create_engine
-from visibility.store.errors import StoreError, translate
+from visibility.store.errors import translate
 from visibility.store.migrate import upgrade
 from visibility.store.okr import read_okr_inputs
 from visibility.store.outbox import OutboxEvent
 from visibility.store.queries import ConflictFilter, ConflictPage, get_conflict, list_conflicts, load_state
-from visibility.store.records import ConflictRecord
 from visibility.store.trend import HourCounts, hourly_counts
 
 __all__ = ["VisibilityStore"]
@@ -67,12 +67,7 @@ class VisibilityStore:
 
     async def migrate(self) -> None:
         """Create or upgrade the visibility tables."""
-        try:
-            await upgrade(self.engine)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise translate(exc) from exc
-        except Exception as exc:  # Alembic's own errors (a database ahead of this code, a broken script)
-            raise StoreError(f"migrating the visibility tables failed: {exc}") from exc
+        await upgrade(self.engine)
 
     async def ping(self) -> None:
         """Raise :class:`~visibility.store.errors.DatabaseUnavailable` unless the database answers."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import BigInteger, ColumnElement, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from visibility.store.records import as_utc
+from visibility.domain.records import as_utc
 from visibility.store.schema import counters
 
 __all__ = ["HourCounts", "hour_of", "hourly_counts"]

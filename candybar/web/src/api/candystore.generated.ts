@@ -409,6 +409,14 @@ export interface components {
              */
             hour: string;
         };
+        /** LiveModel */
+        LiveModel: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "live";
+        };
         /** McpServer */
         McpServer: string;
         /**
@@ -422,6 +430,28 @@ export interface components {
             last_hour: number;
             /** Last Minute */
             last_minute: number;
+        };
+        /**
+         * ReadyModel
+         * @description A ready service: its database answers and its broker, if it has one, is connected.
+         */
+        ReadyModel: {
+            /**
+             * Broker
+             * @description `not configured` when the service runs without a bus
+             * @enum {string}
+             */
+            broker: "ok" | "not configured";
+            /**
+             * Database
+             * @constant
+             */
+            database: "ok";
+            /**
+             * Status
+             * @constant
+             */
+            status: "ready";
         };
         /**
          * ReplayOutcome
@@ -1039,7 +1069,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["LiveModel"];
                 };
             };
         };
@@ -1059,17 +1089,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "broker": "ok",
-                     *       "database": "ok",
-                     *       "status": "ready"
-                     *     }
-                     */
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReadyModel"];
                 };
             };
-            /** @description The database (or, for replays, the bus) is unavailable: retry after `Retry-After` seconds */
+            /** @description Not ready, saying why (every problem): do not route traffic here yet */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -512,11 +512,14 @@ export interface components {
              */
             until: string;
         };
-        /** ReadyModel */
+        /**
+         * ReadyModel
+         * @description A ready service: its database answers and its broker, if it has one, is connected.
+         */
         ReadyModel: {
             /**
              * Broker
-             * @description `not configured` when the layer runs without a bus
+             * @description `not configured` when the service runs without a bus
              * @enum {string}
              */
             broker: "ok" | "not configured";
@@ -838,7 +841,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadyModel"];
                 };
             };
-            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            /** @description Not ready, saying why (every problem): do not route traffic here yet */
             503: {
                 headers: {
                     [name: string]: unknown;

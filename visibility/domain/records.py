@@ -1,4 +1,4 @@
-"""What the store hands back: conflicts and their actions as plain values, times in UTC."""
+"""Conflicts and their actions as plain values, times in UTC: what the store hands back."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from visibility.lifecycle import Status
+from visibility.domain.status import Status
 
-__all__ = ["ActionRecord", "ConflictRecord", "Status", "as_utc"]
+__all__ = ["ActionRecord", "ConflictRecord", "as_utc"]
 
 
 def as_utc(moment: datetime) -> datetime:

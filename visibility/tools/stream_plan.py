@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from visibility.labels import format_time
-from visibility.reference import OFFER_TYPE, SNAPSHOT_TYPE, ArrivingEvent
+from visibility.tools.labels import format_time
+from visibility.tools.reference import OFFER_TYPE, SNAPSHOT_TYPE, ArrivingEvent
 
 __all__ = ["SNAPSHOT_EVERY", "Injection", "PlannedEvent", "Stream", "StreamConfig"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from visibility.observations import Offer, Truth
+from visibility.domain.observations import Offer, Truth
 
 __all__ = ["DetectorState", "StateChanges"]
 

@@ -1,4 +1,4 @@
-"""The picture of :class:`~visibility.patterns.Patterns` as a self-contained SVG, written by hand.
+"""The picture of :class:`~visibility.tools.patterns.Patterns` as a self-contained SVG, written by hand.
 
 Top: the directly-follows graph, event types laid out left to right by their depth along
 the causation chains (an edge back to an earlier column is drawn as an arc above), each
@@ -12,7 +12,7 @@ import math
 from collections import Counter, defaultdict
 from xml.sax.saxutils import escape, quoteattr
 
-from visibility.patterns import Patterns
+from visibility.tools.patterns import Patterns
 
 __all__ = ["render_svg"]
 

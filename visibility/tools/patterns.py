@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from visibility.http_json import pages
-from visibility.labels import format_time
+from visibility.tools.http_json import pages
+from visibility.tools.labels import format_time
 
 __all__ = ["DETECTED", "HISTORY_TYPES", "HistoryEvent", "Patterns", "Recurring", "analyse", "fetch_history"]
 
@@ -61,7 +61,7 @@ def fetch_history(
 ) -> list[HistoryEvent]:
     """Every stored event of ``types`` (at or after ``since``) from the Candystore API at ``api``.
 
-    Raises :class:`~visibility.http_json.ApiProblem` when it does not answer or answers
+    Raises :class:`~visibility.tools.http_json.ApiProblem` when it does not answer or answers
     something other than pages of envelopes.
     """
     found: dict[str, HistoryEvent] = {}

@@ -1,4 +1,4 @@
-"""The shared OKR "Accuracy to Reality": the proposal's figures, computed from the store.
+"""The shared OKR "Accuracy to Reality": the proposal's figures, computed from what the store read.
 
 * **conflict rate**: events that produced a conflict finding, in percent of the retail
   events evaluated (target < 2 %);
@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from visibility.store.okr import OkrInputs
-
-__all__ = ["TARGETS", "Okr", "compute_okr", "percentile"]
+__all__ = ["TARGETS", "Okr", "OkrInputs", "compute_okr", "percentile"]
 
 TARGETS = {
     "conflict_rate_percent": ("<", 2.0),
@@ -42,6 +40,20 @@ def percentile(values: list[float], share: float) -> float | None:
     ordered = sorted(values)
     rank = max(math.ceil(share * len(ordered)), 1)
     return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class OkrInputs:
+    """What the OKR figures are computed from."""
+
+    counts: dict[str, int]
+    detections: list[tuple[datetime, datetime]]
+    """(occurred_at, detected_at) of each conflict opened in the period."""
+    resolutions: list[tuple[datetime, datetime | None, str]]
+    """(detected_at, resolved_at, status) of each conflict opened in the period."""
+    customer_facing_week: int
+    unresolved_now: int
+    escalated_now: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ mismatch between teams, one team for a check against the truth. ``occurred_at`` 
 the conflict became true: the latest event time among its sources.
 
 Redeliveries and events older than what is held for the same team (or product) are not
-checked again (see :mod:`visibility.state`). ``now`` only drives :meth:`DetectionEngine.prune`;
+checked again (see :mod:`visibility.domain.state`). ``now`` only drives :meth:`DetectionEngine.prune`;
 without it the engine's clock is the latest event time it has seen.
 """
 
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from visibility.observations import IN_STOCK, Offer, Snapshot, Truth
+from visibility.domain.observations import IN_STOCK, Offer, Snapshot, Truth
+from visibility.domain.state import DetectorState
 from visibility.rules import InventoryContradictionRule, PriceMismatchRule, RuleSet, percent_apart
-from visibility.state import DetectorState
 
 __all__ = ["DetectionCounts", "DetectionEngine", "Finding", "Observation", "Offer", "Snapshot", "Truth"]
 

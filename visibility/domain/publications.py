@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from visibility.store.records import ConflictRecord, as_utc
+from visibility.domain.records import ConflictRecord, as_utc
 
 __all__ = ["DETECTED", "ESCALATED", "RESOLVED", "detected_payload", "escalated_payload", "resolved_payload"]
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from visibility.labels import ConflictKey, Label
 from visibility.rules import InventoryContradictionRule, PriceMismatchRule, RuleSet
+from visibility.tools.labels import ConflictKey, Label
 
 __all__ = ["ArrivingEvent", "ReferenceModel", "reference_labels"]
 

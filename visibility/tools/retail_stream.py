@@ -17,7 +17,7 @@ legitimate price differences of their own. On top of that:
 
 Every other offer is steered so that it conflicts with nothing it is compared with: the
 share of conflicts stays what was asked. Which conflicts the stream holds is not decided
-here but by :mod:`visibility.reference` over the events in publishing order.
+here but by :mod:`visibility.tools.reference` over the events in publishing order.
 
 Stream time runs ``time_scale`` times faster than the wall clock: an event due
 ``publish_at`` seconds after the start carries the time ``started_at + at``.
@@ -35,9 +35,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bloodbank.envelope import uuid7
-from visibility.reference import OFFER_TYPE, SNAPSHOT_TYPE
 from visibility.rules import InventoryContradictionRule, PriceMismatchRule, RuleSet
-from visibility.stream_plan import SNAPSHOT_EVERY, Injection, PlannedEvent, Stream, StreamConfig
+from visibility.tools.reference import OFFER_TYPE, SNAPSHOT_TYPE
+from visibility.tools.stream_plan import SNAPSHOT_EVERY, Injection, PlannedEvent, Stream, StreamConfig
 
 __all__ = ["TEAMS", "Injection", "PlannedEvent", "Stream", "StreamConfig", "plan_stream"]
 

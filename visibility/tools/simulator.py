@@ -1,9 +1,9 @@
 """``visibility simulate``: publish a planned retail stream through Bloodbank on schedule, then write its labels.
 
-The stream (:mod:`visibility.retail_stream`) is planned from the seed before the first
+The stream (:mod:`visibility.tools.retail_stream`) is planned from the seed before the first
 event goes out; events are then published when due, in batches when the publisher
 falls behind, each batch returning after the broker's confirms. The labels are the
-conflicts the reference model (:mod:`visibility.reference`) finds in what was actually
+conflicts the reference model (:mod:`visibility.tools.reference`) finds in what was actually
 published, in publishing order, so an interrupted run still writes labels that hold.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bloodbank import Bus
-from visibility.labels import Label, LabelsHeader, format_time, write_labels
-from visibility.reference import reference_labels
-from visibility.retail_stream import PlannedEvent, Stream
 from visibility.rules import RuleSet
+from visibility.tools.labels import Label, LabelsHeader, format_time, write_labels
+from visibility.tools.reference import reference_labels
+from visibility.tools.retail_stream import PlannedEvent, Stream
 
 __all__ = ["SimulationFailed", "SimulationReport", "publish_stream", "stream_labels"]
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from visibility.http_json import ApiRefused, get_text, pages
-from visibility.labels import ConflictKey, Label, LabelsHeader, format_time
+from visibility.tools.http_json import ApiRefused, get_text, pages
+from visibility.tools.labels import ConflictKey, Label, LabelsHeader, format_time
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -99,7 +99,7 @@ class Detection:
 def fetch_detections(api: str, *, timeout: float = 10.0) -> list[Detection]:
     """Every conflict of the visibility API at ``api``, paging through ``next_cursor``.
 
-    Raises :class:`~visibility.http_json.ApiProblem` when the API does not answer or answers
+    Raises :class:`~visibility.tools.http_json.ApiProblem` when the API does not answer or answers
     something that is not a page of conflicts.
     """
     found = []

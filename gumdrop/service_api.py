@@ -1,0 +1,58 @@
+"""The FastAPI app of a service, built alike everywhere: body limits, CORS for the UI, the one error shape.
+
+A service adds its routes to what :func:`service_api` returns; what every API must do at
+its edge (limits, origins, error answers) is decided here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from gumdrop import http_errors
+from gumdrop.http_errors import Translation
+from gumdrop.http_limits import BodyRules, RequestLimits
+
+__all__ = ["ServiceApi", "service_api"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceApi:
+    """What makes one service's API its own.
+
+    ``name`` is how messages call it ("see /docs for the routes of the visibility API"),
+    ``body_setting`` the environment variable that raises ``max_body_bytes``, and ``methods``
+    those a browser page on one of ``cors_origins`` may send.
+    """
+
+    title: str
+    description: str
+    name: str
+    max_body_bytes: int
+    body_setting: str
+    cors_origins: Sequence[str]
+    methods: Sequence[str]
+    translations: Mapping[type[Exception], Translation]
+    body_errors: Mapping[int | str, dict[str, Any]]
+
+
+def service_api(spec: ServiceApi) -> FastAPI:
+    """An app without routes, with ``spec``'s limits, origins and error answers."""
+    app = FastAPI(title=spec.title, version="1.0.0", description=spec.description)
+    # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
+    app.add_middleware(RequestLimits, rules=BodyRules(max_bytes=spec.max_body_bytes, setting=spec.body_setting))
+    # The Candybar UI is served from its own origin and calls the APIs from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(spec.cors_origins),
+        allow_methods=list(spec.methods),
+        allow_headers=["content-type"],
+    )
+    http_errors.install_error_handlers(
+        app, service=spec.name, translations=spec.translations, body_errors=spec.body_errors
+    )
+    return app
