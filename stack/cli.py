@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +13,8 @@ from rich.console import Console
 
 from bloodbank import BloodbankSettings
 from bloodbank.cli import describe_broker
-from bloodbank.errors import BrokerUnavailable
 from candystore import CandystoreSettings
-from candystore.store import StoreError
-from gumdrop.console import logs_on_stderr
-from gumdrop.serving import PortUnavailable
+from gumdrop.console import logs_on_stderr, run_service
 from holyfields.catalog import Catalog, CatalogError
 from stack.bench import BENCHMARKS
 from stack.bench.plot import PlotUnavailable, ensure_plotting, plot_figures
@@ -64,12 +60,8 @@ def up(
     def ready() -> None:
         _print_urls(options, catalog, settings)
 
-    try:
-        with logs_on_stderr(logging.INFO):
-            asyncio.run(run_platform(options, catalog=catalog, settings=settings, ready=ready))
-    except (BrokerUnavailable, StoreError, PortUnavailable) as exc:
-        console.print(f"33god up failed: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+    with logs_on_stderr(logging.INFO):
+        run_service(run_platform(options, catalog=catalog, settings=settings, ready=ready), command="33god up")
     console.print("stopped; every accepted event is stored or still queued for the next start")
 
 
