@@ -9,7 +9,7 @@ from bloodbank.consumer import Event, EventHandler, subscribe
 from bloodbank.envelope import build_envelope, current_event_id, timestamp_text, uuid7
 from bloodbank.errors import BloodbankError, BrokerUnavailable, PermanentFailure, PublishFailed, TopologyMismatch
 from bloodbank.legacy import upgrade_legacy_envelope
-from bloodbank.publisher import Publisher, PublishOutcome
+from bloodbank.publisher import Publisher, PublishOutcome, PublishStatus
 from bloodbank.settings import BloodbankSettings
 from bloodbank.topology import ConsumerSpec
 
@@ -24,6 +24,7 @@ __all__ = [
     "PermanentFailure",
     "PublishFailed",
     "PublishOutcome",
+    "PublishStatus",
     "Publisher",
     "TopologyMismatch",
     "build_envelope",

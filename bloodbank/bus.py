@@ -12,6 +12,7 @@ from bloodbank.correlation import CorrelationTracker, LocalCorrelationTracker, R
 from bloodbank.envelope import default_source
 from bloodbank.idempotency import IdempotencyStore, LocalIdempotencyStore, RedisIdempotencyStore
 from bloodbank.metrics import BloodbankMetrics
+from bloodbank.payloads import Payload
 from bloodbank.publisher import Publisher
 from bloodbank.settings import BloodbankSettings
 from bloodbank.transport import Subscription, Transport
@@ -25,7 +26,9 @@ def create_transport(settings: BloodbankSettings, *, connection_name: str = "blo
     if settings.broker_url:
         from bloodbank.transport.rabbitmq import RabbitMQTransport  # noqa: PLC0415 - only when configured
 
-        return RabbitMQTransport(settings.broker_url, connection_name=connection_name)
+        return RabbitMQTransport(
+            settings.broker_url, connection_name=connection_name, fast_publish=settings.fast_publish
+        )
     from bloodbank.transport.embedded import EmbeddedTransport  # noqa: PLC0415 - only when configured
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +100,8 @@ class Bus:
             bus._subscriptions.append(await watch(bus.publisher.notify_unrouted))
         return bus
 
-    async def publish(self, event_type: str, payload: Mapping[str, Any], **options: Any) -> str:
+    async def publish(self, event_type: str, payload: Payload, **options: Any) -> str:
+        """Publish one event (a dict, or the Pydantic model of its type); its id once the broker confirmed it."""
         return await self.publisher.publish(event_type, payload, **options)
 
     async def subscribe(

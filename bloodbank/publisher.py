@@ -2,13 +2,21 @@
 
 ``publish`` returns only after the broker confirmed; nothing invalid reaches the broker;
 when the broker is unreachable the publish is retried until ``publish_timeout``, then
-:class:`~bloodbank.errors.BrokerUnavailable` is raised. ``publish_many`` pipelines a
-batch with a bounded window of unconfirmed messages and answers per event.
+:class:`~bloodbank.errors.BrokerUnavailable` is raised.
+
+``publish_many`` is where a batch meets the broker: it splits the batch into windows of
+unconfirmed messages, retries the unconfirmed ones, and answers every event with a
+:class:`PublishOutcome`. Once one event of the call is confirmed it never raises: each
+event has its status (:class:`~bloodbank.transport.PublishStatus`). It raises
+:class:`~bloodbank.errors.BrokerUnavailable` only when the broker stayed unreachable
+and not one event was confirmed, so that nothing is durable and the whole call can be
+retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -23,27 +31,41 @@ from bloodbank.correlation import CorrelationTracker, Link
 from bloodbank.envelope import build_envelope
 from bloodbank.errors import BrokerUnavailable, PublishFailed
 from bloodbank.metrics import BloodbankMetrics
-from bloodbank.transport import OutgoingMessage, PublishResult, Transport
+from bloodbank.payloads import Payload, payload_document
+from bloodbank.transport import OutgoingMessage, PublishResult, PublishStatus, Transport
 from holyfields import EventValidator, InvalidEvent, ValidationIssue
 
-__all__ = ["PublishOutcome", "Publisher"]
+__all__ = ["PublishOutcome", "PublishStatus", "Publisher"]
 
 log = structlog.get_logger(__name__)
 _RETRY_PAUSES = (0.05, 0.1, 0.25, 0.5, 1.0)
+_LEAST_TIMEOUT = 0.01  # a last attempt always gets a moment to be answered
+_METRIC_OUTCOMES = {
+    PublishStatus.INVALID: "invalid",
+    PublishStatus.NACKED: "failed",
+    PublishStatus.RETURNED: "failed",
+    PublishStatus.UNCONFIRMED: "unavailable",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class PublishOutcome:
-    """One event of a batch: published (``event_id``, ``routed``) or refused (``issues``/``error``)."""
+    """What became of one event: its ``status``, and ``issues`` (invalid) or ``error`` (not confirmed) saying why."""
 
     event_id: str | None
+    status: PublishStatus = PublishStatus.CONFIRMED
     routed: bool | None = None
     issues: tuple[ValidationIssue, ...] = ()
     error: str | None = None
 
+    @classmethod
+    def invalid(cls, event_id: str | None, issues: Sequence[ValidationIssue]) -> PublishOutcome:
+        return cls(event_id, PublishStatus.INVALID, issues=tuple(issues))
+
     @property
     def ok(self) -> bool:
-        return not self.issues and self.error is None
+        """Whether the broker confirmed the event: it is durable."""
+        return self.status is PublishStatus.CONFIRMED
 
 
 class Publisher:
@@ -76,7 +98,7 @@ class Publisher:
     async def publish(
         self,
         event_type: str,
-        payload: Mapping[str, Any],
+        payload: Payload,
         *,
         correlation_ids: Sequence[str] | None = None,
         agent_context: Mapping[str, Any] | None = None,
@@ -84,10 +106,14 @@ class Publisher:
         event_id: str | None = None,
         timestamp: datetime | None = None,
     ) -> str:
-        """Publish one event; return its id after the broker's confirm. Raises InvalidEvent or BrokerUnavailable."""
+        """Publish one event; return its id after the broker's confirm.
+
+        ``payload`` is a mapping or a Pydantic model of that event type (the generated ones in
+        ``holyfields.generated.python``). Raises InvalidEvent, PublishFailed or BrokerUnavailable.
+        """
         envelope = build_envelope(
             event_type,
-            payload,
+            payload_document(event_type, payload),
             source=source or self.source,
             correlation_ids=correlation_ids,
             agent_context=agent_context,
@@ -101,17 +127,20 @@ class Publisher:
         outcome = (await self.publish_many([envelope], headers=headers))[0]
         if outcome.issues:
             raise InvalidEvent(outcome.issues)
-        if outcome.error is not None:
-            raise PublishFailed(outcome.event_id or "?", outcome.error)
-        assert outcome.event_id is not None  # noqa: S101 - an ok outcome has an id
+        if outcome.status is PublishStatus.UNCONFIRMED:
+            raise BrokerUnavailable(outcome.error or "the broker did not confirm the event")
+        if not outcome.ok:
+            raise PublishFailed(outcome.event_id or "?", outcome.error or outcome.status.value)
+        assert outcome.event_id is not None  # noqa: S101 - a confirmed outcome has an id
         return outcome.event_id
 
     async def publish_many(
         self, envelopes: Sequence[Mapping[str, Any]], *, headers: Mapping[str, Any] | None = None
     ) -> list[PublishOutcome]:
-        """Validate every envelope, publish the valid ones pipelined, answer per envelope in order.
+        """Validate every envelope, publish the valid ones window by window, answer per envelope in order.
 
-        Raises :class:`BrokerUnavailable` when the broker stays unreachable for ``publish_timeout``.
+        Raises :class:`BrokerUnavailable` only when the broker stayed unreachable for
+        ``publish_timeout`` and no event of the call was confirmed.
         """
         outcomes: list[PublishOutcome | None] = [None] * len(envelopes)
         ready: list[tuple[int, Mapping[str, Any], OutgoingMessage]] = []
@@ -123,7 +152,7 @@ class Publisher:
                 self.metrics.validation.labels("publish", "invalid").inc()
                 # Only registered types become label values: clients must not mint unbounded series.
                 counts[event_type if event_type in self._known_types else "unknown", "invalid"] += 1
-                outcomes[index] = PublishOutcome(_event_id(envelope), issues=tuple(issues))
+                outcomes[index] = PublishOutcome.invalid(_event_id(envelope), issues)
                 continue
             message = OutgoingMessage(
                 body=body,
@@ -135,13 +164,23 @@ class Publisher:
         if ready:
             self._valid.inc(len(ready))
         try:
+            lost: str | None = None  # why a window stayed unconfirmed: the broker is gone, the rest is not sent
             for start in range(0, len(ready), self.window):
-                await self._publish_chunk(ready[start : start + self.window], outcomes, counts)
+                chunk = ready[start : start + self.window]
+                if lost is None:
+                    lost = await self._publish_chunk(chunk, outcomes, counts)
+                else:
+                    for index, envelope, _ in chunk:
+                        outcomes[index] = self._settled(envelope, _not_sent(envelope, lost), counts)
         finally:
             # Counted once per call and label, not per event: a batch's counters cost one increment each.
             for (event_type, outcome), count in counts.items():
                 self._counter(event_type, outcome).inc(count)
-        return [outcome for outcome in outcomes if outcome is not None]
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        unconfirmed = [outcome for outcome in answered if outcome.status is PublishStatus.UNCONFIRMED]
+        if unconfirmed and not any(outcome.ok for outcome in answered):
+            raise BrokerUnavailable(unconfirmed[0].error or "the broker did not confirm")
+        return answered
 
     def _encoded_and_checked(self, envelope: Mapping[str, Any]) -> tuple[bytes, list[ValidationIssue]]:
         """The message body of ``envelope`` and every problem with it (the encoded text makes the check cheaper)."""
@@ -156,58 +195,60 @@ class Publisher:
         chunk: Sequence[tuple[int, Mapping[str, Any], OutgoingMessage]],
         outcomes: list[PublishOutcome | None],
         counts: Counter[tuple[str, str]],
-    ) -> None:
-        """Send one window of valid events, then settle each: its outcome, its causation, unrouted ones told."""
-        results = await self._send([message for _, _, message in chunk])
+    ) -> str | None:
+        """Send one window of valid events, then settle each: its outcome, its causation, unrouted ones told.
+
+        Returns why events of the window stayed unconfirmed, if any did.
+        """
+        results = await self._confirmed([message for _, _, message in chunk])
         links: list[Link] = []
         unrouted: list[Mapping[str, Any]] = []
+        lost: str | None = None
         for (index, envelope, _), result in zip(chunk, results, strict=True):
             outcome = outcomes[index] = self._settled(envelope, result, counts)
             if outcome.ok:
                 links.append((str(outcome.event_id), [str(p) for p in envelope.get("correlation_ids", [])]))
                 if outcome.routed is False:
                     unrouted.append(envelope)
-        if self.tracker is not None:
+            elif outcome.status is PublishStatus.UNCONFIRMED:
+                lost = outcome.error
+        if self.tracker is not None and links:
             await self.tracker.record_many(links)  # once per window: one round trip to Redis, not one per event
         for envelope in unrouted:
             await self.notify_unrouted(str(envelope["event_id"]), str(envelope["event_type"]))
+        return lost
 
-    async def _send(self, messages: list[OutgoingMessage]) -> list[PublishResult | PublishFailed]:
+    async def _confirmed(self, messages: list[OutgoingMessage]) -> list[PublishResult]:
+        """Each message's answer; the unconfirmed ones are sent again until ``publish_timeout`` has passed."""
+        results: dict[int, PublishResult] = {}
+        waiting = list(range(len(messages)))
         deadline = time.monotonic() + self.publish_timeout
-        for attempt in range(10_000):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        for attempt in itertools.count():
+            remaining = max(deadline - time.monotonic(), _LEAST_TIMEOUT)
+            answers = await self.transport.publish_each([messages[i] for i in waiting], timeout=remaining)
+            results.update(zip(waiting, answers, strict=True))
+            waiting = [i for i in waiting if results[i].status is PublishStatus.UNCONFIRMED]
+            pause = min(_RETRY_PAUSES[min(attempt, len(_RETRY_PAUSES) - 1)], deadline - time.monotonic())
+            if not waiting or pause <= 0:
                 break
-            try:
-                results: list[PublishResult | PublishFailed] = list(
-                    await self.transport.publish_batch(messages, timeout=remaining)
-                )
-            except PublishFailed as exc:
-                if len(messages) == 1:
-                    return [exc]
-                # Find which ones the broker refused: send them one by one.
-                return [item for message in messages for item in await self._send([message])]
-            except BrokerUnavailable as exc:
-                pause = _RETRY_PAUSES[min(attempt, len(_RETRY_PAUSES) - 1)]
-                log.warning("broker unavailable, retrying publish", error=str(exc), pause=pause)
-                await asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-                continue
-            return results
-        for message in messages:
-            self.metrics.publish.labels(message.routing_key, "unavailable").inc()
-        raise BrokerUnavailable(f"the broker did not confirm within {self.publish_timeout:g} s")
+            log.warning("broker unavailable, retrying publish", error=results[waiting[0]].reason, pause=pause)
+            await asyncio.sleep(pause)
+        for i in waiting:
+            reason = f"the broker did not confirm within {self.publish_timeout:g} s: {results[i].reason}"
+            results[i] = PublishResult.failed(messages[i].message_id, PublishStatus.UNCONFIRMED, reason)
+        return [results[i] for i in range(len(messages))]
 
     @staticmethod
     def _settled(
-        envelope: Mapping[str, Any], result: PublishResult | PublishFailed, counts: Counter[tuple[str, str]]
+        envelope: Mapping[str, Any], result: PublishResult, counts: Counter[tuple[str, str]]
     ) -> PublishOutcome:
         event_type = str(envelope["event_type"])
         event_id = str(envelope["event_id"])
-        if isinstance(result, PublishFailed):
-            counts[event_type, "failed"] += 1
-            return PublishOutcome(event_id, error=result.reason)
-        counts[event_type, "unrouted" if result.routed is False else "ok"] += 1
-        return PublishOutcome(event_id, routed=result.routed)
+        if result.status is PublishStatus.CONFIRMED:
+            counts[event_type, "unrouted" if result.routed is False else "ok"] += 1
+            return PublishOutcome(event_id, routed=result.routed)
+        counts[event_type, _METRIC_OUTCOMES[result.status]] += 1
+        return PublishOutcome(event_id, result.status, error=result.reason)
 
     def _counter(self, event_type: str, outcome: str) -> Any:
         key = (event_type, outcome)
@@ -223,6 +264,11 @@ class Publisher:
             pending = self.on_unrouted(event_id, event_type)
             if pending is not None:
                 await pending
+
+
+def _not_sent(envelope: Mapping[str, Any], lost: str) -> PublishResult:
+    reason = f"not sent: an earlier part of the batch was not confirmed ({lost})"
+    return PublishResult.failed(str(envelope["event_id"]), PublishStatus.UNCONFIRMED, reason)
 
 
 def _event_id(envelope: object) -> str | None:

@@ -31,6 +31,11 @@ class BloodbankSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_batch: int = Field(default=1000, gt=0)
     publish_window: int = Field(default=256, gt=0, description="unconfirmed messages in flight in a batch")
+    fast_publish: bool = Field(
+        default=True,
+        description="RabbitMQ: write a loop turn's publishes in one socket write through aiormq's internals when "
+        "they are as expected (checked at start); false: aiormq's basic_publish for each message",
+    )
     accept_legacy: bool = Field(default=False, description="let the gateway upgrade legacy envelopes")
     idempotency_ttl: int = Field(default=7 * 24 * 3600, gt=0, description="seconds a handled event id is remembered")
     correlation_ttl: int = Field(default=24 * 3600, gt=0, description="seconds causation links are kept")

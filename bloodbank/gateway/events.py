@@ -2,7 +2,10 @@
 
 The body is read as bytes and decoded once by msgspec (integers of any size stay exact);
 there is no pydantic model for the envelope, and the publisher validates each event in one
-pass. A 202 (or an ``accepted`` item) means the broker confirmed the event durably.
+pass. Both routes hand their events to :meth:`~bloodbank.publisher.Publisher.publish_many`
+(which splits them into windows) and turn its outcomes, one per event, into the answer in
+one place, :func:`answer`. A 202 (or an ``accepted`` item) means the broker confirmed the
+event durably.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ from bloodbank.gateway.errors import ERROR_RESPONSES, ErrorItem, GatewayError, i
 from bloodbank.gateway.intake import Intake, batch_items
 from bloodbank.gateway.state import GatewayState
 from bloodbank.openapi import EVENT, reference
-from bloodbank.publisher import Publisher, PublishOutcome
+from bloodbank.publisher import PublishOutcome, PublishStatus
 from gumdrop.strict_json import InvalidJson, decode_json
 from holyfields import InvalidEvent, ValidationIssue
 
-__all__ = ["event_routes"]
+__all__ = ["answer", "event_routes"]
 
 _LEGACY_PARAMETER: dict[str, Any] = {
     "name": "legacy",
@@ -130,16 +133,8 @@ class _Publishing:
             envelope = self._intake(request).envelope(document)
         except InvalidEvent as exc:
             self._count_refused()
-            raise GatewayError(422, _hint_batch(document, exc.issues)) from exc
-        try:
-            outcome = (await self.state.publisher.publish_many([envelope]))[0]
-        except BrokerUnavailable as exc:
-            raise GatewayError.broker_unavailable(str(exc)) from exc
-        if outcome.issues:
-            raise GatewayError(422, outcome.issues)
-        if outcome.error is not None:
-            raise GatewayError.broker_unavailable(f"the broker refused the event: {outcome.error}")
-        return json_response(202, {"event_id": outcome.event_id})
+            return answer([PublishOutcome.invalid(None, _hint_batch(document, exc.issues))], batch=False)
+        return answer(await self._publish([envelope]), batch=False)
 
     async def batch(self, request: Request) -> Response:
         document = await _read_json(request, limit=self.settings.max_body_bytes)
@@ -153,7 +148,7 @@ class _Publishing:
                 f"the batch has {len(items)} events; at most {self.settings.max_batch} are accepted per request: "
                 "split it into smaller batches",
             )
-        results: list[dict[str, Any] | None] = [None] * len(items)
+        outcomes: list[PublishOutcome | None] = [None] * len(items)
         envelopes: list[dict[str, Any]] = []
         positions: list[int] = []
         convert = self._intake(request).envelope
@@ -162,13 +157,21 @@ class _Publishing:
                 envelopes.append(convert(item))
             except InvalidEvent as exc:
                 self._count_refused()
-                results[index] = _rejected(index, exc.issues)
+                outcomes[index] = PublishOutcome.invalid(None, exc.issues)
                 continue
             positions.append(index)
-        outcomes = await _publish(self.state.publisher, envelopes, window=self.settings.publish_window)
-        for index, outcome in zip(positions, outcomes, strict=True):
-            results[index] = _result(index, outcome)
-        return json_response(200, {"results": results})
+        for index, outcome in zip(positions, await self._publish(envelopes), strict=True):
+            outcomes[index] = outcome
+        return answer([outcome for outcome in outcomes if outcome is not None], batch=True)
+
+    async def _publish(self, envelopes: Sequence[dict[str, Any]]) -> list[PublishOutcome]:
+        """One outcome per envelope; a 503 when the broker stayed unreachable and none was confirmed."""
+        if not envelopes:
+            return []
+        try:
+            return await self.state.publisher.publish_many(envelopes)
+        except BrokerUnavailable as exc:
+            raise GatewayError.broker_unavailable(str(exc)) from exc
 
     def _intake(self, request: Request) -> Intake:
         client = request.client
@@ -227,33 +230,37 @@ def _too_large(limit: int) -> GatewayError:
     )
 
 
-async def _publish(
-    publisher: Publisher, envelopes: Sequence[dict[str, Any]], *, window: int
-) -> list[PublishOutcome | None]:
-    """Publish window by window; ``None`` for events left unconfirmed when the broker went away mid-batch.
+def answer(outcomes: Sequence[PublishOutcome], *, batch: bool) -> Response:
+    """The HTTP answer to the outcomes of one request: the one place where a :class:`PublishOutcome` becomes HTTP.
 
-    Raises 503 when the broker is unreachable before any event was confirmed, so that a
-    client never sees a 2xx that covers nothing durable.
+    One event: ``202 {"event_id"}`` when confirmed, ``422`` with its issues when invalid, ``503``
+    otherwise (refused or unconfirmed: nothing durable). A batch: ``200`` with one result per
+    event (``accepted``, ``rejected``, ``failed``), unless the broker stayed unreachable and no
+    event was confirmed, which is a ``503`` for the whole request.
     """
-    outcomes: list[PublishOutcome | None] = []
-    for start in range(0, len(envelopes), window):
-        try:
-            outcomes.extend(await publisher.publish_many(envelopes[start : start + window]))
-        except BrokerUnavailable as exc:
-            if not any(outcome is not None and outcome.ok for outcome in outcomes):
-                raise GatewayError.broker_unavailable(str(exc)) from exc
-            return outcomes + [None] * (len(envelopes) - len(outcomes))
-    return outcomes
+    if not batch:
+        [outcome] = outcomes
+        if outcome.ok:
+            return json_response(202, {"event_id": outcome.event_id})
+        if outcome.issues:
+            raise GatewayError(422, outcome.issues)
+        if outcome.status is PublishStatus.UNCONFIRMED:
+            raise GatewayError.broker_unavailable(outcome.error or "the broker did not confirm the event")
+        raise GatewayError.broker_unavailable(f"the broker refused the event: {outcome.error}")
+    if any(o.status is PublishStatus.UNCONFIRMED for o in outcomes) and not any(o.ok for o in outcomes):
+        unconfirmed = next(o for o in outcomes if o.status is PublishStatus.UNCONFIRMED)
+        raise GatewayError.broker_unavailable(unconfirmed.error or "the broker did not confirm the events")
+    return json_response(200, {"results": [_result(index, outcome) for index, outcome in enumerate(outcomes)]})
 
 
-def _result(index: int, outcome: PublishOutcome | None) -> dict[str, Any]:
-    if outcome is None:
-        return _failed(index, None, "the broker became unreachable before it confirmed this event: retry it")
-    if outcome.issues:
+def _result(index: int, outcome: PublishOutcome) -> dict[str, Any]:
+    if outcome.ok:
+        return {"index": index, "status": "accepted", "event_id": outcome.event_id}
+    if outcome.status is PublishStatus.INVALID:
         return _rejected(index, outcome.issues)
-    if outcome.error is not None:
-        return _failed(index, outcome.event_id, f"the broker refused this event: {outcome.error}; retry it")
-    return {"index": index, "status": "accepted", "event_id": outcome.event_id}
+    if outcome.status is PublishStatus.UNCONFIRMED:
+        return _failed(index, None, "the broker became unreachable before it confirmed this event: retry it")
+    return _failed(index, outcome.event_id, f"the broker refused this event: {outcome.error}; retry it")
 
 
 def _rejected(index: int, issues: Sequence[ValidationIssue]) -> dict[str, Any]:

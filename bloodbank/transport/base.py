@@ -1,6 +1,6 @@
 """The transport port: what Bloodbank needs from a message broker, and nothing more.
 
-Two adapters implement it and pass one conformance suite (``tests/bloodbank/conformance``):
+Two adapters implement it and pass one conformance suite (``tests/bloodbank/test_conformance.py``):
 :mod:`bloodbank.transport.rabbitmq` (aio-pika, the production engine) and
 :mod:`bloodbank.transport.embedded` (SQLite, one process, no broker).
 
@@ -12,11 +12,16 @@ Semantics every adapter guarantees:
   Candystore's ``candystore.events``), idempotently; :meth:`Transport.declare_consumer`
   declares a consumer's queue, its retry queues and its bindings. Either raises
   :class:`~bloodbank.errors.TopologyMismatch` when an existing object differs.
-* **Publishing.** :meth:`Transport.publish_batch` returns only when the broker has
-  durably accepted every message (publisher confirms); a message no binding matches
-  is kept in ``unrouted.all`` and reported with ``routed=False`` when the adapter can
-  tell (``None`` when it cannot). An unreachable broker raises
-  :class:`~bloodbank.errors.BrokerUnavailable`; a refused message
+* **Publishing.** :meth:`Transport.publish_each` publishes persistent messages and
+  answers each with a :class:`PublishResult` once the broker answered it (publisher
+  confirms) or ``timeout`` passed: ``confirmed`` (durable; a message no binding
+  matches is kept in ``unrouted.all`` and reported with ``routed=False`` when the
+  adapter can tell, ``None`` when it cannot), ``nacked`` (refused: a full queue, a
+  missing exchange), ``returned`` (no queue took it) or ``unconfirmed`` (no answer: the
+  broker is unreachable or the connection was lost; it may or may not be durable). It
+  never raises for what the broker answers, or does not. :meth:`Transport.publish_batch`
+  is the same with the first failure raised: :class:`~bloodbank.errors.BrokerUnavailable`
+  for an unconfirmed message (it outranks a refusal), else
   :class:`~bloodbank.errors.PublishFailed`. While the broker blocks publishing
   (RabbitMQ's memory or disk alarm), :attr:`Transport.blocked` is true and a publish
   waits, up to its timeout.
@@ -34,11 +39,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from bloodbank.errors import BloodbankError, BrokerUnavailable, PublishFailed
 from bloodbank.topology import ConsumerSpec
 
-__all__ = ["Delivery", "DeliveryHandler", "OutgoingMessage", "PublishResult", "Subscription", "Transport"]
+__all__ = [
+    "Delivery",
+    "DeliveryHandler",
+    "OutgoingMessage",
+    "PublishResult",
+    "PublishStatus",
+    "Subscription",
+    "Transport",
+]
 
 HeaderValue = str | int | float | bool
 
@@ -54,12 +69,42 @@ class OutgoingMessage:
     exchange: str | None = None  # None: the main exchange
 
 
+class PublishStatus(StrEnum):
+    """What became of one event handed over for publishing."""
+
+    CONFIRMED = "confirmed"
+    """The broker confirmed it: it is durable."""
+    INVALID = "invalid"
+    """Refused by the publisher before it reached the broker (its issues say why); a transport never answers it."""
+    NACKED = "nacked"
+    """The broker refused it (``basic.nack``: a full queue; or a missing exchange): not durable."""
+    RETURNED = "returned"
+    """The broker returned it unroutable (``basic.return``): no queue took it, not durable."""
+    UNCONFIRMED = "unconfirmed"
+    """No answer in time (the broker is unreachable, the connection was lost): perhaps durable, perhaps not."""
+
+
 @dataclass(frozen=True, slots=True)
 class PublishResult:
-    """The broker's answer to one publish: confirmed, and whether a queue took it."""
+    """The broker's answer to one publish: its status, whether a queue took it, and why it failed."""
 
     message_id: str
-    routed: bool | None
+    routed: bool | None = None
+    status: PublishStatus = PublishStatus.CONFIRMED
+    reason: str | None = None
+
+    @classmethod
+    def failed(cls, message_id: str, status: PublishStatus, reason: str) -> PublishResult:
+        return cls(message_id, routed=None, status=status, reason=reason)
+
+    def failure(self) -> BloodbankError | None:
+        """The error that says why the message was not confirmed; ``None`` when it was."""
+        if self.status is PublishStatus.CONFIRMED:
+            return None
+        reason = self.reason or self.status.value
+        if self.status is PublishStatus.UNCONFIRMED:
+            return BrokerUnavailable(reason)
+        return PublishFailed(self.message_id, reason)
 
 
 class Delivery(ABC):
@@ -135,8 +180,16 @@ class Transport(ABC):
         """Declare (or check) a consumer's queue, retry queues and bindings."""
 
     @abstractmethod
+    async def publish_each(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
+        """Publish every message and answer each, in order, once confirmed or refused, or after ``timeout`` seconds."""
+
     async def publish_batch(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
-        """Publish every message and wait for all confirms (within ``timeout`` seconds)."""
+        """Publish every message and wait for all confirms; raise the first failure (an unconfirmed one first)."""
+        results = await self.publish_each(messages, timeout=timeout)
+        failures = [failure for result in results if (failure := result.failure()) is not None]
+        if failures:
+            raise next((f for f in failures if isinstance(f, BrokerUnavailable)), failures[0])
+        return results
 
     @abstractmethod
     async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler, *, prefetch: int) -> Subscription:

@@ -16,14 +16,25 @@ TransportFactory = Callable[..., Transport]
 """Makes a transport; keyword arguments go to its constructor (e.g. ``shared_consumers=()``)."""
 
 
-@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
+        pytest.param("rabbitmq-basic-publish", marks=pytest.mark.rabbitmq),
+    ]
+)
 def transport_factory(request: pytest.FixtureRequest, tmp_path: Path) -> TransportFactory:
-    """Makes transports that share one broker: a SQLite file, or the test's RabbitMQ vhost."""
-    if request.param == "rabbitmq":
+    """Makes transports that share one broker: a SQLite file, or the test's RabbitMQ vhost.
+
+    ``rabbitmq`` takes the fast publish path (checked against aiormq at start), and
+    ``rabbitmq-basic-publish`` the fallback every publish takes when that check fails.
+    """
+    if request.param.startswith("rabbitmq"):
         from bloodbank.transport.rabbitmq import RabbitMQTransport  # noqa: PLC0415 - only for this parameter
 
         url = request.getfixturevalue("rabbitmq_url")
-        return lambda **options: RabbitMQTransport(url, connection_name=request.node.name, **options)
+        fast = request.param == "rabbitmq"
+        return lambda **options: RabbitMQTransport(url, connection_name=request.node.name, fast_publish=fast, **options)
     from bloodbank.transport.embedded import EmbeddedTransport  # noqa: PLC0415 - only for this parameter
 
     path = tmp_path / "bus.sqlite3"

@@ -15,7 +15,7 @@ import pytest
 import bloodbank
 from bloodbank.errors import BloodbankError, BrokerUnavailable, PublishFailed, TopologyMismatch
 from bloodbank.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, UNROUTED_QUEUE, ConsumerSpec, Headers
-from bloodbank.transport.base import Delivery, OutgoingMessage, Subscription
+from bloodbank.transport.base import Delivery, OutgoingMessage, PublishStatus, Subscription
 from bloodbank.transport.embedded import EmbeddedTransport
 
 WAIT = 5.0  # seconds before a test that waits for a delivery gives up
@@ -385,19 +385,22 @@ async def test_verify_only_reports_what_is_missing_and_declares_nothing(transpor
     await transport.declare_topology(verify_only=True)
 
 
-async def test_a_full_queue_rejects_the_whole_batch(transport: EmbeddedTransport) -> None:
-    """With x-max-length reached (reject-publish), publishing raises PublishFailed and stores none of the batch."""
+async def test_a_full_queue_refuses_only_the_messages_beyond_its_limit(transport: EmbeddedTransport) -> None:
+    """With x-max-length reached (reject-publish), the message that does not fit is nacked alone, as on RabbitMQ."""
     await transport.declare_consumer(spec(max_length=2))
     await transport.publish_batch([message(number=1)], timeout=5)
 
-    with pytest.raises(PublishFailed) as refused:
-        await transport.publish_batch([message(number=2), message(number=3)], timeout=5)
+    results = await transport.publish_each([message(number=2), message(number=3)], timeout=5)
 
-    assert refused.value.event_id == "event-3"
-    assert refused.value.reason == (
-        "queue 'store.events' is full (2 messages, x-overflow reject-publish); nothing of this batch was stored"
-    )
-    assert await transport.queue_depth("store.events") == 1
+    assert [(r.message_id, r.status) for r in results] == [
+        ("event-2", PublishStatus.CONFIRMED),
+        ("event-3", PublishStatus.NACKED),
+    ]
+    assert results[1].reason == "queue 'store.events' is full (2 messages, x-overflow reject-publish)"
+    with pytest.raises(PublishFailed) as refused:
+        await transport.publish_batch([message(number=4)], timeout=5)
+    assert refused.value.event_id == "event-4"
+    assert await transport.queue_depth("store.events") == 2
 
 
 async def test_stop_waits_for_a_handler_in_progress(transport: EmbeddedTransport) -> None:

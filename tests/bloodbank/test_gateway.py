@@ -18,12 +18,15 @@ import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
-from bloodbank import BloodbankSettings, BrokerUnavailable, ConsumerSpec
+from bloodbank import BloodbankSettings, ConsumerSpec
 from bloodbank.gateway import create_gateway
+from bloodbank.gateway.errors import GatewayError
+from bloodbank.gateway.events import answer
 from bloodbank.gateway.state import GatewayState
+from bloodbank.publisher import PublishOutcome
 from bloodbank.topology import UNROUTED_QUEUE
-from bloodbank.transport import Delivery, Transport
-from holyfields import default_catalog
+from bloodbank.transport import Delivery, PublishResult, PublishStatus, Transport
+from holyfields import ValidationIssue, default_catalog
 from holyfields.validation import decode_json
 
 OFFER_TYPE = "retail.offer.surfaced.v1"
@@ -259,6 +262,26 @@ def test_batch_is_answered_per_item_in_order(client: TestClient) -> None:
     assert sorted(queued) == sorted([results[0]["event_id"], full["event_id"]])
 
 
+def test_batch_with_mixed_outcomes_answers_each_event(client: TestClient) -> None:
+    """Accepted, rejected and refused events of one batch (a full queue nacks one) each get their result, in order."""
+    capped = ConsumerSpec("gateway.capped", ("retail.offer.#",), max_length=1)
+    client.portal.call(transport_of(client).declare_consumer, capped)  # type: ignore[union-attr]
+    items = [short_form(), short_form(payload={**OFFER, "price": "x"}), short_form()]
+    response = client.post("/events/batch", json=items)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(r["index"], r["status"]) for r in results] == [(0, "accepted"), (1, "rejected"), (2, "failed")]
+    full = "queue 'gateway.capped' is full (1 messages, x-overflow reject-publish)"
+    assert results[2]["errors"] == [{"path": None, "message": f"the broker refused this event: {full}; retry it"}]
+    assert isinstance(results[2]["event_id"], str)
+    single = client.post("/events", json=short_form())
+    assert single.status_code == 503
+    assert errors_of(single) == [
+        (None, f"the broker refused the event: {full}: the event was not accepted; retry after 5 s")
+    ]
+    assert depth(client) == 1
+
+
 def test_batch_accepts_an_events_object(client: TestClient) -> None:
     """`{"events": [...]}` is a batch too."""
     response = client.post("/events/batch", json={"events": [short_form(), short_form()]})
@@ -344,23 +367,114 @@ def test_batch_marks_events_failed_when_the_broker_goes_away_midway(
 ) -> None:
     """When the broker is lost after a first window was confirmed, the rest of the batch is `failed`, to retry."""
     with started(make_client(publish_window=1)) as client:
-        publisher = state_of(client).publisher
-        confirm = publisher.publish_many
-        windows: list[int] = []
+        transport = transport_of(client)
+        confirm = transport.publish_each
+        sent: list[str] = []
 
-        async def lost_after_one_window(envelopes: Any, **options: Any) -> Any:
-            windows.append(len(envelopes))
-            if len(windows) > 1:
-                raise BrokerUnavailable("the broker did not confirm within 0.5 s")
-            return await confirm(envelopes, **options)
+        async def lost_after_one_window(messages: Any, *, timeout: float) -> list[PublishResult]:
+            sent.extend(m.message_id for m in messages)
+            if len(sent) > 1:
+                reason = "the embedded broker is not connected; call connect() first"
+                return [PublishResult.failed(m.message_id, PublishStatus.UNCONFIRMED, reason) for m in messages]
+            return await confirm(messages, timeout=timeout)
 
-        monkeypatch.setattr(publisher, "publish_many", lost_after_one_window)
+        monkeypatch.setattr(transport, "publish_each", lost_after_one_window)
         results = client.post("/events/batch", json=[short_form(), short_form(), short_form()]).json()["results"]
         assert [r["status"] for r in results] == ["accepted", "failed", "failed"]
         assert results[1]["errors"] == [
             {"path": None, "message": "the broker became unreachable before it confirmed this event: retry it"}
         ]
+        assert results[2] == {**results[1], "index": 2}
+        assert len(sent) > 2  # the second window was sent again until the publish timeout passed
+        assert len(set(sent)) == 2  # and the third was not sent at all: the broker is gone
         assert depth(client) == 1
+
+
+# --- the one mapping from outcomes to HTTP ---------------------------------------------------
+
+CONFIRMED = PublishOutcome("e-1")
+INVALID = PublishOutcome.invalid("e-2", [ValidationIssue("$.payload.price", "expected number")])
+NACKED = PublishOutcome("e-3", PublishStatus.NACKED, error="queue 'q' is full")
+RETURNED = PublishOutcome("e-4", PublishStatus.RETURNED, error="returned unroutable: no queue took it")
+UNCONFIRMED = PublishOutcome("e-5", PublishStatus.UNCONFIRMED, error="the broker did not confirm within 0.5 s")
+
+
+def answered(outcomes: list[PublishOutcome], *, batch: bool) -> tuple[int, Any]:
+    try:
+        response = answer(outcomes, batch=batch)
+    except GatewayError as exc:
+        response = exc.response()
+    return response.status_code, decode_json(bytes(response.body))
+
+
+NOT_ACCEPTED = "the event was not accepted; retry after 5 s"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "body"),
+    [
+        (CONFIRMED, 202, {"event_id": "e-1"}),
+        (INVALID, 422, {"errors": [{"path": "$.payload.price", "message": "expected number"}]}),
+        (
+            NACKED,
+            503,
+            {"errors": [{"path": None, "message": f"the broker refused the event: {NACKED.error}: {NOT_ACCEPTED}"}]},
+        ),
+        (
+            RETURNED,
+            503,
+            {"errors": [{"path": None, "message": f"the broker refused the event: {RETURNED.error}: {NOT_ACCEPTED}"}]},
+        ),
+        (UNCONFIRMED, 503, {"errors": [{"path": None, "message": f"{UNCONFIRMED.error}: {NOT_ACCEPTED}"}]}),
+    ],
+    ids=["confirmed", "invalid", "nacked", "returned", "unconfirmed"],
+)
+def test_one_event_is_answered_by_its_outcome(outcome: PublishOutcome, status: int, body: Any) -> None:
+    """POST /events: 202 only when confirmed, 422 when invalid, 503 when refused or unconfirmed."""
+    assert answered([outcome], batch=False) == (status, body)
+
+
+def test_a_batch_is_answered_per_outcome() -> None:
+    """POST /events/batch: one result per outcome, in order; refused and unconfirmed ones are `failed`, to retry."""
+    status, body = answered([CONFIRMED, INVALID, NACKED, RETURNED, UNCONFIRMED], batch=True)
+    assert status == 200
+    assert body["results"] == [
+        {"index": 0, "status": "accepted", "event_id": "e-1"},
+        {"index": 1, "status": "rejected", "errors": [{"path": "$.payload.price", "message": "expected number"}]},
+        {
+            "index": 2,
+            "status": "failed",
+            "event_id": "e-3",
+            "errors": [{"path": None, "message": "the broker refused this event: queue 'q' is full; retry it"}],
+        },
+        {
+            "index": 3,
+            "status": "failed",
+            "event_id": "e-4",
+            "errors": [
+                {
+                    "path": None,
+                    "message": "the broker refused this event: returned unroutable: no queue took it; retry it",
+                }
+            ],
+        },
+        {
+            "index": 4,
+            "status": "failed",
+            "event_id": None,
+            "errors": [
+                {"path": None, "message": "the broker became unreachable before it confirmed this event: retry it"}
+            ],
+        },
+    ]
+
+
+def test_a_batch_with_nothing_confirmed_and_the_broker_away_is_a_503() -> None:
+    """POST /events/batch: no event confirmed and one unconfirmed means nothing is durable: 503 for the request."""
+    status, body = answered([INVALID, NACKED, UNCONFIRMED], batch=True)
+    assert status == 503
+    assert body["errors"][0]["message"].startswith("the broker did not confirm within 0.5 s")
+    assert answered([INVALID, NACKED], batch=True)[0] == 200
 
 
 # --- legacy envelopes -----------------------------------------------------------------------

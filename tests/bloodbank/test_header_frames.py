@@ -11,7 +11,7 @@ from pamqp.commands import Basic
 from pamqp.common import FieldTable
 from pamqp.header import ContentHeader
 
-from bloodbank.transport.rabbitmq.outbox import HeaderFrames
+from bloodbank.transport.rabbitmq.wire import HeaderFrames
 
 RETRY_HEADERS: FieldTable = {"x-bloodbank-attempt": 2, "x-death-reason": "handler raised"}
 short_text = st.text(max_size=40).filter(lambda text: len(text.encode()) <= 255)

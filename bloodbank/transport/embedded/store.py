@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bloodbank.errors import BloodbankError, BrokerUnavailable, PublishFailed, TopologyMismatch
+from bloodbank.errors import BloodbankError, BrokerUnavailable, TopologyMismatch
 from bloodbank.topology import (
     DEAD_LETTER_EXCHANGE,
     DEAD_LETTER_QUEUE,
@@ -30,7 +30,7 @@ from bloodbank.topology import (
     Headers,
     matches,
 )
-from bloodbank.transport.base import HeaderValue, OutgoingMessage
+from bloodbank.transport.base import HeaderValue, OutgoingMessage, PublishResult, PublishStatus
 
 __all__ = ["IN_MEMORY", "SHARED_QUEUE_ARGUMENTS", "Fetched", "Published", "Store", "StoredMessage"]
 
@@ -104,10 +104,18 @@ class StoredMessage:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """What one publish did: whether each message reached a bound queue, and which queues got messages."""
+    """What one publish did: each message's result (stored and whether a binding took it, or refused), queues fed."""
 
-    routed: list[bool]
+    results: list[PublishResult]
     queues: frozenset[str]
+
+
+class _Refused(Exception):
+    """One message goes nowhere; the others of its batch go on."""
+
+    def __init__(self, status: PublishStatus, reason: str) -> None:
+        self.status = status
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,28 +201,28 @@ class Store:
     # --- publishing ----------------------------------------------------------------------
 
     def publish(self, messages: Sequence[OutgoingMessage]) -> Published:
-        """Store a copy of each message in each queue it routes to; all or nothing."""
+        """Store a copy of each message in each queue it routes to; a message that cannot go everywhere is refused.
+
+        As on RabbitMQ, a refusal is the message's own: the others of the batch are stored.
+        """
         now = time.time()
         rows: list[tuple[str, bytes, str, str, str, float]] = []
-        routed: list[bool] = []
+        results: list[PublishResult] = []
         room: dict[str, float] = {}  # queue -> how many more it takes in this batch
         for message in messages:
-            queues, was_routed = self._destinations(message)
+            try:
+                queues, routed = self._destinations(message)
+                left = self._room_left(queues, room)
+            except _Refused as refused:
+                results.append(PublishResult.failed(message.message_id, refused.status, refused.reason))
+                continue
             headers = _encode(message.headers)
             for queue in queues:
-                left = room[queue] if queue in room else self._room(queue)
-                if left <= 0:
-                    limit = self._queue_table()[queue]["x-max-length"]
-                    raise PublishFailed(
-                        message.message_id,
-                        f"queue {queue!r} is full ({limit} messages, x-overflow reject-publish); "
-                        "nothing of this batch was stored",
-                    )
-                room[queue] = left - 1
+                room[queue] = left[queue] - 1
                 rows.append((queue, message.body, message.routing_key, message.message_id, headers, now))
-            routed.append(was_routed)
+            results.append(PublishResult(message.message_id, routed))
         self.connection.executemany(_INSERT, rows)
-        return Published(routed, frozenset(room))
+        return Published(results, frozenset(room))
 
     def _destinations(self, message: OutgoingMessage) -> tuple[tuple[str, ...], bool]:
         exchange, key = message.exchange, message.routing_key
@@ -222,25 +230,36 @@ class Store:
             bound = self._route(key)
             if bound:
                 return bound, True
-            return self._existing(UNROUTED_QUEUE, message, f"no queue is bound to {key!r}"), False
+            return self._existing(UNROUTED_QUEUE, f"no queue is bound to {key!r}"), False
         if exchange == DEAD_LETTER_EXCHANGE:
-            return self._existing(DEAD_LETTER_QUEUE, message, "it was sent to the dead-letter exchange"), True
+            return self._existing(DEAD_LETTER_QUEUE, "it was sent to the dead-letter exchange"), True
         if exchange == UNROUTED_EXCHANGE:
-            return self._existing(UNROUTED_QUEUE, message, "it was sent to the unroutable exchange"), True
+            return self._existing(UNROUTED_QUEUE, "it was sent to the unroutable exchange"), True
         if exchange == "":
             if key not in self._queue_table():
-                raise PublishFailed(message.message_id, f"no queue is named {key!r} (default exchange)")
+                raise _Refused(PublishStatus.RETURNED, f"no queue is named {key!r} (default exchange)")
             return (key,), True
-        raise PublishFailed(
-            message.message_id,
+        raise _Refused(
+            PublishStatus.NACKED,
             f"unknown exchange {exchange!r}; the embedded broker has {MAIN_EXCHANGE!r}, "
             f"{DEAD_LETTER_EXCHANGE!r}, {UNROUTED_EXCHANGE!r} and the default exchange ''",
         )
 
-    def _existing(self, queue: str, message: OutgoingMessage, why: str) -> tuple[str]:
+    def _room_left(self, queues: Sequence[str], room: Mapping[str, float]) -> dict[str, float]:
+        """How many more messages each of ``queues`` takes; refused when one of them takes none."""
+        left = {queue: room[queue] if queue in room else self._room(queue) for queue in queues}
+        full = next((queue for queue, count in left.items() if count <= 0), None)
+        if full is not None:
+            limit = self._queue_table()[full]["x-max-length"]
+            raise _Refused(
+                PublishStatus.NACKED, f"queue {full!r} is full ({limit} messages, x-overflow reject-publish)"
+            )
+        return left
+
+    def _existing(self, queue: str, why: str) -> tuple[str]:
         if queue not in self._queue_table():
-            raise PublishFailed(
-                message.message_id, f"{why} and {queue!r} does not exist; declare the topology (`bloodbank topology`)"
+            raise _Refused(
+                PublishStatus.NACKED, f"{why} and {queue!r} does not exist; declare the topology (`bloodbank topology`)"
             )
         return (queue,)
 

@@ -14,7 +14,14 @@ import structlog
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable, TopologyMismatch
 from bloodbank.topology import DEAD_LETTER_QUEUE, MAIN_EXCHANGE, SHARED_CONSUMERS, UNROUTED_QUEUE, ConsumerSpec
-from bloodbank.transport.base import DeliveryHandler, OutgoingMessage, PublishResult, Subscription, Transport
+from bloodbank.transport.base import (
+    DeliveryHandler,
+    OutgoingMessage,
+    PublishResult,
+    PublishStatus,
+    Subscription,
+    Transport,
+)
 from bloodbank.transport.embedded.consumer import Arrivals, QueueConsumer, QueuePolicy
 from bloodbank.transport.embedded.lock import FileLock
 from bloodbank.transport.embedded.store import (
@@ -116,23 +123,22 @@ class EmbeddedTransport(Transport):
         store, worker = self._open()
         await worker.submit(partial(_declare_consumer, store, spec, verify_only=verify_only))
 
-    async def publish_batch(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
-        store, worker = self._open()
-        if not messages:
-            return []
-        committed = worker.submit(partial(store.publish, messages))
-        # Consumers and tails hear of the messages once committed, even if this caller gave up waiting.
-        committed.add_done_callback(partial(self._announce, messages))
+    async def publish_each(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
         try:
+            store, worker = self._open()
+            if not messages:
+                return []
+            committed = worker.submit(partial(store.publish, messages))
+            # Consumers and tails hear of the messages once committed, even if this caller gave up waiting.
+            committed.add_done_callback(partial(self._announce, messages))
             published = await asyncio.wait_for(asyncio.shield(committed), timeout)
-        except TimeoutError as exc:
-            raise BrokerUnavailable(
-                f"the embedded broker {self._location} did not commit {len(messages)} messages within {timeout} s"
-            ) from exc
-        return [
-            PublishResult(message.message_id, routed)
-            for message, routed in zip(messages, published.routed, strict=True)
-        ]
+        except TimeoutError:
+            reason = f"the embedded broker {self._location} did not commit {len(messages)} messages within {timeout} s"
+        except BrokerUnavailable as exc:  # closed, or the transaction failed: nothing was committed
+            reason = str(exc)
+        else:
+            return published.results
+        return [PublishResult.failed(m.message_id, PublishStatus.UNCONFIRMED, reason) for m in messages]
 
     async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler, *, prefetch: int) -> Subscription:
         arguments = await self._existing_queue_arguments(spec.name)

@@ -27,7 +27,15 @@ from yarl import URL
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable
 from bloodbank.topology import MAIN_EXCHANGE, SHARED_CONSUMERS, UNROUTED_EXCHANGE, ConsumerSpec
-from bloodbank.transport.base import Delivery, DeliveryHandler, OutgoingMessage, PublishResult, Subscription, Transport
+from bloodbank.transport.base import (
+    Delivery,
+    DeliveryHandler,
+    OutgoingMessage,
+    PublishResult,
+    PublishStatus,
+    Subscription,
+    Transport,
+)
 from bloodbank.transport.rabbitmq import topology
 from bloodbank.transport.rabbitmq.acks import ChannelAcks
 from bloodbank.transport.rabbitmq.blocking import publishing_blocked
@@ -51,6 +59,8 @@ class RabbitMQTransport(Transport):
 
     ``shared_consumers`` are the consumer queues :meth:`declare_topology` declares with the
     shared exchanges (Candystore's by default); ``()`` leaves them to their consumers.
+    ``fast_publish=False`` publishes every message with aiormq's ``basic_publish`` instead of
+    the fast path (see :mod:`.publisher`), which is otherwise taken when aiormq fits it.
     """
 
     name = "rabbitmq"
@@ -62,8 +72,10 @@ class RabbitMQTransport(Transport):
         connection_name: str = "bloodbank",
         call_timeout: float = 10.0,
         shared_consumers: Sequence[ConsumerSpec] = SHARED_CONSUMERS,
+        fast_publish: bool = True,
     ) -> None:
         self.url = url
+        self.fast_publish = fast_publish
         self.connection_name = connection_name
         self.call_timeout = call_timeout
         self.shared_consumers = tuple(shared_consumers)
@@ -113,7 +125,7 @@ class RabbitMQTransport(Transport):
             raise
         connection.reconnect_callbacks.add(self._on_reconnect)
         self._connection = connection
-        self._publisher = ConfirmedPublisher(channel)
+        self._publisher = ConfirmedPublisher(channel, fast=self.fast_publish)
 
     async def close(self) -> None:
         stops = [s.stop(timeout=self.call_timeout) for s in list(self._subscriptions)]
@@ -187,11 +199,15 @@ class RabbitMQTransport(Transport):
 
     # --- publishing ---------------------------------------------------------------------------
 
-    async def publish_batch(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
-        self._live_connection(f"publishing {len(messages)} message(s)")
+    async def publish_each(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
+        try:
+            self._live_connection(f"publishing {len(messages)} message(s)")
+            publisher = self._require_publisher()
+        except BrokerUnavailable as exc:
+            return [PublishResult.failed(m.message_id, PublishStatus.UNCONFIRMED, str(exc)) for m in messages]
         if not messages:
             return []
-        return await self._require_publisher().publish_batch(messages, timeout=timeout)
+        return await publisher.publish_each(messages, timeout=timeout)
 
     def _require_publisher(self) -> ConfirmedPublisher:
         if self._publisher is None:
