@@ -13,7 +13,7 @@ from bloodbank.bus import Bus
 from bloodbank.gateway.auth import api_key_guard
 from bloodbank.gateway.errors import install_error_handlers
 from bloodbank.gateway.events import event_routes
-from bloodbank.gateway.health import health_routes
+from bloodbank.gateway.health import gateway_health_routes
 from bloodbank.gateway.state import GatewayState
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.openapi import event_components
@@ -84,7 +84,7 @@ def create_gateway(
     guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
     app.include_router(event_routes(state), dependencies=guarded)
     app.include_router(schema_router(catalog), dependencies=guarded, responses={404: {"description": "Not found"}})
-    app.include_router(health_routes(state))
+    app.include_router(gateway_health_routes(state))
     return app
 
 

@@ -555,6 +555,19 @@ export interface components {
              */
             uploaded_by: string;
         };
+        /** GatewayReadyModel */
+        GatewayReadyModel: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "ready";
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "embedded" | "rabbitmq";
+        };
         /**
          * github.issue.created.v1 event
          * @description Published by the GitHub webhook receiver when an issue is opened in a watched repository.
@@ -888,6 +901,14 @@ export interface components {
             url: string;
             /** @description Name of the workflow, e.g. 'CI'. */
             workflow_name: string;
+        };
+        /** LiveModel */
+        LiveModel: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "live";
         };
         /**
          * n8n.workflow.completed.v1 event
@@ -2399,7 +2420,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["LiveModel"];
                 };
             };
         };
@@ -2419,16 +2440,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "status": "ready",
-                     *       "transport": "embedded"
-                     *     }
-                     */
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["GatewayReadyModel"];
                 };
             };
-            /** @description Not connected, the topology not verified, or the broker blocks publishing (a memory or disk alarm): do not route traffic here */
+            /** @description Not ready, saying why (every problem): do not route traffic here yet */
             503: {
                 headers: {
                     [name: string]: unknown;
