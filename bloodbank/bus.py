@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from redis.asyncio import Redis
 
@@ -99,6 +99,12 @@ class Bus:
         if watch is not None:  # RabbitMQ tells about unrouted events asynchronously
             bus._subscriptions.append(await watch(bus.publisher.notify_unrouted))
         return bus
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close(timeout=self.settings.publish_timeout)
 
     async def publish(self, event_type: str, payload: Payload, **options: Any) -> str:
         """Publish one event (a dict, or the Pydantic model of its type); its id once the broker confirmed it."""

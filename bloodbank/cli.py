@@ -76,11 +76,6 @@ def describe_broker(settings: BloodbankSettings) -> str:
 
 def _unavailable(exc: Exception, settings: BloodbankSettings) -> typer.Exit:
     err.print(f"cannot reach the broker ({describe_broker(settings)}): {exc}")
-    if not settings.broker_url:
-        err.print(
-            "The embedded broker serves one process at a time: stop the gateway (`33god up`, `bloodbank serve`) "
-            "using this data directory, or point BLOODBANK_BROKER_URL at RabbitMQ."
-        )
     return typer.Exit(EXIT_UNAVAILABLE)
 
 

@@ -33,12 +33,13 @@ from bloodbank.errors import BrokerUnavailable, PublishFailed
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.payloads import Payload, payload_document
 from bloodbank.transport import OutgoingMessage, PublishResult, PublishStatus, Transport
+from gumdrop.backoff import Backoff
 from holyfields import EventValidator, InvalidEvent, ValidationIssue
 
 __all__ = ["PublishOutcome", "PublishStatus", "Publisher"]
 
 log = structlog.get_logger(__name__)
-_RETRY_PAUSES = (0.05, 0.1, 0.25, 0.5, 1.0)
+_RETRY_BACKOFF = Backoff(first=0.05, ceiling=1.0)
 _LEAST_TIMEOUT = 0.01  # a last attempt always gets a moment to be answered
 _METRIC_OUTCOMES = {
     PublishStatus.INVALID: "invalid",
@@ -223,12 +224,12 @@ class Publisher:
         results: dict[int, PublishResult] = {}
         waiting = list(range(len(messages)))
         deadline = time.monotonic() + self.publish_timeout
-        for attempt in itertools.count():
+        for failures in itertools.count(1):
             remaining = max(deadline - time.monotonic(), _LEAST_TIMEOUT)
             answers = await self.transport.publish_each([messages[i] for i in waiting], timeout=remaining)
             results.update(zip(waiting, answers, strict=True))
             waiting = [i for i in waiting if results[i].status is PublishStatus.UNCONFIRMED]
-            pause = min(_RETRY_PAUSES[min(attempt, len(_RETRY_PAUSES) - 1)], deadline - time.monotonic())
+            pause = min(_RETRY_BACKOFF.pause(failures), deadline - time.monotonic())
             if not waiting or pause <= 0:
                 break
             log.warning("broker unavailable, retrying publish", error=results[waiting[0]].reason, pause=pause)

@@ -57,10 +57,6 @@ async def open_bus(config: BloodbankSettings) -> AsyncIterator[Bus]:
         bus = await Bus.start(config)
     except BrokerUnavailable as exc:
         err.print(f"cannot reach the broker: {exc}")
-        if not config.broker_url:
-            err.print("The embedded broker serves one process at a time: stop `33god up` on this data directory.")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
-    try:
+    async with bus:
         yield bus
-    finally:
-        await bus.close()

@@ -348,7 +348,8 @@ async def test_a_second_transport_on_an_open_file_is_refused(transport: Embedded
 
     assert str(refused.value) == (
         f"the embedded broker {tmp_path / 'bus.db'} is in use by process {os.getpid()} "
-        f"(it holds {tmp_path / 'bus.db.lock'}); stop that process or give this one another database file"
+        f"(it holds {tmp_path / 'bus.db.lock'}). The embedded broker serves one process at a time: stop that "
+        "process, give this one another database file (BLOODBANK_DATA_DIR) or point BLOODBANK_BROKER_URL at RabbitMQ"
     )
     assert not second.connected
     assert transport.connected

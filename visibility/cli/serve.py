@@ -8,7 +8,6 @@ import typer
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
-from bloodbank.errors import BrokerUnavailable
 from gumdrop.console import EXIT_INVALID, err, logs_on_stderr, read_settings, run_service
 from gumdrop.serving import Listener, serve_apps, tune_collector
 from visibility.rules import RulesError
@@ -49,13 +48,7 @@ def _print_where(config: VisibilitySettings, host: str, port: int) -> None:
 async def _serve(
     config: VisibilitySettings, bus_config: BloodbankSettings, *, host: str, port: int, migrate: bool
 ) -> None:
-    try:
-        bus = await Bus.start(bus_config)
-    except BrokerUnavailable:
-        if not bus_config.broker_url:
-            err.print("The embedded broker serves one process at a time: stop `33god up` on this data directory.")
-        raise
-    try:
+    async with await Bus.start(bus_config) as bus:
         service = VisibilityService(config, bus)
         await service.start(migrate=migrate)
         _print_where(config, host, port)
@@ -64,5 +57,3 @@ async def _serve(
             await serve_apps([Listener(service.api, host, port, "visibility API")])
         finally:
             await service.stop(timeout=bus_config.publish_timeout)
-    finally:
-        await bus.close()

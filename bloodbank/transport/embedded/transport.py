@@ -208,8 +208,9 @@ class EmbeddedTransport(Transport):
             while not lock.try_acquire():
                 if time.monotonic() >= deadline:
                     raise BrokerUnavailable(
-                        f"the embedded broker {self._location} is in use by {lock.holder()} (it holds {lock.path}); "
-                        "stop that process or give this one another database file"
+                        f"the embedded broker {self._location} is in use by {lock.holder()} (it holds {lock.path}). "
+                        "The embedded broker serves one process at a time: stop that process, give this one "
+                        "another database file (BLOODBANK_DATA_DIR) or point BLOODBANK_BROKER_URL at RabbitMQ"
                     )
                 await asyncio.sleep(LOCK_RETRY_INTERVAL)
         except OSError as exc:

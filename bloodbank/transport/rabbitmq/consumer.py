@@ -35,6 +35,7 @@ from bloodbank.transport.rabbitmq.acks import ChannelAcks
 from bloodbank.transport.rabbitmq.delivery import RabbitMQDelivery
 from bloodbank.transport.rabbitmq.errors import broker_call
 from bloodbank.transport.rabbitmq.topology import mismatch_as, passive_declare
+from gumdrop.backoff import Backoff
 
 __all__ = ["AdminChannels", "ConsumedQueue", "ExistingQueue", "QueueConsumer", "TemporaryQueue"]
 
@@ -43,7 +44,7 @@ log = structlog.get_logger(__name__)
 AdminChannels = Callable[[str], AbstractAsyncContextManager[AbstractChannel]]
 """Opens a short-lived channel for one broker operation (named by the argument), bounded and translated."""
 
-_RESTORE_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_RESTORE_BACKOFF = Backoff(first=0.5, ceiling=30.0)
 
 
 class ConsumedQueue(ABC):
@@ -182,8 +183,8 @@ class QueueConsumer(Subscription):
                 return
             else:
                 continue
-            pause = _RESTORE_PAUSES[min(failures, len(_RESTORE_PAUSES) - 1)]
             failures += 1
+            pause = _RESTORE_BACKOFF.pause(failures)
             log.error("could not resume consuming; trying again", queue=self.queue.name, error=error, pause=pause)
             self._restore_wanted = True
             await asyncio.sleep(pause)
