@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bloodbank import Publisher, PublishFailed, PublishOutcome
+from bloodbank import BrokerUnavailable, Publisher, PublishFailed, PublishOutcome, PublishStatus
 from bloodbank.topology import Headers
 from candystore.store import EventFilter, EventStore
 from candystore.store.dead_letters import DeadLetterFilter, DeadLetterNotOpen, DeadLetterRecord, DeadLetterState
@@ -180,7 +180,7 @@ async def replay_events(
     """Republish the stored events matching ``filters``, oldest first, a page at a time.
 
     ``progress`` is called after each page with the number of events handled so far.
-    Raises :class:`~bloodbank.BrokerUnavailable` when the broker cannot be reached.
+    Raises :class:`~bloodbank.BrokerUnavailable` when the broker cannot be reached or stops confirming.
     """
     replayed = invalid = failed = 0
     cursor: str | None = None
@@ -189,6 +189,8 @@ async def replay_events(
         page = await store.query(filters, limit=page_size, cursor=cursor)
         outcomes: list[PublishOutcome] = await publisher.publish_many(page.items, headers=headers) if page.items else []
         for outcome in outcomes:
+            if outcome.status is PublishStatus.UNCONFIRMED:  # the broker went away: the next pages would wait too
+                raise BrokerUnavailable(f"{outcome.error}; {replayed} events were replayed before it")
             if outcome.issues:
                 invalid += 1
             elif outcome.error is not None:

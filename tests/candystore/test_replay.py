@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pytest
 
-from bloodbank import ConsumerSpec, Publisher, build_envelope
+from bloodbank import BrokerUnavailable, ConsumerSpec, Publisher, PublishStatus, build_envelope
 from bloodbank.topology import Headers
+from bloodbank.transport import OutgoingMessage, PublishResult
 from candystore.replay import EVENT_REPLAY_MARK, ReplayOutcome, replay_dead_letters, replay_events
 from candystore.store import EventFilter
 from candystore.store.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterState
@@ -167,3 +169,23 @@ async def test_replay_events_counts_events_that_no_longer_validate(store, transp
 
 def _n8n_payload() -> dict[str, Any]:
     return default_catalog().get("n8n.workflow.started.v1").examples[0]  # type: ignore[union-attr,no-any-return]
+
+
+async def test_replay_events_stops_when_the_broker_stops_confirming(store, transport):
+    """The broker gone in the middle of a page: the run raises BrokerUnavailable saying how many were replayed."""
+    await store.store_batch([offer() for _ in range(6)])
+    confirm = transport.publish_each
+    sent = 0
+
+    async def gone_after_three(messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
+        nonlocal sent
+        kept, lost = messages[: max(3 - sent, 0)], messages[max(3 - sent, 0) :]
+        sent += len(messages)
+        results = await confirm(kept, timeout=timeout) if kept else []
+        return results + [PublishResult.failed(m.message_id, PublishStatus.UNCONFIRMED, "gone") for m in lost]
+
+    transport.publish_each = gone_after_three
+    publisher = Publisher(transport, validator=default_validator(), source=SOURCE, publish_timeout=0.2)
+    with pytest.raises(BrokerUnavailable, match=r"within 0\.2 s: gone; 3 events were replayed before it$"):
+        await replay_events(store, publisher, EventFilter(), page_size=2)
+    await received(transport, WATCH, expect=3)

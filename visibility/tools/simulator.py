@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bloodbank import Bus
+from bloodbank import BrokerUnavailable, Bus, PublishStatus
 from visibility.rules import RuleSet
 from visibility.tools.labels import Label, LabelsHeader, format_time, write_labels
 from visibility.tools.reference import reference_labels
@@ -103,6 +103,8 @@ async def publish_stream(
 async def _publish(bus: Bus, batch: list[PlannedEvent], started_at: datetime, host: str) -> None:
     outcomes = await bus.publisher.publish_many([event.envelope(started_at, host=host) for event in batch])
     for event, outcome in zip(batch, outcomes, strict=True):
+        if outcome.status is PublishStatus.UNCONFIRMED:
+            raise BrokerUnavailable(f"the broker did not confirm {event.event_type} {event.event_id}: {outcome.error}")
         if not outcome.ok:
             reason = "; ".join(map(str, outcome.issues)) or outcome.error or "refused"
             raise SimulationFailed(f"the bus refused {event.event_type} {event.event_id}: {reason}")
