@@ -159,13 +159,16 @@ def install_error_handlers(
     service: str,
     translations: Mapping[type[Exception], Translation] | None = None,
     body_errors: Mapping[int | str, dict[str, Any]] | None = None,
+    guide: str | None = None,
 ) -> None:
     """Give every error answer of ``app`` the one shape, and say so in its OpenAPI document.
 
-    ``service`` names the app in messages ("no route …: see /docs for the routes of
-    ``service``"); ``translations`` answer the app's own exceptions; ``body_errors``
-    (:func:`body_answers`) are documented on every route that takes a request body.
+    ``service`` names the app in messages ("internal error: see the log of ``service``");
+    ``guide`` tells a client on a wrong path or method where to look (by default "see /docs
+    for the routes of ``service``"); ``translations`` answer the app's own exceptions;
+    ``body_errors`` (:func:`body_answers`) are documented on every route that takes a body.
     """
+    guide = guide or f"see /docs for the routes of {service}"
 
     async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)  # noqa: S101 - registered for this type only
@@ -173,7 +176,7 @@ def install_error_handlers(
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
-        return _http_error(request, exc, service=service).response()
+        return _http_error(request, exc, guide=guide).response()
 
     async def request_validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
@@ -202,16 +205,17 @@ def install_error_handlers(
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _http_error(request: Request, exc: HTTPException, *, service: str) -> ApiError:
+def _http_error(request: Request, exc: HTTPException, *, guide: str) -> ApiError:
     """Starlette's and FastAPI's HTTP errors in the one shape, saying what to do; a 405 lists every allowed method."""
     message = str(exc.detail)
     headers = exc.headers
     if exc.status_code == 404 and message == "Not Found":  # noqa: PLR2004 - Starlette's answer for an unknown route
-        message = f"no route {request.url.path}: see /docs for the routes of {service}"
+        message = f"no route {request.url.path}: {guide}"
     elif exc.status_code == 405:  # noqa: PLR2004 - Starlette's Allow names the methods of the first matching route only
         if message == "Method Not Allowed":
-            message = f"{request.method} is not allowed on {request.url.path}: see /docs"
-        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+            message = f"{request.method} is not allowed on {request.url.path}: {guide}"
+        if allowed := _allowed_methods(request):
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     return ApiError.about_request(exc.status_code, message, headers=headers)
 
 

@@ -562,7 +562,9 @@ def test_schema_routes_serve_the_catalog(client: TestClient) -> None:
 def test_every_error_has_the_one_shape_and_is_documented(client: TestClient) -> None:
     """Unknown routes and wrong methods answer in the error shape, and OpenAPI documents it for every error status."""
     assert errors_of(client.get("/nowhere")) == [(None, "no route /nowhere: see /docs for the routes of this gateway")]
-    assert errors_of(client.get("/events")) == [(None, "GET is not allowed on /events: see /docs")]
+    assert errors_of(client.get("/events")) == [
+        (None, "GET is not allowed on /events: see /docs for the routes of this gateway")
+    ]
     document = client.get("/openapi.json").json()
     reference = {"$ref": "#/components/schemas/ErrorBody"}
     events = document["paths"]["/events"]["post"]["responses"]
