@@ -15,6 +15,7 @@ import gc
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -22,7 +23,16 @@ from starlette.types import ASGIApp
 from gumdrop.http_deadlines import Deadlines, deadline_protocol
 from gumdrop.unavailable import ServiceUnavailable
 
-__all__ = ["YOUNG_COLLECTION_THRESHOLD", "Deadlines", "Listener", "PortUnavailable", "serve_apps", "tune_collector"]
+__all__ = [
+    "YOUNG_COLLECTION_THRESHOLD",
+    "Deadlines",
+    "Listener",
+    "PortUnavailable",
+    "Service",
+    "serve_apps",
+    "serve_service",
+    "tune_collector",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,41 @@ def tune_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
+
+class Service(Protocol):
+    """A service with consumers and an API: started (migrating first), served, then stopped in order."""
+
+    @property
+    def api(self) -> ASGIApp: ...
+
+    async def start(self, *, migrate: bool = True) -> None: ...
+
+    async def stop(self, *, timeout: float = 30.0) -> None: ...
+
+
+async def serve_service(
+    service: Service,
+    *,
+    host: str,
+    port: int,
+    name: str,
+    migrate: bool,
+    stop_timeout: float,
+    started: Callable[[], None] = lambda: None,
+) -> None:
+    """Start ``service``, call ``started`` (the banner), serve its API until a signal, then stop it.
+
+    What start-up allocated is frozen before serving (:func:`tune_collector`); stopping gets
+    ``stop_timeout`` to finish the work in hand, whatever ended the serving.
+    """
+    await service.start(migrate=migrate)
+    started()
+    tune_collector()
+    try:
+        await serve_apps([Listener(service.api, host, port, name)])
+    finally:
+        await service.stop(timeout=stop_timeout)
 
 
 class _Server(uvicorn.Server):

@@ -16,7 +16,7 @@ from candystore.service import CandystoreService
 from candystore.settings import CandystoreSettings
 from candystore.store.migrate import current_revision, upgrade
 from gumdrop.console import run_service
-from gumdrop.serving import Listener, serve_apps, tune_collector
+from gumdrop.serving import serve_service
 
 __all__ = ["app"]
 
@@ -61,14 +61,15 @@ async def _serve(
     config: CandystoreSettings, bus_config: BloodbankSettings, *, host: str, port: int, migrate: bool
 ) -> None:
     async with open_bus(bus_config) as bus:
-        service = CandystoreService(config, bus)
-        await service.start(migrate=migrate)
-        _print_where(config, host, port)
-        tune_collector()
-        try:
-            await serve_apps([Listener(service.api, host, port, "Candystore API")])
-        finally:
-            await service.stop(timeout=bus_config.publish_timeout)
+        await serve_service(
+            CandystoreService(config, bus),
+            host=host,
+            port=port,
+            name="Candystore API",
+            migrate=migrate,
+            stop_timeout=bus_config.publish_timeout,
+            started=lambda: _print_where(config, host, port),
+        )
 
 
 @app.command()

@@ -9,7 +9,7 @@ from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
 from gumdrop.console import EXIT_INVALID, err, logs_on_stderr, read_settings, run_service
-from gumdrop.serving import Listener, serve_apps, tune_collector
+from gumdrop.serving import serve_service
 from visibility.rules import RulesError
 from visibility.service import VisibilityService
 from visibility.settings import VisibilitySettings
@@ -49,11 +49,12 @@ async def _serve(
     config: VisibilitySettings, bus_config: BloodbankSettings, *, host: str, port: int, migrate: bool
 ) -> None:
     async with await Bus.start(bus_config) as bus:
-        service = VisibilityService(config, bus)
-        await service.start(migrate=migrate)
-        _print_where(config, host, port)
-        tune_collector()
-        try:
-            await serve_apps([Listener(service.api, host, port, "visibility API")])
-        finally:
-            await service.stop(timeout=bus_config.publish_timeout)
+        await serve_service(
+            VisibilityService(config, bus),
+            host=host,
+            port=port,
+            name="visibility API",
+            migrate=migrate,
+            stop_timeout=bus_config.publish_timeout,
+            started=lambda: _print_where(config, host, port),
+        )
