@@ -7,14 +7,15 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from bloodbank import BloodbankSettings, Bus, Event
+from bloodbank import BloodbankSettings, BrokerUnavailable, Bus, Event, PublishStatus
+from bloodbank.transport import OutgoingMessage, PublishResult
 from visibility.cli import app
 from visibility.domain.detection import DetectionEngine, Offer, Snapshot
 from visibility.rules import load_rules, percent_apart
@@ -266,6 +267,26 @@ async def test_an_interrupted_run_labels_what_it_published(bus, tmp_path):
         stream_labels(RULES, stream.events[:published], header.started_at),
         key=lambda item: (item.became_true_at, item.key),
     )
+
+
+async def test_a_broker_that_stops_confirming_ends_the_run_as_unavailable(bus, tmp_path):
+    """Events the broker did not confirm end the run with BrokerUnavailable (exit 2), not as refused; labels kept."""
+    config = StreamConfig(seed=3, rate=200, duration=2, time_scale=60, stores=2, products=6)
+    stream = plan_stream(config, RULES)
+    confirm = bus.transport.publish_each
+
+    async def one_at_a_time(messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
+        # The broker confirms one message per call: a batch ends partly confirmed, partly not.
+        confirmed = await confirm(messages[:1], timeout=timeout)
+        return confirmed + [PublishResult.failed(m.message_id, PublishStatus.UNCONFIRMED, "gone") for m in messages[1:]]
+
+    bus.transport.publish_each = one_at_a_time
+    bus.publisher.publish_timeout = 0.2
+    path = tmp_path / "labels.jsonl"
+    with pytest.raises(BrokerUnavailable, match=r"^the broker did not confirm retail\.\S+ [0-9a-f-]{36}: "):
+        await publish_stream(bus, stream, RULES, path)
+    header, _ = read_labels(path)
+    assert header.extra["published"] < len(stream.events)
 
 
 # --- the command --------------------------------------------------------------------------------
