@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from gumdrop.issues import ValidationIssue
 from gumdrop.strict_json import json_path
@@ -219,15 +219,21 @@ def _http_error(request: Request, exc: HTTPException, *, guide: str) -> ApiError
     return ApiError.about_request(exc.status_code, message, headers=headers)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on the request's path (several routes may share a path)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match is not Match.NONE and route_methods:
-            methods.update(route_methods)
-    return sorted(methods)
+    """Every method some route of the app answers on the request's path (several routes may share a path).
+
+    Each method is asked of the router as a request would be, so routes inside included
+    routers count too; a mounted app (Candybar's bundle) answers its 405s with its own Allow.
+    """
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def _translated(translate: Translation) -> Callable[[Request, Exception], Any]:
