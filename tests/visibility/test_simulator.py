@@ -277,7 +277,7 @@ async def test_a_broker_that_stops_confirming_ends_the_run_as_unavailable(bus, t
 
     async def one_at_a_time(messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishResult]:
         # The broker confirms one message per call: a batch ends partly confirmed, partly not.
-        confirmed = await confirm(messages[:1], timeout=timeout)
+        confirmed: list[PublishResult] = await confirm(messages[:1], timeout=timeout)
         return confirmed + [PublishResult.failed(m.message_id, PublishStatus.UNCONFIRMED, "gone") for m in messages[1:]]
 
     bus.transport.publish_each = one_at_a_time
