@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -16,8 +15,8 @@ import structlog
 import typer
 from pydantic_settings import BaseSettings
 from rich.console import Console
-from structlog.typing import Processor
 
+from gumdrop.logs import InvalidLogSetting, LogConfig, configure_logs
 from gumdrop.store_errors import StoreError
 from gumdrop.unavailable import EXIT_UNAVAILABLE, ServiceUnavailable
 
@@ -25,7 +24,6 @@ __all__ = [
     "EXIT_INVALID",
     "EXIT_UNAVAILABLE",
     "err",
-    "log_processors",
     "logs_on_stderr",
     "out",
     "read_settings",
@@ -44,34 +42,22 @@ _Settings = TypeVar("_Settings", bound=BaseSettings)
 
 @contextmanager
 def logs_on_stderr(level: int = logging.WARNING) -> Iterator[None]:
-    """Library logs (``level`` and worse) go to stderr, so that stdout carries only what the command prints.
+    """Logs (``level`` and worse, unless ``LOG_LEVEL`` says otherwise) go to stderr, so that stdout carries only
+    what the command prints; ``LOG_FORMAT`` chooses JSON or console lines (:mod:`gumdrop.logs`).
 
-    A logged exception is rendered as a plain traceback: never the local variables of its
-    frames, which hold request bodies and payloads (and, for a RecursionError a thousand
-    frames deep, take seconds to render while the event loop waits).
+    A bad ``LOG_FORMAT`` or ``LOG_LEVEL`` ends the command in one line, exit 1.
     """
+    try:
+        config = LogConfig.from_environment(default_level=level, stream=sys.stderr)
+    except InvalidLogSetting as exc:
+        err.print(str(exc))
+        raise typer.Exit(EXIT_INVALID) from exc
     previous = structlog.get_config()
-    structlog.configure(
-        processors=log_processors(colors=sys.stderr.isatty() and "NO_COLOR" not in os.environ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-    )
+    configure_logs(config, sys.stderr)
     try:
         yield
     finally:
         structlog.configure(**previous)
-
-
-def log_processors(*, colors: bool = False) -> list[Processor]:
-    """structlog's default chain, its console renderer printing tracebacks without local variables."""
-    return [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.StackInfoRenderer(),
-        structlog.dev.set_exc_info,
-        structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
-        structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback),
-    ]
 
 
 def read_settings(kind: type[_Settings], err: Console) -> _Settings:

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from candybar import CandybarSettings, create_app
-from candybar.cli import _plain_tracebacks
 from candybar.cli import app as cli
 from candybar.security import content_security_policy
 from candybar.settings import BUNDLE_DIR
+from gumdrop.console import logs_on_stderr
 
 INDEX = "<!doctype html><html><head><script type=module src=/assets/app-1234.js></script></head><body></body></html>"
 
@@ -201,15 +201,11 @@ def test_candybar_serve_logs_tracebacks_without_local_variables(capsys: pytest.C
     def handle(body: str) -> None:
         raise RuntimeError(f"boom ({len(body)} characters)")
 
-    previous = structlog.get_config()
-    try:
-        _plain_tracebacks()
+    with logs_on_stderr():  # what `candybar serve` runs uvicorn in
         try:
             handle(body_text)
         except RuntimeError:
             structlog.get_logger("candybar.test").exception("unexpected error in the UI server")
-    finally:
-        structlog.configure(**previous)
     logged = capsys.readouterr().err
     assert "RuntimeError: boom (31 characters)" in logged
     assert body_text not in logged

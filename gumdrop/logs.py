@@ -1,0 +1,116 @@
+"""How every command logs (design.md, "Logs and traces"): ``LOG_FORMAT`` and ``LOG_LEVEL``, one configuration.
+
+``LOG_FORMAT`` is ``json`` (one object a line: ``timestamp``, ``level``, ``logger``, ``event``
+and the line's own fields) or ``console`` (readable lines); unset, a terminal gets console
+lines and anything else (a file, a pipe, a log collector) JSON. ``LOG_LEVEL`` (``debug`` …
+``critical``) overrides the level each command chooses. A logged exception is written as a
+plain traceback: never the local variables of its frames, which hold request bodies and
+payloads (and, for a RecursionError a thousand frames deep, take seconds to render).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import msgspec
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = ["LOG_LEVELS", "InvalidLogSetting", "LogConfig", "configure_logs", "log_processors"]
+
+LOG_LEVELS: Mapping[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+_FORMATS = ("json", "console")
+
+
+class InvalidLogSetting(ValueError):
+    """``LOG_FORMAT`` or ``LOG_LEVEL`` holds a value no command understands; ``str()`` names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Whether lines are JSON, the least level written, and whether console lines are coloured."""
+
+    json: bool
+    level: int
+    colors: bool = False
+
+    @classmethod
+    def from_environment(
+        cls, *, default_level: int, stream: TextIO, environ: Mapping[str, str] = os.environ
+    ) -> LogConfig:
+        """``LOG_FORMAT`` and ``LOG_LEVEL`` of ``environ`` for a command writing to ``stream``."""
+        format_name = environ.get("LOG_FORMAT", "").strip().lower()
+        if format_name and format_name not in _FORMATS:
+            raise InvalidLogSetting(f"invalid setting LOG_FORMAT: expected json or console, got {format_name!r}")
+        level_name = environ.get("LOG_LEVEL", "").strip().lower()
+        if level_name and level_name not in LOG_LEVELS:
+            expected = ", ".join(LOG_LEVELS)
+            raise InvalidLogSetting(f"invalid setting LOG_LEVEL: expected one of {expected}, got {level_name!r}")
+        terminal = stream.isatty()
+        return cls(
+            json=format_name == "json" or (not format_name and not terminal),
+            level=LOG_LEVELS[level_name] if level_name else default_level,
+            colors=terminal and "NO_COLOR" not in environ,
+        )
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """structlog's print logger, knowing the name it was asked for (``get_logger(__name__)``)."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    name = getattr(logger, "name", None)
+    if name:
+        event_dict.setdefault("logger", name)
+    return event_dict
+
+
+def _json_line(event_dict: Any, **_options: Any) -> str:
+    return msgspec.json.encode(event_dict, enc_hook=str).decode()
+
+
+def log_processors(config: LogConfig) -> list[Processor]:
+    """The processor chain of ``config``: the same fields either way, rendered as JSON or as console lines."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _add_logger_name,
+        structlog.processors.StackInfoRenderer(),
+        structlog.dev.set_exc_info,
+    ]
+    if config.json:
+        return [
+            *shared,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,  # the plain traceback as one string field, ``exception``
+            structlog.processors.JSONRenderer(serializer=_json_line),
+        ]
+    return [
+        *shared,
+        structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+        structlog.dev.ConsoleRenderer(colors=config.colors, exception_formatter=structlog.dev.plain_traceback),
+    ]
+
+
+def configure_logs(config: LogConfig, stream: TextIO) -> None:
+    """Send every structlog line of the process to ``stream`` as ``config`` says."""
+    structlog.configure(
+        processors=log_processors(config),
+        logger_factory=lambda *args: _NamedPrintLogger(stream, str(args[0]) if args else ""),
+        wrapper_class=structlog.make_filtering_bound_logger(config.level),
+        cache_logger_on_first_use=False,
+    )
