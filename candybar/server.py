@@ -11,6 +11,7 @@ from candybar.bundle import SinglePageApp
 from candybar.errors import error_response, install_error_handlers
 from candybar.security import SecurityHeaders, security_headers
 from candybar.settings import CandybarSettings
+from gumdrop.request_ids import RequestIds
 
 __all__ = ["NoRequestBody", "create_app"]
 
@@ -43,6 +44,7 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     app.mount("/", bundle, name="bundle")
     app.add_middleware(NoRequestBody)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings.api_urls.values()))
+    app.add_middleware(RequestIds, service="Candybar")
     return app
 
 

@@ -1,4 +1,5 @@
-"""The FastAPI app of a service, built alike everywhere: body limits, CORS for the UI, the one error shape.
+"""The FastAPI app of a service, built alike everywhere: request ids, body limits, CORS for the UI, the one
+error shape.
 
 A service adds its routes to what :func:`service_api` returns; what every API must do at
 its edge (limits, origins, error answers) is decided here once.

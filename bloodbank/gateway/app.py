@@ -19,6 +19,7 @@ from bloodbank.metrics import BloodbankMetrics
 from bloodbank.openapi import event_components
 from bloodbank.settings import BloodbankSettings
 from gumdrop.http_limits import BodyRules, RequestLimits
+from gumdrop.request_ids import REQUEST_ID_HEADER, RequestIds
 from holyfields import Catalog, EventValidator, default_catalog, default_validator
 from holyfields.api import schema_router
 
@@ -77,8 +78,11 @@ def create_gateway(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["content-type", "x-api-key", "authorization"],
+        allow_headers=["content-type", "x-api-key", "authorization", "x-request-id"],
+        expose_headers=[REQUEST_ID_HEADER],
     )
+    # Outermost: every answer carries its id, a refused preflight or body included.
+    app.add_middleware(RequestIds, service="Bloodbank gateway")
     install_error_handlers(app)
     _document_events(app, catalog)
     guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
