@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -11,7 +12,9 @@ from candybar.bundle import SinglePageApp
 from candybar.errors import error_response, install_error_handlers
 from candybar.security import SecurityHeaders, security_headers
 from candybar.settings import CandybarSettings
+from gumdrop.health import metrics_routes
 from gumdrop.request_ids import RequestIds
+from gumdrop.service_metrics import service_metrics
 
 __all__ = ["NoRequestBody", "create_app"]
 
@@ -19,8 +22,8 @@ __all__ = ["NoRequestBody", "create_app"]
 def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     """The Candybar server. Settings come from ``CANDYBAR_*`` when not given.
 
-    ``GET /config.json`` tells the app where the other APIs are; every other path is the
-    app itself (its files, or ``index.html`` for its pages).
+    ``GET /config.json`` tells the app where the other APIs are, ``GET /metrics`` how the server does
+    (requests, process); every other path is the app itself (its files, or ``index.html`` for its pages).
     """
     settings = settings or CandybarSettings()
     bundle = SinglePageApp(settings.bundle_dir)
@@ -41,10 +44,12 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     async def config() -> Response:
         return JSONResponse({"apis": settings.api_urls}, headers={"Cache-Control": "no-store"})
 
+    registry = CollectorRegistry()
+    app.include_router(metrics_routes(registry))
     app.mount("/", bundle, name="bundle")
     app.add_middleware(NoRequestBody)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings.api_urls.values()))
-    app.add_middleware(RequestIds, service="Candybar")
+    app.add_middleware(RequestIds, service="candybar", metrics=service_metrics(registry, "candybar"))
     return app
 
 

@@ -20,7 +20,15 @@ from gumdrop.http_errors import RETRY_AFTER_SECONDS, ApiError, documented, json_
 from gumdrop.issues import ValidationIssue
 from gumdrop.store_errors import StoreError
 
-__all__ = ["LiveModel", "Readiness", "ReadinessCheck", "ReadyModel", "StoreReadiness", "health_routes"]
+__all__ = [
+    "LiveModel",
+    "Readiness",
+    "ReadinessCheck",
+    "ReadyModel",
+    "StoreReadiness",
+    "health_routes",
+    "metrics_routes",
+]
 
 
 class LiveModel(BaseModel):
@@ -100,6 +108,14 @@ def health_routes(
             issues = [ValidationIssue("", problem) for problem in readiness.problems]
             raise ApiError(503, issues, headers={"Retry-After": str(readiness.retry_after)})
         return json_response(200, dict(readiness.report))
+
+    router.include_router(metrics_routes(registry))
+    return router
+
+
+def metrics_routes(registry: CollectorRegistry) -> APIRouter:
+    """``GET /metrics``: ``registry`` in the Prometheus text format."""
+    router = APIRouter()
 
     @router.get(
         "/metrics",

@@ -1,5 +1,5 @@
 """Every HTTP request gets an id: echoed in ``X-Request-Id``, on every log line written while it is handled,
-and on its access log line (design.md, "Logs and traces").
+and on its access log line (design.md, "Logs and traces"); with :class:`HttpMetrics`, it is counted too.
 
 The caller's own ``X-Request-Id`` is kept when it is a plain token (letters, digits, ``._:-``,
 at most 128 characters), so that a proxy's or a client's id follows the request; anything
@@ -17,12 +17,16 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gumdrop.service_metrics import HttpMetrics
+
 __all__ = ["REQUEST_ID_HEADER", "RequestIds"]
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
 _PLAIN_TOKEN = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _HEADER_KEY = REQUEST_ID_HEADER.lower().encode()
+
+UNANSWERED = 500
 
 log = structlog.get_logger("gumdrop.access")
 
@@ -38,25 +42,43 @@ def _request_id(scope: Scope) -> str:
     return f"{_PROCESS}{next(_COUNTER):016x}"
 
 
-class RequestIds:
-    """ASGI middleware: an id per HTTP request or WebSocket, bound to its log lines; one access line each."""
+def _route(scope: Scope) -> str | None:
+    """The template of the route that took the request; a mounted app's files are one route; ``None`` if none."""
+    if (route := scope.get("route")) is not None:
+        return str(route.path)
+    if "endpoint" in scope:  # a Mount matched: the app under it has no templates of its own
+        return f"{scope.get('root_path', '')}/{{path}}"
+    return None
 
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
+
+class RequestIds:
+    """ASGI middleware: an id per HTTP request or WebSocket, bound to its log lines; one access line each.
+
+    ``service`` names the service on the access lines and in the metrics' ``service`` label.
+    """
+
+    def __init__(self, app: ASGIApp, *, service: str, metrics: HttpMetrics | None = None) -> None:
         self.app = app
         self.service = service
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        status = 500  # what the access line says when the app ends without answering
+        status = UNANSWERED  # what the access line says when the app ends without answering
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close" and status == UNANSWERED:
+                status = 403  # closed before it was accepted: refused
             await send(message)
 
         started = time.perf_counter()
@@ -64,11 +86,16 @@ class RequestIds:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                seconds = time.perf_counter() - started
+                route = _route(scope)
+                if self.metrics is not None:
+                    self.metrics.observe(route, status, seconds)
                 log.info(
                     "request",
                     service=self.service,
                     method=scope.get("method", "WEBSOCKET"),
                     path=scope["path"],
-                    status=status if scope["type"] == "http" else None,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    route=route,
+                    status=status,
+                    duration_ms=round(seconds * 1000, 2),
                 )

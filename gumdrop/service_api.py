@@ -13,10 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CollectorRegistry
 
 from gumdrop import http_errors
 from gumdrop.http_errors import Translation
 from gumdrop.http_limits import BodyRules, RequestLimits
+from gumdrop.request_ids import REQUEST_ID_HEADER, RequestIds
+from gumdrop.service_metrics import service_metrics
 
 __all__ = ["ServiceApi", "service_api"]
 
@@ -26,6 +29,7 @@ class ServiceApi:
     """What makes one service's API its own.
 
     ``name`` is how messages call it ("see /docs for the routes of the visibility API"),
+    ``service`` how logs and metrics label it ("visibility"), ``registry`` what its ``/metrics`` serves,
     ``body_setting`` the environment variable that raises ``max_body_bytes``, and ``methods``
     those a browser page on one of ``cors_origins`` may send.
     """
@@ -33,6 +37,8 @@ class ServiceApi:
     title: str
     description: str
     name: str
+    service: str
+    registry: CollectorRegistry
     max_body_bytes: int
     body_setting: str
     cors_origins: Sequence[str]
@@ -51,8 +57,11 @@ def service_api(spec: ServiceApi) -> FastAPI:
         CORSMiddleware,
         allow_origins=list(spec.cors_origins),
         allow_methods=list(spec.methods),
-        allow_headers=["content-type"],
+        allow_headers=["content-type", "x-request-id"],
+        expose_headers=[REQUEST_ID_HEADER],
     )
+    # Outermost: every answer carries its id and is counted, a refused preflight or body included.
+    app.add_middleware(RequestIds, service=spec.service, metrics=service_metrics(spec.registry, spec.service))
     http_errors.install_error_handlers(
         app, service=spec.name, translations=spec.translations, body_errors=spec.body_errors
     )

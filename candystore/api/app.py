@@ -56,6 +56,8 @@ def create_api(
             title="Candystore",
             description=_DESCRIPTION,
             name="Candystore",
+            service="candystore",
+            registry=registry,
             max_body_bytes=settings.max_body_bytes,
             body_setting="CANDYSTORE_MAX_BODY_BYTES",
             cors_origins=settings.cors_origins,

@@ -155,6 +155,14 @@ def test_liveness_and_readiness(client):
     assert client.get("/health/ready").json() == {"status": "ready"}
 
 
+def test_metrics_are_the_servers_own_never_the_page(client):
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    client.get("/conflicts")
+    assert 'http_requests_total{route="/{path}",service="candybar",status="200"}' in client.get("/metrics").text
+
+
 def test_a_missing_bundle_says_how_to_build_it(tmp_path):
     """Without a built bundle, pages and readiness answer 503 naming the command that builds it."""
     client = TestClient(create_app(CandybarSettings(bundle_dir=tmp_path / "nowhere")))

@@ -49,6 +49,8 @@ def create_api(
             title="Visibility",
             description=_DESCRIPTION,
             name="the visibility API",
+            service="visibility",
+            registry=metrics.registry,
             max_body_bytes=settings.max_body_bytes,
             body_setting="VISIBILITY_MAX_BODY_BYTES",
             cors_origins=settings.cors_origins,
