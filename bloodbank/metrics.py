@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["BloodbankMetrics"]
+__all__ = ["PUBLISH_BUCKETS", "BloodbankMetrics"]
+
+PUBLISH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Seconds; a confirmed publish takes a few milliseconds, a broker outage up to the publish timeout."""
 
 
 class BloodbankMetrics:
@@ -20,6 +23,13 @@ class BloodbankMetrics:
             ["event_type", "outcome"],
             registry=self.registry,
         )
+        self.publish_duration = Histogram(
+            "bloodbank_publish_duration_seconds",
+            "From a publish call to the broker's confirm of its events: one observation per call and event type.",
+            ["event_type"],
+            buckets=PUBLISH_BUCKETS,
+            registry=self.registry,
+        )
         self.validation = Counter(
             "bloodbank_validation_total",
             "Envelope and payload validations, by stage (publish, consume) and result (valid, invalid).",
@@ -30,6 +40,18 @@ class BloodbankMetrics:
             "bloodbank_consume_total",
             "Deliveries settled by consumers, by outcome (ack, retry, dlq).",
             ["consumer", "outcome"],
+            registry=self.registry,
+        )
+        self.queue_messages = Gauge(
+            "bloodbank_queue_messages",
+            "Messages in a queue as the broker reports them, by state (ready; unacked: delivered, not settled).",
+            ["queue", "state"],
+            registry=self.registry,
+        )
+        self.consumers = Gauge(
+            "bloodbank_consumers",
+            "Consumers attached to a queue, as the broker reports them.",
+            ["queue"],
             registry=self.registry,
         )
         self.broker_blocked = Gauge(

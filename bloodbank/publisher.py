@@ -47,6 +47,8 @@ _METRIC_OUTCOMES = {
     PublishStatus.RETURNED: "failed",
     PublishStatus.UNCONFIRMED: "unavailable",
 }
+_CONFIRMED_OUTCOMES = frozenset({"ok", "unrouted"})
+"""The outcomes whose events the broker confirmed: what ``bloodbank_publish_duration_seconds`` times."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class Publisher:
         self._known_types = frozenset(validator.event_types)
         self._valid = self.metrics.validation.labels("publish", "valid")
         self._published: dict[tuple[str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
 
     async def publish(
         self,
@@ -143,6 +146,7 @@ class Publisher:
         Raises :class:`BrokerUnavailable` only when the broker stayed unreachable for
         ``publish_timeout`` and no event of the call was confirmed.
         """
+        started = time.perf_counter()
         outcomes: list[PublishOutcome | None] = [None] * len(envelopes)
         ready: list[tuple[int, Mapping[str, Any], OutgoingMessage]] = []
         counts: Counter[tuple[str, str]] = Counter()
@@ -175,8 +179,11 @@ class Publisher:
                         outcomes[index] = self._settled(envelope, _not_sent(envelope, lost), counts)
         finally:
             # Counted once per call and label, not per event: a batch's counters cost one increment each.
+            took = time.perf_counter() - started
             for (event_type, outcome), count in counts.items():
                 self._counter(event_type, outcome).inc(count)
+                if outcome in _CONFIRMED_OUTCOMES:
+                    self._duration(event_type).observe(took)
         answered = [outcome for outcome in outcomes if outcome is not None]
         unconfirmed = [outcome for outcome in answered if outcome.status is PublishStatus.UNCONFIRMED]
         if unconfirmed and not any(outcome.ok for outcome in answered):
@@ -256,6 +263,12 @@ class Publisher:
         child = self._published.get(key)
         if child is None:
             child = self._published[key] = self.metrics.publish.labels(event_type, outcome)
+        return child
+
+    def _duration(self, event_type: str) -> Any:
+        child = self._durations.get(event_type)
+        if child is None:
+            child = self._durations[event_type] = self.metrics.publish_duration.labels(event_type)
         return child
 
     async def notify_unrouted(self, event_id: str, event_type: str) -> None:

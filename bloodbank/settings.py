@@ -39,8 +39,13 @@ class BloodbankSettings(BaseSettings):
     accept_legacy: bool = Field(default=False, description="let the gateway upgrade legacy envelopes")
     idempotency_ttl: int = Field(default=7 * 24 * 3600, gt=0, description="seconds a handled event id is remembered")
     correlation_ttl: int = Field(default=24 * 3600, gt=0, description="seconds causation links are kept")
+    watch_consumers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["candystore.events", "visibility.detector"],
+        description="comma-separated consumers whose queues (and retry tiers) the gateway reports on /metrics",
+    )
+    watch_seconds: float = Field(default=5.0, gt=0, description="seconds between two readings of the queues")
 
-    @field_validator("api_keys", "signing_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "signing_keys", "cors_origins", "watch_consumers", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

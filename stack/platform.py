@@ -25,7 +25,7 @@ from candystore.service import CandystoreService
 from gumdrop.serving import Listener, serve_apps, tune_collector
 from holyfields import Catalog
 from stack.app import create_app
-from stack.demo import DemoTraffic
+from stack.demo import DEMO_CONSUMER, DemoTraffic
 from visibility.service import VisibilityService
 from visibility.settings import VisibilitySettings
 
@@ -97,7 +97,10 @@ async def run_platform(
 ) -> None:
     """Run everything until SIGINT/SIGTERM, then stop in order (see the module docstring)."""
     ui = _ui_origins(options)
-    bloodbank = settings.bloodbank.model_copy(update={"cors_origins": [*settings.bloodbank.cors_origins, *ui]})
+    watched = [*settings.bloodbank.watch_consumers, *([DEMO_CONSUMER] if options.demo else [])]
+    bloodbank = settings.bloodbank.model_copy(
+        update={"cors_origins": [*settings.bloodbank.cors_origins, *ui], "watch_consumers": watched}
+    )
     candystore = settings.candystore.model_copy(update={"cors_origins": [*settings.candystore.cors_origins, *ui]})
     visibility = _shared_database(settings.visibility, candystore).model_copy(
         update={

@@ -12,7 +12,9 @@ from bloodbank.bus import Bus
 from bloodbank.gateway.errors import GatewayError
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.publisher import Publisher
+from bloodbank.queue_watch import QueueWatch, watched_queues
 from bloodbank.settings import BloodbankSettings
+from gumdrop.background import Background
 from holyfields import EventValidator
 
 __all__ = ["GatewayState", "InFlight"]
@@ -67,6 +69,7 @@ class GatewayState:
         self._owns_bus = bus is None
         self.topology_verified = False
         self.in_flight = InFlight()
+        self._background = Background()
 
     async def start(self) -> None:
         """Connect and declare the topology (or, for a bus given already started, verify it)."""
@@ -77,12 +80,15 @@ class GatewayState:
             assert self.bus is not None  # noqa: S101 - a gateway that does not own its bus was given one
             await self.bus.transport.declare_topology(verify_only=True)
         self.topology_verified = True
+        watch = QueueWatch(self.bus.transport, self.metrics, watched_queues(self.settings.watch_consumers))
+        self._background.every(self.settings.watch_seconds, watch.refresh, name="queue watch")
 
     async def stop(self) -> None:
         """Let the requests in flight finish (up to the publish timeout), then close the bus if it is ours."""
         if not await self.in_flight.drained(timeout=self.settings.publish_timeout):
             log.warning("closing with requests still in flight", requests=self.in_flight.count)
         self.topology_verified = False
+        await self._background.stop()
         if self._owns_bus and self.bus is not None:
             bus, self.bus = self.bus, None
             await bus.close()

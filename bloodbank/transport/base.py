@@ -51,6 +51,7 @@ __all__ = [
     "OutgoingMessage",
     "PublishResult",
     "PublishStatus",
+    "QueueState",
     "Subscription",
     "Transport",
 ]
@@ -67,6 +68,15 @@ class OutgoingMessage:
     message_id: str
     headers: Mapping[str, HeaderValue] = field(default_factory=dict)
     exchange: str | None = None  # None: the main exchange
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """What the broker says of one queue: messages ready, delivered but unsettled, and consumers attached."""
+
+    ready: int
+    unacked: int | None  # None: the broker does not tell (RabbitMQ answers it only through its management API)
+    consumers: int
 
 
 class PublishStatus(StrEnum):
@@ -206,3 +216,7 @@ class Transport(ABC):
     @abstractmethod
     async def queue_depth(self, queue: str) -> int:
         """How many messages wait in ``queue`` (ready ones, not those delivered and unsettled)."""
+
+    @abstractmethod
+    async def queue_state(self, queue: str) -> QueueState:
+        """The depth and consumers of an existing ``queue``; a BloodbankError when it does not exist."""

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from bloodbank import Bus, ConsumerSpec, Event, PermanentFailure, current_event_id, subscribe
-from bloodbank.errors import TopologyMismatch
+from bloodbank.errors import BloodbankError, TopologyMismatch
 from bloodbank.topology import DEAD_LETTER_QUEUE, STORE_QUEUE, UNROUTED_QUEUE, Headers
 from bloodbank.transport import Delivery, OutgoingMessage, Subscription
 from holyfields import InvalidEvent, default_catalog
@@ -420,3 +420,36 @@ async def test_many_events_none_lost_none_doubled(bus: Bus) -> None:
     assert all(o.ok for o in outcomes)
     await eventually(lambda: len(seen) == 500, timeout=30)
     assert set(seen.values()) == {1}
+
+
+async def test_queue_state_tells_ready_unsettled_and_consumers(bus: Bus) -> None:
+    """What `bloodbank_queue_messages` and `bloodbank_consumers` report: the broker's view of a queue."""
+    spec = ConsumerSpec("conformance.state", ("retail.#",), retry_delays=FAST_RETRIES)
+    await bus.transport.declare_consumer(spec)
+    await bus.publish("retail.offer.surfaced.v1", OFFER)
+    await eventually(lambda: _state(bus, spec.name, ready=1, consumers=0))
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(delivery: Delivery) -> None:
+        held.set()
+        await release.wait()
+        await delivery.ack()
+
+    subscription = await bus.transport.consume(spec, hold, prefetch=1)
+    try:
+        await asyncio.wait_for(held.wait(), 10)
+        await eventually(lambda: _state(bus, spec.name, ready=0, consumers=1))
+        unacked = (await bus.transport.queue_state(spec.name)).unacked
+        assert unacked in (1, None)  # RabbitMQ tells it only through its management API
+    finally:
+        release.set()
+        await subscription.stop(timeout=5)
+    await eventually(lambda: _state(bus, spec.name, ready=0, consumers=0))
+    with pytest.raises(BloodbankError):
+        await bus.transport.queue_state("conformance.never-declared")
+
+
+async def _state(bus: Bus, queue: str, *, ready: int, consumers: int) -> bool:
+    state = await bus.transport.queue_state(queue)
+    return (state.ready, state.consumers) == (ready, consumers)

@@ -8,6 +8,7 @@ its own; what the gateway claims is checked on the broker through the app's own 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -545,6 +546,31 @@ def test_metrics_count_publishes_by_event_type(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/plain; version=")
     assert f'bloodbank_publish_total{{event_type="{OFFER_TYPE}",outcome="ok"}} 1.0' in response.text
     assert f'bloodbank_publish_total{{event_type="{OFFER_TYPE}",outcome="invalid"}} 1.0' in response.text
+    # Only the confirmed publish is timed: request to confirm.
+    assert f'bloodbank_publish_duration_seconds_count{{event_type="{OFFER_TYPE}"}} 1.0' in response.text
+    route = 'route="/events",service="bloodbank"'
+    assert f'http_requests_total{{{route},status="202"}} 1.0' in response.text
+    assert f'http_requests_total{{{route},status="422"}} 1.0' in response.text
+
+
+def test_metrics_read_the_queues_from_the_broker(make_client: ClientFactory) -> None:
+    """`bloodbank_queue_messages` and `bloodbank_consumers`: the broker's view, whatever the store does."""
+    with started(make_client(watch_seconds=0.05, watch_consumers=["candystore.events", "nobody.yet"])) as client:
+        assert client.post("/events", json=short_form()).status_code == 202
+        store = 'queue="candystore.events"'
+
+        def exposed() -> str:
+            return str(client.get("/metrics").text)
+
+        deadline = time.monotonic() + 10
+        while f'bloodbank_queue_messages{{{store},state="ready"}} 1.0' not in exposed():
+            assert time.monotonic() < deadline, exposed()
+            time.sleep(0.05)
+        text = exposed()
+        assert f'bloodbank_queue_messages{{{store},state="unacked"}} 0.0' in text
+        assert f"bloodbank_consumers{{{store}}} 0.0" in text
+        assert 'bloodbank_queue_messages{queue="dlq.all",state="ready"} 0.0' in text
+        assert 'queue="nobody.yet"' not in text  # a queue that does not exist is left out, not shown as empty
 
 
 def test_schema_routes_serve_the_catalog(client: TestClient) -> None:

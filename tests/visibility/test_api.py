@@ -221,7 +221,7 @@ async def test_okr_health_and_metrics(client):
     assert (await client.get("/health/live")).json() == {"status": "live"}
     assert (await client.get("/health/ready")).json() == {"status": "ready", "database": "ok", "broker": "ok"}
     metrics = (await client.get("/metrics")).text
-    assert "visibility_okr_conflict_rate_percent 50.0" in metrics
+    assert "visibility_okr_conflict_rate_ratio 0.5" in metrics
     assert "visibility_detect_latency_seconds_bucket" in metrics
 
 

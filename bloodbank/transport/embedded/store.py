@@ -198,6 +198,14 @@ class Store:
             raise BloodbankError(f"queue {queue!r} does not exist; declare it first (`bloodbank topology`)")
         return int(row[0])
 
+    def message_counts(self, queue: str) -> tuple[int, int]:
+        """Messages of ``queue`` ready and in flight (delivered, not settled)."""
+        ready = self.ready_count(queue)
+        (in_flight,) = self.connection.execute(
+            "SELECT count(*) FROM messages WHERE queue = ? AND in_flight = 1", (queue,)
+        ).fetchone()
+        return ready, int(in_flight)
+
     # --- publishing ----------------------------------------------------------------------
 
     def publish(self, messages: Sequence[OutgoingMessage]) -> Published:

@@ -19,6 +19,7 @@ from bloodbank.transport.base import (
     OutgoingMessage,
     PublishResult,
     PublishStatus,
+    QueueState,
     Subscription,
     Transport,
 )
@@ -161,6 +162,13 @@ class EmbeddedTransport(Transport):
     async def queue_depth(self, queue: str) -> int:
         store, worker = self._open()
         return await worker.submit(partial(store.ready_count, queue))
+
+    async def queue_state(self, queue: str) -> QueueState:
+        store, worker = self._open()
+        ready, unacked = await worker.submit(partial(store.message_counts, queue))
+        # One process owns the embedded broker: its consumers are all there are.
+        consumers = sum(1 for consumer in self._consumers if consumer.policy.queue == queue)
+        return QueueState(ready=ready, unacked=unacked, consumers=consumers)
 
     # --- helpers -------------------------------------------------------------------------
 

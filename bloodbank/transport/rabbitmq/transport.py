@@ -33,6 +33,7 @@ from bloodbank.transport.base import (
     OutgoingMessage,
     PublishResult,
     PublishStatus,
+    QueueState,
     Subscription,
     Transport,
 )
@@ -193,9 +194,12 @@ class RabbitMQTransport(Transport):
             await topology.declare(channel, queues=topology.consumer_queues(spec), verify_only=verify_only)
 
     async def queue_depth(self, queue: str) -> int:
-        async with self._admin_channel(f"reading the depth of {queue!r}") as channel:
+        return (await self.queue_state(queue)).ready
+
+    async def queue_state(self, queue: str) -> QueueState:
+        async with self._admin_channel(f"reading the state of {queue!r}") as channel:
             declared = await topology.passive_declare(channel, queue)
-        return declared.message_count or 0
+        return QueueState(ready=declared.message_count or 0, unacked=None, consumers=declared.consumer_count or 0)
 
     # --- publishing ---------------------------------------------------------------------------
 
