@@ -38,7 +38,7 @@ from bloodbank.topology import (
     UNROUTED_QUEUE,
 )
 from bloodbank.transport import Delivery, Transport
-from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings
+from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings, traces
 from gumdrop.serving import Listener, PortUnavailable, serve_apps, tune_collector
 from holyfields import InvalidEvent, ValidationIssue
 from holyfields.validation import decode_json
@@ -92,7 +92,8 @@ def serve(
     err.print(f"  API docs  {base}/docs")
     err.print(f"  health    {base}/health/ready, metrics {base}/metrics")
     try:
-        asyncio.run(_serve(settings, host=host, port=port))
+        with traces("bloodbank"):
+            asyncio.run(_serve(settings, host=host, port=port))
     except TopologyMismatch as exc:
         err.print(str(exc))
         raise typer.Exit(EXIT_INVALID) from exc

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import pydantic
 import structlog
 from opentelemetry import trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from bloodbank.correlation import CorrelationTracker
 from bloodbank.envelope import handling
@@ -25,16 +24,16 @@ from bloodbank.errors import PermanentFailure
 from bloodbank.idempotency import IdempotencyStore
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.topology import ConsumerSpec, Headers
+from bloodbank.tracing import consume_span, tracer
 from bloodbank.transport import Delivery, Subscription, Transport
+from gumdrop.telemetry import tracing_enabled
 from holyfields import EventValidator, InvalidEvent
 from holyfields.generated.python import PAYLOAD_MODELS, EventEnvelope
 
 __all__ = ["Event", "EventHandler", "subscribe"]
 
 log = structlog.get_logger(__name__)
-_tracer = trace.get_tracer("bloodbank")
-_propagator = TraceContextTextMapPropagator()
-_NO_SPAN: AbstractContextManager[Any] = nullcontext()  # reusable: most events carry no trace context
+_NO_SPAN: AbstractContextManager[Any] = nullcontext()  # reusable: what every step is while tracing is off
 
 
 class Event:
@@ -107,12 +106,17 @@ async def subscribe(
     """Declare ``consumer``'s queues and bindings and start handling its events."""
     spec = spec or ConsumerSpec(consumer, tuple(bindings))
     await transport.declare_consumer(spec)
-    settle = _Settler(spec, handler, validator, idempotency, tracker, metrics or BloodbankMetrics())
+    settle = _Settler(spec, handler, validator, idempotency, tracker, metrics or BloodbankMetrics(), transport.name)
     return await transport.consume(spec, settle, prefetch=prefetch)
 
 
 class _Settler:
-    """Handles one delivery from start to settlement."""
+    """Handles one delivery from start to settlement.
+
+    Every line logged meanwhile (the handler's own too) carries the event's ``event_id``,
+    ``event_type``, ``correlation_ids`` and the ``consumer``; with tracing on, the work is
+    the span ``process {consumer}``, with ``handle``, ``retry`` and ``dead-letter`` below it.
+    """
 
     def __init__(  # noqa: PLR0917 - built in one place, from subscribe's arguments
         self,
@@ -122,6 +126,7 @@ class _Settler:
         idempotency: IdempotencyStore | None,
         tracker: CorrelationTracker | None,
         metrics: BloodbankMetrics,
+        transport: str,
     ) -> None:
         self.spec = spec
         self.handler = handler
@@ -129,6 +134,7 @@ class _Settler:
         self.idempotency = idempotency
         self.tracker = tracker
         self.metrics = metrics
+        self.transport = transport
         # Labelled children looked up once, not per message.
         self._acked = metrics.consume.labels(spec.name, "ack")
         self._valid = metrics.validation.labels("consume", "valid")
@@ -139,29 +145,46 @@ class _Settler:
             document = self.validator.parse(delivery.body)
         except InvalidEvent as exc:
             self.metrics.validation.labels("consume", "invalid").inc()
-            await self._dead_letter(delivery, f"InvalidEvent: {exc}", attempts)
+            tokens = structlog.contextvars.bind_contextvars(event_id=delivery.message_id, consumer=self.spec.name)
+            try:
+                with self._traced(delivery, None):
+                    await self._dead_letter(delivery, f"InvalidEvent: {exc}", attempts)
+            finally:
+                structlog.contextvars.reset_contextvars(**tokens)
             return
         self._valid.inc()
-        event = Event(document, attempts + 1)
+        tokens = structlog.contextvars.bind_contextvars(
+            event_id=document["event_id"],
+            event_type=document["event_type"],
+            correlation_ids=document["correlation_ids"],
+            consumer=self.spec.name,
+        )
+        try:
+            with self._traced(delivery, document):
+                await self._settle(delivery, Event(document, attempts + 1))
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+    async def _settle(self, delivery: Delivery, event: Event) -> None:
         event_id = event.event_id
         if self.idempotency is not None and await self.idempotency.seen(self.spec.name, event_id):
-            log.debug("already handled; acknowledging the redelivery", consumer=self.spec.name, event_id=event_id)
+            log.debug("already handled; acknowledging the redelivery")
             await delivery.ack()
             self._acked.inc()
             return
         try:
-            with handling(event_id), _span(event):
+            with handling(event_id), self._step("handle"):
                 await self.handler(event)
         except PermanentFailure as exc:
-            await self._dead_letter(delivery, f"PermanentFailure: {exc}", attempts + 1)
+            await self._dead_letter(delivery, f"PermanentFailure: {exc}", event.attempt)
             return
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
-            await self._failed(delivery, f"{type(exc).__name__}: {exc}", attempts + 1)
+            await self._failed(delivery, f"{type(exc).__name__}: {exc}", event.attempt)
             return
         if self.idempotency is not None:
             await self.idempotency.remember(self.spec.name, event_id)
         if self.tracker is not None:
-            await self.tracker.record(event_id, [str(p) for p in document["correlation_ids"]])
+            await self.tracker.record(event_id, [str(p) for p in event.document["correlation_ids"]])
         await delivery.ack()
         self._acked.inc()
 
@@ -170,13 +193,15 @@ class _Settler:
         if attempts > len(delays):
             await self._dead_letter(delivery, error, attempts)
             return
-        log.warning("handler failed; retrying", consumer=self.spec.name, attempts=attempts, error=error)
-        await delivery.retry(delay=delays[attempts - 1], headers=self._headers(error, attempts))
+        log.warning("handler failed; retrying", attempts=attempts, error=error)
+        with self._step("retry", error):
+            await delivery.retry(delay=delays[attempts - 1], headers=self._headers(error, attempts))
         self.metrics.consume.labels(self.spec.name, "retry").inc()
 
     async def _dead_letter(self, delivery: Delivery, error: str, attempts: int) -> None:
-        log.error("dead-lettering", consumer=self.spec.name, attempts=attempts, error=error[:500])
-        await delivery.dead_letter(headers=self._headers(error, attempts))
+        log.error("dead-lettering", attempts=attempts, error=error[:500])
+        with self._step("dead-letter", error):
+            await delivery.dead_letter(headers=self._headers(error, attempts))
         self.metrics.consume.labels(self.spec.name, "dlq").inc()
 
     def _headers(self, error: str, attempts: int) -> dict[str, str | int]:
@@ -187,11 +212,25 @@ class _Settler:
             Headers.FAILED_AT: datetime.now(UTC).isoformat(),
         }
 
+    def _traced(self, delivery: Delivery, document: Mapping[str, Any] | None) -> AbstractContextManager[Any]:
+        """The delivery's ``process`` span made current, when tracing is on."""
+        if not tracing_enabled():
+            return _NO_SPAN
+        span = consume_span(self.spec.name, delivery.headers, document, transport=self.transport)
+        return trace.use_span(span, end_on_exit=True)
 
-def _span(event: Event) -> AbstractContextManager[Any]:
-    context = event.document.get("trace_context")
-    if not isinstance(context, Mapping):
-        return _NO_SPAN
-    carrier = {"traceparent": f"00-{context['trace_id']}-{context['span_id']}-{context.get('trace_flags', '01')}"}
-    parent = _propagator.extract(carrier)
-    return _tracer.start_as_current_span(f"consume {event.event_type}", context=parent, kind=trace.SpanKind.CONSUMER)
+    def _step(self, operation: str, error: str | None = None) -> AbstractContextManager[Any]:
+        """A child of the ``process`` span for one step (``handle``, ``retry``, ``dead-letter``), when tracing is on.
+
+        ``error`` marks the processing as failed: why the event is retried or dead-lettered.
+        """
+        if not tracing_enabled():
+            return _NO_SPAN
+        if error is not None:
+            trace.get_current_span().set_status(trace.StatusCode.ERROR, error[:500])
+        kind = trace.SpanKind.INTERNAL if operation == "handle" else trace.SpanKind.PRODUCER
+        return tracer.start_as_current_span(
+            f"{operation} {self.spec.name}",
+            kind=kind,
+            attributes={"messaging.operation.name": operation, "messaging.consumer.group.name": self.spec.name},
+        )

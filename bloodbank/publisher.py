@@ -26,14 +26,17 @@ from typing import Any
 
 import msgspec
 import structlog
+from opentelemetry.trace import Span, StatusCode
 
 from bloodbank.correlation import CorrelationTracker, Link
 from bloodbank.envelope import build_envelope
 from bloodbank.errors import BrokerUnavailable, PublishFailed
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.payloads import Payload, payload_document
+from bloodbank.tracing import publish_span, stamped
 from bloodbank.transport import OutgoingMessage, PublishResult, PublishStatus, Transport
 from gumdrop.backoff import Backoff
+from gumdrop.telemetry import tracing_enabled
 from holyfields import EventValidator, InvalidEvent, ValidationIssue
 
 __all__ = ["PublishOutcome", "PublishStatus", "Publisher"]
@@ -148,24 +151,8 @@ class Publisher:
         """
         started = time.perf_counter()
         outcomes: list[PublishOutcome | None] = [None] * len(envelopes)
-        ready: list[tuple[int, Mapping[str, Any], OutgoingMessage]] = []
         counts: Counter[tuple[str, str]] = Counter()
-        for index, envelope in enumerate(envelopes):
-            body, issues = self._encoded_and_checked(envelope)
-            event_type = str(envelope.get("event_type", "")) if isinstance(envelope, Mapping) else ""
-            if issues:
-                self.metrics.validation.labels("publish", "invalid").inc()
-                # Only registered types become label values: clients must not mint unbounded series.
-                counts[event_type if event_type in self._known_types else "unknown", "invalid"] += 1
-                outcomes[index] = PublishOutcome.invalid(_event_id(envelope), issues)
-                continue
-            message = OutgoingMessage(
-                body=body,
-                routing_key=event_type,
-                message_id=str(envelope["event_id"]),
-                headers=dict(headers or {}),
-            )
-            ready.append((index, envelope, message))
+        ready, spans = self._prepared(envelopes, headers, outcomes, counts)
         if ready:
             self._valid.inc(len(ready))
         try:
@@ -184,11 +171,46 @@ class Publisher:
                 self._counter(event_type, outcome).inc(count)
                 if outcome in _CONFIRMED_OUTCOMES:
                     self._duration(event_type).observe(took)
+            for index, span in spans.items():
+                _end_publish_span(span, outcomes[index])
         answered = [outcome for outcome in outcomes if outcome is not None]
         unconfirmed = [outcome for outcome in answered if outcome.status is PublishStatus.UNCONFIRMED]
         if unconfirmed and not any(outcome.ok for outcome in answered):
             raise BrokerUnavailable(unconfirmed[0].error or "the broker did not confirm")
         return answered
+
+    def _prepared(
+        self,
+        envelopes: Sequence[Mapping[str, Any]],
+        headers: Mapping[str, Any] | None,
+        outcomes: list[PublishOutcome | None],
+        counts: Counter[tuple[str, str]],
+    ) -> tuple[list[tuple[int, Mapping[str, Any], OutgoingMessage]], dict[int, Span]]:
+        """The valid envelopes as messages (the invalid ones answered in ``outcomes``), and their publish spans."""
+        ready: list[tuple[int, Mapping[str, Any], OutgoingMessage]] = []
+        spans: dict[int, Span] = {}
+        traced = tracing_enabled()
+        for index, envelope in enumerate(envelopes):
+            body, issues = self._encoded_and_checked(envelope)
+            event_type = str(envelope.get("event_type", "")) if isinstance(envelope, Mapping) else ""
+            if issues:
+                self.metrics.validation.labels("publish", "invalid").inc()
+                # Only registered types become label values: clients must not mint unbounded series.
+                counts[event_type if event_type in self._known_types else "unknown", "invalid"] += 1
+                outcomes[index] = PublishOutcome.invalid(_event_id(envelope), issues)
+                continue
+            message_headers = dict(headers or {})
+            published = envelope
+            if traced:  # the envelope and the message headers carry the publish span's context
+                span = spans[index] = publish_span(envelope, transport=self.transport.name)
+                published, trace_headers = stamped(envelope, span)
+                body = msgspec.json.encode(published)
+                message_headers.update(trace_headers)
+            message = OutgoingMessage(
+                body=body, routing_key=event_type, message_id=str(envelope["event_id"]), headers=message_headers
+            )
+            ready.append((index, published, message))
+        return ready, spans
 
     def _encoded_and_checked(self, envelope: Mapping[str, Any]) -> tuple[bytes, list[ValidationIssue]]:
         """The message body of ``envelope`` and every problem with it (the encoded text makes the check cheaper)."""
@@ -278,6 +300,14 @@ class Publisher:
             pending = self.on_unrouted(event_id, event_type)
             if pending is not None:
                 await pending
+
+
+def _end_publish_span(span: Span, outcome: PublishOutcome | None) -> None:
+    if outcome is None:
+        span.set_status(StatusCode.ERROR, "not sent: the publish was interrupted")
+    elif not outcome.ok:
+        span.set_status(StatusCode.ERROR, outcome.error or outcome.status.value)
+    span.end()
 
 
 def _not_sent(envelope: Mapping[str, Any], lost: str) -> PublishResult:

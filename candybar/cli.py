@@ -9,7 +9,7 @@ import uvicorn
 
 from candybar.server import create_app
 from candybar.settings import CandybarSettings
-from gumdrop.console import err, logs_on_stderr, read_settings
+from gumdrop.console import err, logs_on_stderr, read_settings, traces
 
 __all__ = ["app"]
 
@@ -28,9 +28,8 @@ def serve(
 ) -> None:
     """Serve the UI; it talks to the APIs named by CANDYBAR_GATEWAY_URL, _CANDYSTORE_URL and _VISIBILITY_URL."""
     settings = read_settings(CandybarSettings, err)
-    ui = create_app(settings)
     err.print(f"Candybar on http://{host}:{port}")
     for name, url in settings.api_urls.items():
         err.print(f"  {name:<11} {url}")
-    with logs_on_stderr():
-        uvicorn.run(ui, host=host, port=port, log_level="warning")
+    with logs_on_stderr(), traces("candybar"):
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -15,6 +15,7 @@ from candybar.settings import CandybarSettings
 from gumdrop.health import metrics_routes
 from gumdrop.request_ids import RequestIds
 from gumdrop.service_metrics import service_metrics
+from gumdrop.telemetry import trace_requests
 
 __all__ = ["NoRequestBody", "create_app"]
 
@@ -50,6 +51,7 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     app.add_middleware(NoRequestBody)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings.api_urls.values()))
     app.add_middleware(RequestIds, service="candybar", metrics=service_metrics(registry, "candybar"))
+    trace_requests(app)
     return app
 
 

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from bloodbank import ConsumerSpec
 from bloodbank.topology import STORE_QUEUE, Headers
+from bloodbank.tracing import DeliverySpans
 from bloodbank.transport import Delivery, Subscription, Transport
 from candystore.batching import Batcher, Held
 from candystore.metrics import IngestMetrics
@@ -84,6 +85,7 @@ class Ingestor:
         self._prefetch = settings.prefetch
         self._subscription: Subscription | None = None
         self._refusing: set[asyncio.Task[None]] = set()  # invalid events on their way to the dead letters
+        self.spans = DeliverySpans(spec.name, transport=transport.name)
 
     async def start(self) -> None:
         """Declare the topology and the consumer queue (idempotent), then start consuming."""
@@ -103,6 +105,7 @@ class Ingestor:
         if self._subscription is not None:
             await self._subscription.stop(timeout=timeout)
             self._subscription = None
+        self.spans.close()
 
     def _receive(self, delivery: Delivery) -> None:
         """Decode, validate, hand over to the batcher: nothing here waits, so no task is made per event."""
@@ -112,30 +115,37 @@ class Ingestor:
             document = self.validator.parse(delivery.body)
         except InvalidEvent as exc:
             self.metrics.store.labels(Outcome.INVALID.value).inc()
+            self.spans.begin(delivery, None)
             refusal = asyncio.create_task(self._refuse(delivery, f"InvalidEvent: {exc}"))
             self._refusing.add(refusal)
             refusal.add_done_callback(self._refusing.discard)
             return
+        self.spans.begin(delivery, document)
         self.batches.offer(delivery, document)
 
-    async def _refuse(self, delivery: Delivery, error: str, *, handled: bool = False) -> None:
+    async def _refuse(
+        self, delivery: Delivery, error: str, *, handled: bool = False, document: _Document | None = None
+    ) -> None:
         """Dead-letter an event the store will not keep; if that fails, release it (it comes back to be refused)."""
         try:
-            await self._dead_letter(delivery, error, handled=handled)
+            await self._dead_letter(delivery, error, handled=handled, document=document)
         except Exception:
-            log.exception("dead-lettering an event failed; releasing it", message_id=delivery.message_id)
+            log.exception("dead-lettering an event failed; releasing it", **self._about(delivery, document))
             try:
                 await delivery.release()
             except Exception:  # noqa: BLE001 - settled meanwhile, or the channel is gone: it comes back either way
-                log.warning("could not release the event", message_id=delivery.message_id)
+                log.warning("could not release the event", **self._about(delivery, document))
+        finally:
+            self.spans.end(delivery, error)
 
     async def _reject(self, held: Held[_Document], reason: str) -> None:
         """An event whose write failed on its own (see :mod:`candystore.batching`): dead-lettered with why."""
         self.metrics.store.labels(Outcome.INVALID.value).inc()
-        await self._refuse(held.delivery, f"not storable: {reason}", handled=True)
+        await self._refuse(held.delivery, f"not storable: {reason}", handled=True, document=held.value)
 
     async def _write(self, batch: Sequence[Held[_Document]]) -> list[StoreResult]:
-        return await self.store.store_batch([held.value for held in batch])
+        with self.spans.batch_write([held.delivery for held in batch], name=f"write {self.spec.name}"):
+            return await self.store.store_batch([held.value for held in batch])
 
     async def _settle(self, batch: Sequence[Held[_Document]], results: list[StoreResult]) -> None:
         committed = datetime.now(UTC)
@@ -151,24 +161,41 @@ class Ingestor:
             except Exception:  # a listener's failure must never hold up the acknowledgements
                 log.exception("on_committed failed", events=len(stored))
         settled = await asyncio.gather(
-            *(self._settle_one(held.delivery, result) for held, result in zip(batch, results, strict=True)),
+            *(self._settle_one(held, result) for held, result in zip(batch, results, strict=True)),
             return_exceptions=True,
         )
         for held, outcome in zip(batch, settled, strict=True):
             if isinstance(outcome, BaseException):  # unsettled, it comes back and is absorbed as a duplicate
-                log.warning("settling failed", message_id=held.delivery.message_id, error=str(outcome))
+                log.warning("settling failed", error=str(outcome), **self._about(held.delivery, held.value))
 
-    async def _settle_one(self, delivery: Delivery, result: StoreResult) -> None:
-        if result.outcome in {Outcome.STORED, Outcome.DUPLICATE}:
-            await delivery.ack()
-        elif result.outcome is Outcome.CONFLICT:
-            await self._dead_letter(delivery, f"event id reused with different content: {result.reason}", handled=True)
-        else:
-            await self._dead_letter(delivery, f"not storable: {result.reason}", handled=True)
+    async def _settle_one(self, held: Held[_Document], result: StoreResult) -> None:
+        delivery, error = held.delivery, None
+        try:
+            if result.outcome in {Outcome.STORED, Outcome.DUPLICATE}:
+                await delivery.ack()
+                return
+            reason = "event id reused with different content" if result.outcome is Outcome.CONFLICT else "not storable"
+            error = f"{reason}: {result.reason}"
+            await self._dead_letter(delivery, error, handled=True, document=held.value)
+        finally:
+            self.spans.end(delivery, error)
 
-    async def _dead_letter(self, delivery: Delivery, error: str, *, handled: bool) -> None:
+    def _about(self, delivery: Delivery, document: _Document | None) -> dict[str, Any]:
+        """The fields of a log line about one event (design.md, "Logs and traces")."""
+        if document is None:
+            return {"event_id": delivery.message_id, "consumer": self.spec.name}
+        return {
+            "event_id": document.get("event_id"),
+            "event_type": document.get("event_type"),
+            "correlation_ids": document.get("correlation_ids"),
+            "consumer": self.spec.name,
+        }
+
+    async def _dead_letter(
+        self, delivery: Delivery, error: str, *, handled: bool, document: _Document | None = None
+    ) -> None:
         attempts = int(delivery.headers.get(Headers.ATTEMPTS, 0) or 0) + (1 if handled else 0)
-        log.error("dead-lettering", consumer=self.spec.name, message_id=delivery.message_id, error=error[:500])
+        log.error("dead-lettering", error=error[:500], **self._about(delivery, document))
         await delivery.dead_letter(
             headers={
                 Headers.ERROR: error[:4000],

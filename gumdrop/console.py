@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import pydantic
@@ -18,6 +18,7 @@ from rich.console import Console
 
 from gumdrop.logs import InvalidLogSetting, LogConfig, configure_logs
 from gumdrop.store_errors import StoreError
+from gumdrop.telemetry import InvalidTelemetrySetting, exporter_names, traces_from_environment
 from gumdrop.unavailable import EXIT_UNAVAILABLE, ServiceUnavailable
 
 __all__ = [
@@ -58,6 +59,17 @@ def logs_on_stderr(level: int = logging.WARNING) -> Iterator[None]:
         yield
     finally:
         structlog.configure(**previous)
+
+
+def traces(service: str) -> AbstractContextManager[bool]:
+    """Trace the command as the ``OTEL_*`` variables say (:mod:`gumdrop.telemetry`); a value it cannot honour
+    ends the command in one line, exit 1."""
+    try:
+        exporter_names()
+    except InvalidTelemetrySetting as exc:
+        err.print(str(exc))
+        raise typer.Exit(EXIT_INVALID) from exc
+    return traces_from_environment(service)
 
 
 def read_settings(kind: type[_Settings], err: Console) -> _Settings:

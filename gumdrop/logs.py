@@ -3,7 +3,8 @@
 ``LOG_FORMAT`` is ``json`` (one object a line: ``timestamp``, ``level``, ``logger``, ``event``
 and the line's own fields) or ``console`` (readable lines); unset, a terminal gets console
 lines and anything else (a file, a pipe, a log collector) JSON. ``LOG_LEVEL`` (``debug`` …
-``critical``) overrides the level each command chooses. A logged exception is written as a
+``critical``) overrides the level each command chooses. A line written inside a span carries its
+``trace_id`` and ``span_id``. A logged exception is written as a
 plain traceback: never the local variables of its frames, which hold request bodies and
 payloads (and, for a RecursionError a thousand frames deep, take seconds to render).
 """
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 
 import msgspec
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LOG_LEVELS", "InvalidLogSetting", "LogConfig", "configure_logs", "log_processors"]
@@ -79,6 +81,15 @@ def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict)
     return event_dict
 
 
+def _add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """``trace_id`` and ``span_id`` of the span the line is written in, when there is one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", f"{context.trace_id:032x}")
+        event_dict.setdefault("span_id", f"{context.span_id:016x}")
+    return event_dict
+
+
 def _json_line(event_dict: Any, **_options: Any) -> str:
     return msgspec.json.encode(event_dict, enc_hook=str).decode()
 
@@ -89,6 +100,7 @@ def log_processors(config: LogConfig) -> list[Processor]:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         _add_logger_name,
+        _add_trace_ids,
         structlog.processors.StackInfoRenderer(),
         structlog.dev.set_exc_info,
     ]

@@ -20,6 +20,7 @@ from gumdrop.http_errors import Translation
 from gumdrop.http_limits import BodyRules, RequestLimits
 from gumdrop.request_ids import REQUEST_ID_HEADER, RequestIds
 from gumdrop.service_metrics import service_metrics
+from gumdrop.telemetry import trace_requests
 
 __all__ = ["ServiceApi", "service_api"]
 
@@ -62,6 +63,7 @@ def service_api(spec: ServiceApi) -> FastAPI:
     )
     # Outermost: every answer carries its id and is counted, a refused preflight or body included.
     app.add_middleware(RequestIds, service=spec.service, metrics=service_metrics(spec.registry, spec.service))
+    trace_requests(app)
     http_errors.install_error_handlers(
         app, service=spec.name, translations=spec.translations, body_errors=spec.body_errors
     )

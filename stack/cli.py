@@ -14,7 +14,7 @@ from rich.console import Console
 from bloodbank import BloodbankSettings
 from bloodbank.cli import describe_broker
 from candystore import CandystoreSettings
-from gumdrop.console import logs_on_stderr, run_service
+from gumdrop.console import logs_on_stderr, run_service, traces
 from holyfields.catalog import Catalog, CatalogError
 from stack.bench import BENCHMARKS
 from stack.bench.plot import PlotUnavailable, ensure_plotting, plot_figures
@@ -60,7 +60,7 @@ def up(
     def ready() -> None:
         _print_urls(options, catalog, settings)
 
-    with logs_on_stderr(logging.INFO):
+    with logs_on_stderr(logging.INFO), traces("33god"):
         run_service(run_platform(options, catalog=catalog, settings=settings, ready=ready), command="33god up")
     console.print("stopped; every accepted event is stored or still queued for the next start")
 

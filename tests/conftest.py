@@ -1,7 +1,7 @@
 """Fixtures shared by every test: isolated resources on the real local services.
 
 A test that needs a service says so with a marker (``rabbitmq``, ``postgres``,
-``redis``, ``browser``). When the service does not answer, the test is skipped
+``redis``, ``browser``, ``prometheus``). When the service does not answer, the test is skipped
 with the reason, except in CI (``CI=true``), where it fails.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import pytest
+
+pytest_plugins = ["tests.tracing"]  # the recorded_spans fixture
 
 RABBITMQ_HOST, RABBITMQ_PORT = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1"), 5672
 POSTGRES_HOST, POSTGRES_PORT = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1"), 5432
@@ -56,6 +58,8 @@ def _require_services(request: pytest.FixtureRequest) -> None:
             unavailable(f"{marker} is not reachable on {host}:{port}")
     if request.node.get_closest_marker("browser") and not os.access(CHROMIUM, os.X_OK):
         unavailable(f"headless Chromium is not installed at {CHROMIUM}")
+    if request.node.get_closest_marker("prometheus") and shutil.which("prometheus") is None:
+        unavailable("the Prometheus server is not installed (Debian's prometheus package)")
 
 
 def unique_name(prefix: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import unavailable
+from tests.deploy.exported import EXPORTED as PLATFORM_SERIES
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus"
@@ -23,44 +24,8 @@ RUNBOOK_URL_PREFIX = "https://github.com/33god/platform/blob/main/"
 SEVERITIES = {"critical", "warning"}  # Alertmanager routes these: PagerDuty and Slack (report 8.4.2)
 COMPONENT_JOBS = {"bloodbank": 8682, "candystore": 8683, "candybar": 8684, "visibility": 8685}
 
-# The metric names the services export (the metrics specification); a rule on any other name never matches.
-_HISTOGRAMS = {
-    "http_request_duration_seconds",
-    "bloodbank_publish_duration_seconds",
-    "candystore_e2e_latency_seconds",
-    "visibility_detect_latency_seconds",
-}
-EXPORTED = frozenset(
-    {
-        "http_requests_total",
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_start_time_seconds",
-        "process_open_fds",
-        "platform_build_info",
-        "bloodbank_publish_total",
-        "bloodbank_validation_total",
-        "bloodbank_consume_total",
-        "bloodbank_broker_blocked",
-        "bloodbank_queue_messages",
-        "bloodbank_consumers",
-        "candystore_store_total",
-        "candystore_dead_letters",
-        "candystore_dead_letters_drained_total",
-        "candystore_ingest_oldest_held_seconds",
-        "candystore_unrouted_total",
-        "visibility_conflicts_total",
-        "visibility_events_total",
-        "visibility_unverifiable_checks_total",
-        "visibility_alert_deliveries_total",
-        "visibility_okr_conflict_rate_ratio",
-        "visibility_okr_time_to_detect_mean_seconds",
-        "visibility_okr_resolution_rate_24h_ratio",
-        "visibility_okr_customer_impact_incidents_7d",
-        "visibility_okr_disputed_share_ratio",
-    }
-    | {f"{histogram}{suffix}" for histogram in _HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
-)
+# A rule on any name the platform does not export never matches.
+EXPORTED = PLATFORM_SERIES
 PROMETHEUS_OWN = frozenset({"up"})
 
 _KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan"})

@@ -27,14 +27,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from bloodbank import Bus, Event, PermanentFailure
 from bloodbank.transport import Subscription
 from gumdrop.backoff import Backoff
+from gumdrop.telemetry import tracing_enabled
 from visibility.domain.detection import DetectionCounts, DetectionEngine, Finding, Offer, Snapshot
 from visibility.domain.records import ConflictRecord
 from visibility.metrics import VisibilityMetrics
@@ -46,6 +50,7 @@ from visibility.store.detections import DetectionWrite, WriteResult
 __all__ = ["BINDINGS", "CONSUMER", "Detector"]
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer("visibility")
 
 CONSUMER = "visibility.detector"
 BINDINGS = ("retail.#",)
@@ -172,10 +177,21 @@ class Detector:
         while not self._ready.is_set():  # looked at again on waking: a failed write may have cleared it meanwhile
             await self._ready.wait()
         self._count(event)
-        entry = _Evaluated(event, self._evaluate(event))
-        self._current().evaluated.append(entry)
-        self._wake.set()
-        await asyncio.shield(entry.done)
+        with self._detect_span(event) as span:
+            entry = _Evaluated(event, self._evaluate(event))
+            if span is not None:
+                span.set_attribute("visibility.findings", len(entry.findings))
+            self._current().evaluated.append(entry)
+            self._wake.set()
+            await asyncio.shield(entry.done)
+
+    @staticmethod
+    def _detect_span(event: Event) -> AbstractContextManager[Span | None]:
+        """``detect {event_type}``: the evaluation and its commit, a child of the event's ``process`` span."""
+        if not tracing_enabled():
+            return contextlib.nullcontext()
+        attributes = {"messaging.message.id": event.event_id, "visibility.event_type": event.event_type}
+        return _tracer.start_as_current_span(f"detect {event.event_type}", attributes=attributes)
 
     def _count(self, event: Event) -> None:
         if event.event_type == OFFER:

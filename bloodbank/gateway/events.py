@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -27,6 +28,8 @@ from gumdrop.strict_json import InvalidJson, decode_json
 from holyfields import InvalidEvent, ValidationIssue
 
 __all__ = ["answer", "event_routes"]
+
+log = structlog.get_logger(__name__)
 
 _LEGACY_PARAMETER: dict[str, Any] = {
     "name": "legacy",
@@ -238,6 +241,10 @@ def answer(outcomes: Sequence[PublishOutcome], *, batch: bool) -> Response:
     event (``accepted``, ``rejected``, ``failed``), unless the broker stayed unreachable and no
     event was confirmed, which is a ``503`` for the whole request.
     """
+    for index, refused in enumerate(outcomes):
+        if refused.issues:  # where it is wrong, not what it says: the messages may quote the payload
+            paths = sorted({issue.path or "$" for issue in refused.issues})
+            log.info("publish refused: invalid event", event_id=refused.event_id, index=index, errors=paths)
     if not batch:
         [outcome] = outcomes
         if outcome.ok:

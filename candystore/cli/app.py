@@ -15,7 +15,7 @@ from candystore.cli.events import replay, trace
 from candystore.service import CandystoreService
 from candystore.settings import CandystoreSettings
 from candystore.store.migrate import current_revision, upgrade
-from gumdrop.console import run_service
+from gumdrop.console import run_service, traces
 from gumdrop.serving import serve_service
 
 __all__ = ["app"]
@@ -45,9 +45,11 @@ def serve(
     """Run Candystore alone: the consumer, the dead-letter keeper, retention and the API."""
     config = settings()
     bus_config = bloodbank_settings()
-    run_service(
-        _serve(config, bus_config, host=host, port=port or config.port, migrate=migrate), command="candystore serve"
-    )
+    with traces("candystore"):
+        run_service(
+            _serve(config, bus_config, host=host, port=port or config.port, migrate=migrate),
+            command="candystore serve",
+        )
 
 
 def _print_where(config: CandystoreSettings, host: str, port: int) -> None:

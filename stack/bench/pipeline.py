@@ -1,6 +1,7 @@
 """``33god bench pipeline``: events published through RabbitMQ into Candystore on PostgreSQL, committed.
 
-Three ways to move the same realistic events, in one run, on one broker and one database:
+Three ways to move the same realistic events, in one run, on one broker and one database (and ours
+a fourth time, traced):
 
 * **ours**: a Bloodbank :class:`~bloodbank.Bus` publishing with ``publish_many`` (windowed,
   confirms) while Candystore's ingestor, in its own process as in production, consumes
@@ -9,7 +10,9 @@ Three ways to move the same realistic events, in one run, on one broker and one 
 * **raw aio-pika**: persistent publishes with confirms, same window, through a topic exchange
   into a quorum queue, publishing only: the broker's own ceiling for this traffic;
 * **FastStream**: a FastStream publisher, and a FastStream subscriber (its own process) on a
-  quorum queue doing one asyncpg ``INSERT`` per event; its rate runs to the last commit.
+  quorum queue doing one asyncpg ``INSERT`` per event; its rate runs to the last commit;
+* **ours, traced**: ours again with OpenTelemetry on in the publisher and the ingestor, every span
+  sampled and exported over OTLP/HTTP to a collector process; ``traced_ratio`` is it ÷ ours.
 
 The three alternate for a few rounds (best of each), because the broker's and the machine's
 state drift during a run, each starting after a second of quiet. Then, once the FastStream side
@@ -48,6 +51,8 @@ from candystore.ingest import CONSUMER
 from candystore.store import EventStore
 from candystore.store.migrate import upgrade
 from gumdrop.serving import tune_collector
+from gumdrop.telemetry import force_tracing
+from stack.bench.otlp_collector import export_traces_to, otlp_collector, spans_received
 from stack.bench.pipeline_sinks import (
     FASTSTREAM_EXCHANGE,
     FASTSTREAM_QUEUE,
@@ -204,7 +209,14 @@ async def _prepare(schema: BenchSchema) -> None:
         await connection.close()
 
 
-def _sink_config(plan: _Plan, kind: Literal["ours", "faststream"], phases: tuple[int, ...]) -> SinkConfig:
+def _sink_config(
+    plan: _Plan,
+    kind: Literal["ours", "faststream"],
+    phases: tuple[int, ...],
+    *,
+    otlp_endpoint: str | None = None,
+    traced: tuple[bool, ...] = (),
+) -> SinkConfig:
     settings = plan.store_settings
     return SinkConfig(
         kind=kind,
@@ -216,6 +228,8 @@ def _sink_config(plan: _Plan, kind: Literal["ours", "faststream"], phases: tuple
         batch_size=settings.batch_size,
         batch_wait=settings.batch_wait,
         writers=settings.writers,
+        otlp_endpoint=otlp_endpoint,
+        traced=traced,
     )
 
 
@@ -225,6 +239,7 @@ class _Traffic:
     def __init__(self, events: int) -> None:
         self.factory = EnvelopeFactory()
         self.ours = [self.factory.batch(events) for _ in range(ROUNDS)]
+        self.traced = [self.factory.batch(events) for _ in range(ROUNDS)]
         self.faststream = [self.factory.batch(events) for _ in range(ROUNDS)]
         self.raw = [(e["event_type"], msgspec.json.encode(e)) for e in self.ours[0]]
 
@@ -244,40 +259,78 @@ async def _run(plan: _Plan, status: Status) -> dict[str, Any]:
         gc.set_threshold(*threshold)
 
 
+@dataclass
+class _Best:
+    """The best rate of each side over the rounds."""
+
+    raw: float = 0.0
+    ours: float = 0.0
+    traced: float = 0.0
+    faststream: float = 0.0
+    spans: int = 0
+
+
 async def _measure(plan: _Plan, status: Status, traffic: _Traffic) -> dict[str, Any]:
-    raw = ours = faststream = 0.0
-    status.update("starting Candystore's ingestor and the FastStream subscriber…")
-    ours_phases = (*(plan.events for _ in range(ROUNDS)), plan.latency_events)
-    async with start_sink(_sink_config(plan, "ours", ours_phases)) as ours_sink:
-        with TemporaryDirectory() as tmp:
-            bus = await _start_bus(plan, Path(tmp))
-            try:
-                async with (
-                    start_sink(_sink_config(plan, "faststream", (plan.events,) * ROUNDS)) as faststream_sink,
-                    _faststream_publisher(plan.amqp_url) as publish,
-                ):
-                    await ours_sink.ready()
-                    await faststream_sink.ready()
-                    for number in range(ROUNDS):
-                        round_name = f"round {number + 1}/{ROUNDS}, {plan.events:,} events"
-                        # Each side starts on a settled broker: the clean-up after the previous burst
-                        # (acknowledgements, a deleted queue) would otherwise land on the next side.
-                        await _settle(status, f"{round_name}: raw aio-pika publishing…")
-                        raw = max(raw, await _raw(plan.amqp_url, traffic.raw))
-                        await _settle(status, f"{round_name}: Bloodbank → Candystore…")
-                        ours = max(ours, await _ours_round(bus, ours_sink, traffic.ours[number]))
-                        await _settle(status, f"{round_name}: FastStream → asyncpg…")
-                        faststream = max(
-                            faststream, await _faststream_round(publish, faststream_sink, traffic.faststream[number])
-                        )
-                # The FastStream side is gone (its process exited), so its teardown is not measured either.
-                await _settle(status, f"latency: {plan.latency_events:,} single events at {LATENCY_RATE:,.0f}/s…")
-                latency = await _ours_latency(bus, ours_sink, traffic.factory, plan.latency_events)
-            finally:
-                await bus.close()
+    best = _Best()
+    status.update("starting Candystore's ingestor, the FastStream subscriber and a trace collector…")
+    # Per round: ours untraced, then ours traced (the same ingestor, its tracing switched per phase);
+    # then the latency phase, untraced.
+    ours_phases = (*(plan.events for _ in range(2 * ROUNDS)), plan.latency_events)
+    traced_phases = (*((False, True) * ROUNDS), False)
+    async with otlp_collector() as endpoint:
+        provider = export_traces_to(endpoint, "bench-publisher")
+        ours_config = _sink_config(plan, "ours", ours_phases, otlp_endpoint=endpoint, traced=traced_phases)
+        async with start_sink(ours_config) as ours_sink:
+            with TemporaryDirectory() as tmp:
+                bus = await _start_bus(plan, Path(tmp))
+                try:
+                    async with (
+                        start_sink(_sink_config(plan, "faststream", (plan.events,) * ROUNDS)) as faststream_sink,
+                        _faststream_publisher(plan.amqp_url) as publish,
+                    ):
+                        await ours_sink.ready()
+                        await faststream_sink.ready()
+                        for number in range(ROUNDS):
+                            await _round(plan, status, traffic, number, bus, ours_sink, faststream_sink, publish, best)
+                    # The FastStream side is gone (its process exited), so its teardown is not measured either.
+                    await _settle(status, f"latency: {plan.latency_events:,} single events at {LATENCY_RATE:,.0f}/s…")
+                    latency = await _ours_latency(bus, ours_sink, traffic.factory, plan.latency_events)
+                finally:
+                    await bus.close()
+        provider.shutdown()  # what the publisher still held is exported before the count is read
+        best.spans = await spans_received(endpoint)
     if not plan.isolated:
         await _delete_queues(plan)
-    return _figures(plan, ours, raw, faststream, latency)
+    return _figures(plan, best, latency)
+
+
+async def _round(  # noqa: PLR0917 - one round of every side, over what _measure started
+    plan: _Plan,
+    status: Status,
+    traffic: _Traffic,
+    number: int,
+    bus: Bus,
+    ours_sink: Sink,
+    faststream_sink: Sink,
+    publish: Callable[[dict[str, Any]], Awaitable[object]],
+    best: _Best,
+) -> None:
+    """Raw, ours, ours traced, FastStream: each starts on a settled broker, after the previous burst's clean-up."""
+    name = f"round {number + 1}/{ROUNDS}, {plan.events:,} events"
+    await _settle(status, f"{name}: raw aio-pika publishing…")
+    best.raw = max(best.raw, await _raw(plan.amqp_url, traffic.raw))
+    await _settle(status, f"{name}: Bloodbank → Candystore…")
+    best.ours = max(best.ours, await _ours_round(bus, ours_sink, traffic.ours[number]))
+    await _settle(status, f"{name}: Bloodbank → Candystore, traced and exported…")
+    force_tracing(enabled=True)
+    try:
+        best.traced = max(best.traced, await _ours_round(bus, ours_sink, traffic.traced[number]))
+    finally:
+        force_tracing(enabled=False)
+    await _settle(status, f"{name}: FastStream → asyncpg…")
+    best.faststream = max(
+        best.faststream, await _faststream_round(publish, faststream_sink, traffic.faststream[number])
+    )
 
 
 async def _settle(status: Status, next_step: str) -> None:
@@ -297,22 +350,23 @@ async def _delete_queues(plan: _Plan) -> None:
             await channel.queue_delete(name)
 
 
-def _figures(
-    plan: _Plan, ours: float, raw: float, faststream: float, latency: tuple[float, list[float]]
-) -> dict[str, Any]:
+def _figures(plan: _Plan, best: _Best, latency: tuple[float, list[float]]) -> dict[str, Any]:
     latency_rate, latencies = latency
     millis = [value * 1000 for value in latencies]
     return {
         "bench": "pipeline",
         "unit": "events/s",
-        "ours": round(ours),
+        "ours": round(best.ours),
         "baseline": {
             "name": "raw aio-pika publish (confirms, topic exchange, quorum queue)",
-            "value": round(raw),
+            "value": round(best.raw),
         },
-        "ratio": round(ours / raw, 2),
-        "faststream": round(faststream),
-        "faststream_ratio": round(ours / faststream, 2),
+        "ratio": round(best.ours / best.raw, 2),
+        "faststream": round(best.faststream),
+        "faststream_ratio": round(best.ours / best.faststream, 2),
+        "traced": round(best.traced),
+        "traced_ratio": round(best.traced / best.ours, 2),
+        "spans_exported": best.spans,
         "p50_ms": round(statistics.median(millis), 2),
         "p95_ms": round(percentile(millis, 0.95), 2),
         "p99_ms": round(percentile(millis, 0.99), 2),
@@ -356,6 +410,10 @@ def run_pipeline(*, seconds: float, console: Console) -> dict[str, Any]:
     console.print(f"raw         {figures['baseline']['value']:>9,} events/s published (ratio {figures['ratio']})")
     console.print(
         f"FastStream  {figures['faststream']:>9,} events/s committed (ours ÷ it {figures['faststream_ratio']})"
+    )
+    console.print(
+        f"traced      {figures['traced']:>9,} events/s committed, every span exported over OTLP "
+        f"({figures['spans_exported']:,} spans; traced ÷ untraced {figures['traced_ratio']})"
     )
     console.print(
         f"latency at {figures['latency_rate']:,}/s: p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "

@@ -37,6 +37,8 @@ from bloodbank.transport.rabbitmq import RabbitMQTransport
 from candystore import CandystoreSettings, EventStore, Ingestor, Outcome, StoreResult
 from candystore.store.writes import normalise_timestamp
 from gumdrop.serving import tune_collector
+from gumdrop.telemetry import force_tracing
+from stack.bench.otlp_collector import export_traces_to
 from stack.bench.sandbox import BenchSchema
 
 __all__ = [
@@ -79,6 +81,9 @@ class SinkConfig:
     batch_size: int = 500
     batch_wait: float = 0.005
     writers: int = 2
+    otlp_endpoint: str | None = None
+    """Where the sink exports its spans (``ours`` only), during the phases ``traced`` marks."""
+    traced: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,8 @@ def _report(kind: str, **fields: Any) -> None:
 
 async def _phases(config: SinkConfig, recorder: _Recorder) -> None:
     _report("ready")
-    for _ in config.phases:
+    for number in range(len(config.phases)):
+        force_tracing(enabled=number < len(config.traced) and config.traced[number])
         await recorder.reached.wait()
         _report("phase", result=recorder.take())
 
@@ -222,6 +228,7 @@ async def _ours(config: SinkConfig) -> None:
     )
     spec = ConsumerSpec(config.queue, ("#",))
     ingestor = Ingestor(transport, store, settings=settings, registry=CollectorRegistry(), spec=spec)
+    provider = export_traces_to(config.otlp_endpoint, "candystore") if config.otlp_endpoint else None
     await transport.connect()
     try:
         await ingestor.start()
@@ -231,6 +238,8 @@ async def _ours(config: SinkConfig) -> None:
         await ingestor.stop(timeout=10)
         await transport.close()
         await store.close()
+        if provider is not None:
+            provider.shutdown()
 
 
 async def _faststream(config: SinkConfig) -> None:

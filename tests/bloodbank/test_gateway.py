@@ -8,6 +8,9 @@ its own; what the gateway claims is checked on the broker through the app's own 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +20,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 
 from bloodbank import BloodbankSettings, ConsumerSpec
@@ -27,6 +31,7 @@ from bloodbank.gateway.state import GatewayState
 from bloodbank.publisher import PublishOutcome
 from bloodbank.topology import UNROUTED_QUEUE
 from bloodbank.transport import Delivery, PublishResult, PublishStatus, Transport
+from gumdrop.logs import LogConfig, configure_logs
 from holyfields import ValidationIssue, default_catalog
 from holyfields.validation import decode_json
 
@@ -571,6 +576,28 @@ def test_metrics_read_the_queues_from_the_broker(make_client: ClientFactory) -> 
         assert f"bloodbank_consumers{{{store}}} 0.0" in text
         assert 'bloodbank_queue_messages{queue="dlq.all",state="ready"} 0.0' in text
         assert 'queue="nobody.yet"' not in text  # a queue that does not exist is left out, not shown as empty
+
+
+def test_a_refused_publish_is_logged_with_where_not_what(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At info, the error paths of each refused event, never the payload: it may hold what must not reach the logs."""
+    previous = structlog.get_config()
+    configure_logs(LogConfig(json=True, level=logging.INFO), sys.stdout)
+    try:
+        secret = {**OFFER, "price": "card 4111 1111 1111 1111"}
+        assert client.post("/events", json=short_form(payload=secret)).status_code == 422
+        batch = [short_form(), short_form(payload={})]
+        assert client.post("/events/batch", json=batch).status_code == 200
+    finally:
+        structlog.configure(**previous)
+    written = capsys.readouterr().out
+    refused = [json.loads(line) for line in written.splitlines() if "publish refused" in line]
+    single, in_batch = refused
+    assert (single["level"], single["index"], single["errors"]) == ("info", 0, ["$.payload.price"])
+    assert (in_batch["level"], in_batch["index"]) == ("info", 1)
+    assert "$.payload.team" in in_batch["errors"]
+    assert "4111" not in written
 
 
 def test_schema_routes_serve_the_catalog(client: TestClient) -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import unavailable
+from tests.deploy.exported import EXPORTED as PLATFORM_SERIES
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
@@ -21,53 +22,8 @@ PROVISIONING = DEPLOY / "grafana" / "provisioning"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
 DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
 
-# The histograms the services export; Prometheus sees each as three series.
-HISTOGRAMS = (
-    "http_request_duration_seconds",
-    "bloodbank_publish_duration_seconds",
-    "candystore_e2e_latency_seconds",
-    "visibility_detect_latency_seconds",
-)
-
-# Every series name the platform exports (the counters and gauges of the metrics list, the histograms'
-# series) and `up`, which Prometheus records itself for each scrape target.
-EXPORTED = frozenset(
-    {
-        # every service
-        "http_requests_total",
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_start_time_seconds",
-        "process_open_fds",
-        "platform_build_info",
-        # bloodbank
-        "bloodbank_publish_total",
-        "bloodbank_validation_total",
-        "bloodbank_consume_total",
-        "bloodbank_broker_blocked",
-        "bloodbank_queue_messages",
-        "bloodbank_consumers",
-        # candystore
-        "candystore_store_total",
-        "candystore_dead_letters",
-        "candystore_dead_letters_drained_total",
-        "candystore_ingest_oldest_held_seconds",
-        "candystore_unrouted_total",
-        # visibility
-        "visibility_conflicts_total",
-        "visibility_events_total",
-        "visibility_unverifiable_checks_total",
-        "visibility_alert_deliveries_total",
-        "visibility_okr_conflict_rate_ratio",
-        "visibility_okr_time_to_detect_mean_seconds",
-        "visibility_okr_resolution_rate_24h_ratio",
-        "visibility_okr_customer_impact_incidents_7d",
-        "visibility_okr_disputed_share_ratio",
-        # Prometheus
-        "up",
-    }
-    | {f"{histogram}{suffix}" for histogram in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
-)
+# What the platform exports, and `up`, which Prometheus records itself for each scrape target.
+EXPORTED = PLATFORM_SERIES | {"up"}
 
 PANEL_TYPES = {"timeseries", "stat", "table", "gauge"}
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}

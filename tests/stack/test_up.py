@@ -17,6 +17,8 @@ import httpx2 as httpx
 import pytest
 import yaml
 
+from tests.deploy.exported import EXPORTED
+
 BIN = Path(sys.executable).parent
 
 
@@ -112,6 +114,8 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
         declared |= {name.removesuffix("_total") for name in declared}
         missing = {name for name in queried_metrics() if name not in declared and f"{name}_total" not in declared}
         assert not missing, f"deploy/ queries metrics no component exposes: {sorted(missing)}"
+        listed = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in EXPORTED}
+        assert listed <= declared, f"tests/deploy/exported.py lists what no component exposes: {listed - declared}"
         preflight = httpx.options(
             f"http://127.0.0.1:{store_port}/events",
             headers={"Origin": f"http://127.0.0.1:{ui_port}", "Access-Control-Request-Method": "GET"},

@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
-from gumdrop.console import EXIT_INVALID, err, logs_on_stderr, read_settings, run_service
+from gumdrop.console import EXIT_INVALID, err, logs_on_stderr, read_settings, run_service, traces
 from gumdrop.serving import serve_service
 from visibility.rules import RulesError
 from visibility.service import VisibilityService
@@ -25,7 +25,7 @@ def serve(
     """Run the visibility layer alone: the detector, escalations, alerts and the API."""
     config = read_settings(VisibilitySettings, err)
     bus_config = read_settings(BloodbankSettings, err)
-    with logs_on_stderr():
+    with logs_on_stderr(), traces("visibility"):
         try:
             run_service(
                 _serve(config, bus_config, host=host, port=port or config.port, migrate=migrate),

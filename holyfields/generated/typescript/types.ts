@@ -505,6 +505,8 @@ export interface EventEnvelopeTraceContext {
   span_id: string;
   /** 2 lowercase hex digits, e.g. '01' when sampled. */
   trace_flags?: string;
+  /** The W3C tracestate header that came with the trace, vendor entries as they are. */
+  tracestate?: string;
 }
 /** Canonical envelope of every 33GOD event; the payload is validated by the schema of its event_type. */
 export interface EventEnvelope {

@@ -339,6 +339,7 @@ export const EventEnvelopeTraceContextSchema = z.strictObject({
   trace_id: z.string().regex(new RegExp("^[0-9a-f]{32}$")),
   span_id: z.string().regex(new RegExp("^[0-9a-f]{16}$")),
   trace_flags: z.string().regex(new RegExp("^[0-9a-f]{2}$")).optional(),
+  tracestate: z.string().max(512).optional(),
 });
 export type EventEnvelopeTraceContextParsed = z.infer<typeof EventEnvelopeTraceContextSchema>;
 /** Canonical envelope of every 33GOD event; the payload is validated by the schema of its event_type. */

@@ -575,6 +575,8 @@ export interface components {
             trace_flags?: string | null;
             /** Trace Id */
             trace_id: string;
+            /** Tracestate */
+            tracestate?: string | null;
         };
         /**
          * TraceEdgeModel

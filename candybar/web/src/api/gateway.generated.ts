@@ -265,6 +265,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -403,6 +405,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -488,6 +492,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -604,6 +610,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -703,6 +711,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -821,6 +831,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -946,6 +958,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1053,6 +1067,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1142,6 +1158,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1242,6 +1260,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1452,6 +1472,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1563,6 +1585,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1684,6 +1708,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1760,6 +1786,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -1855,6 +1883,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -2072,6 +2102,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).
@@ -2171,6 +2203,8 @@ export interface components {
                 trace_flags?: string;
                 /** @description 32 lowercase hex digits. */
                 trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
             };
             /**
              * @description Envelope schema version (semver).

@@ -28,6 +28,10 @@ class TraceContext(BaseModel):
     """
     2 lowercase hex digits, e.g. '01' when sampled.
     """
+    tracestate: Annotated[str | None, Field(max_length=512)] = None
+    """
+    The W3C tracestate header that came with the trace, vendor entries as they are.
+    """
 
 
 class Source(BaseModel):
