@@ -87,7 +87,10 @@ def export_traces_to(endpoint: str, service: str) -> TracerProvider:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
 
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}), shutdown_on_exit=False)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    # A queue deep enough for a burst of thousands of events a second: the SDK's default (2,048 spans)
+    # drops what it cannot hold, and a benchmark must pay for every span, not for a sample.
+    exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=2**17, max_export_batch_size=2048))
     trace.set_tracer_provider(provider)
     force_tracing(enabled=False)
     return provider
