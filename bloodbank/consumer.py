@@ -26,6 +26,7 @@ from bloodbank.metrics import BloodbankMetrics
 from bloodbank.topology import ConsumerSpec, Headers
 from bloodbank.tracing import consume_span, tracer
 from bloodbank.transport import Delivery, Subscription, Transport
+from gumdrop.logs import line_fields
 from gumdrop.telemetry import tracing_enabled
 from holyfields import EventValidator, InvalidEvent
 from holyfields.generated.python import PAYLOAD_MODELS, EventEnvelope
@@ -145,25 +146,27 @@ class _Settler:
             document = self.validator.parse(delivery.body)
         except InvalidEvent as exc:
             self.metrics.validation.labels("consume", "invalid").inc()
-            tokens = structlog.contextvars.bind_contextvars(event_id=delivery.message_id, consumer=self.spec.name)
+            token = line_fields.set({"event_id": delivery.message_id, "consumer": self.spec.name})
             try:
                 with self._traced(delivery, None):
                     await self._dead_letter(delivery, f"InvalidEvent: {exc}", attempts)
             finally:
-                structlog.contextvars.reset_contextvars(**tokens)
+                line_fields.reset(token)
             return
         self._valid.inc()
-        tokens = structlog.contextvars.bind_contextvars(
-            event_id=document["event_id"],
-            event_type=document["event_type"],
-            correlation_ids=document["correlation_ids"],
-            consumer=self.spec.name,
+        token = line_fields.set(
+            {
+                "event_id": document["event_id"],
+                "event_type": document["event_type"],
+                "correlation_ids": document["correlation_ids"],
+                "consumer": self.spec.name,
+            }
         )
         try:
             with self._traced(delivery, document):
                 await self._settle(delivery, Event(document, attempts + 1))
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            line_fields.reset(token)
 
     async def _settle(self, delivery: Delivery, event: Event) -> None:
         event_id = event.event_id
@@ -224,7 +227,7 @@ class _Settler:
 
         ``error`` marks the processing as failed: why the event is retried or dead-lettered.
         """
-        if not tracing_enabled():
+        if not trace.get_current_span().is_recording():  # tracing is off: no process span around the step
             return _NO_SPAN
         if error is not None:
             trace.get_current_span().set_status(trace.StatusCode.ERROR, error[:500])

@@ -43,14 +43,18 @@ class InvalidTelemetrySetting(ValueError):
 
 
 _forced: bool | None = None
+_installed = False  # the global provider is set once: seen to be the SDK's, it stays so
 
 
 def tracing_enabled() -> bool:
     """Whether the platform makes spans: an SDK tracer provider is installed (by a command, or by the application
     embedding the platform), unless :func:`force_tracing` said otherwise."""
+    global _installed  # noqa: PLW0603 - a cache of the global provider's kind
     if _forced is not None:
         return _forced
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    if not _installed:
+        _installed = isinstance(trace.get_tracer_provider(), TracerProvider)
+    return _installed
 
 
 def force_tracing(*, enabled: bool | None) -> None:
