@@ -23,7 +23,15 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["LOG_LEVELS", "InvalidLogSetting", "LogConfig", "configure_logs", "line_fields", "log_processors"]
+__all__ = [
+    "LOG_LEVELS",
+    "InvalidLogSetting",
+    "LogConfig",
+    "configure_logs",
+    "line_fields",
+    "log_processors",
+    "writes",
+]
 
 line_fields: ContextVar[Mapping[str, Any] | None] = ContextVar("gumdrop_line_fields", default=None)
 """Fields every line written in this context carries (a consumer sets the event's ids for its handling).
@@ -131,6 +139,13 @@ def log_processors(config: LogConfig) -> list[Processor]:
         structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
         structlog.dev.ConsoleRenderer(colors=config.colors, exception_formatter=structlog.dev.plain_traceback),
     ]
+
+
+def writes(level: int) -> bool:
+    """Whether a line at ``level`` would be written: lets a hot path skip building a line nobody reads."""
+    # The filtering wrapper of structlog's configuration knows its level; a structlog not configured writes all.
+    effective = getattr(structlog.get_config()["wrapper_class"], "get_effective_level", None)
+    return effective is None or level >= effective(None)
 
 
 def configure_logs(config: LogConfig, stream: TextIO) -> None:

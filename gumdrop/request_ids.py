@@ -9,14 +9,15 @@ else is replaced by a new id, never copied into a header or a log line.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import secrets
 import time
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gumdrop.logs import line_fields, writes
 from gumdrop.service_metrics import HttpMetrics
 
 __all__ = ["REQUEST_ID_HEADER", "RequestIds"]
@@ -68,13 +69,14 @@ class RequestIds:
             return
         request_id = _request_id(scope)
         status = UNANSWERED  # what the access line says when the app ends without answering
+        echoed = (_HEADER_KEY, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message.get("headers", ()), echoed]
             elif kind == "websocket.accept":
                 status = 101
             elif kind == "websocket.close" and status == UNANSWERED:
@@ -82,14 +84,15 @@ class RequestIds:
             await send(message)
 
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                seconds = time.perf_counter() - started
-                route = _route(scope)
-                if self.metrics is not None:
-                    self.metrics.observe(route, status, seconds)
+        token = line_fields.set({**(line_fields.get() or {}), "request_id": request_id})
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = _route(scope)
+            if self.metrics is not None:
+                self.metrics.observe(route, status, seconds)
+            if writes(logging.INFO):
                 log.info(
                     "request",
                     service=self.service,
@@ -99,3 +102,4 @@ class RequestIds:
                     status=status,
                     duration_ms=round(seconds * 1000, 2),
                 )
+            line_fields.reset(token)

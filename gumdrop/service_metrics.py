@@ -36,6 +36,7 @@ class HttpMetrics:
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.service = service
+        self._children: dict[tuple[str | None, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "http_requests",
             "HTTP requests answered (WebSockets when they end), by route template and status.",
@@ -52,9 +53,16 @@ class HttpMetrics:
 
     def observe(self, route: str | None, status: int, seconds: float) -> None:
         """Count one answered request; ``route`` is ``None`` when no route took it."""
-        label = route or UNMATCHED_ROUTE
-        self.requests.labels(self.service, label, str(status)).inc()
-        self.duration.labels(self.service, label).observe(seconds)
+        children = self._children.get((route, status))
+        if children is None:  # labelled children looked up once per route and status, not per request
+            label = route or UNMATCHED_ROUTE
+            children = self._children[route, status] = (
+                self.requests.labels(self.service, label, str(status)),
+                self.duration.labels(self.service, label),
+            )
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
 
 
 _REGISTERED: WeakKeyDictionary[CollectorRegistry, HttpMetrics] = WeakKeyDictionary()
