@@ -213,7 +213,7 @@ class Batcher(Generic[T, R]):
         log.error(
             "record not written; rejecting it",
             batcher=self.name,
-            message_id=held.delivery.message_id,
+            event_id=held.delivery.message_id,
             error_type=type(error).__name__,
             error=reason,
         )
@@ -221,7 +221,7 @@ class Batcher(Generic[T, R]):
             await self._reject(held, reason)
         except Exception:  # a bug: released, it comes back and is isolated again
             log.exception(
-                "rejecting a record failed; releasing it", batcher=self.name, message_id=held.delivery.message_id
+                "rejecting a record failed; releasing it", batcher=self.name, event_id=held.delivery.message_id
             )
             await self._release(held)
 
@@ -310,7 +310,7 @@ class Batcher(Generic[T, R]):
         try:
             await item.delivery.release()
         except BloodbankError as exc:  # it stays unacknowledged and comes back after a reconnect or restart
-            log.warning("release failed", batcher=self.name, message_id=item.delivery.message_id, error=str(exc))
+            log.warning("release failed", batcher=self.name, event_id=item.delivery.message_id, error=str(exc))
 
 
 def _describe(error: BaseException) -> str:

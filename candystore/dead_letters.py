@@ -101,7 +101,7 @@ class DeadLetterKeeper:
         try:
             letter = read_dead_letter(delivery)
         except Exception as exc:  # a bug in reading: the letter is kept all the same, in its reduced form
-            log.exception("reading a dead letter failed", queue=self.queue, message_id=delivery.message_id)
+            log.exception("reading a dead letter failed", queue=self.queue, event_id=delivery.message_id)
             letter = reduced_dead_letter(DeadLetter(delivery.body, delivery.routing_key, {}), _describe(exc))
         self.batches.offer(delivery, letter)
 
@@ -114,7 +114,7 @@ class DeadLetterKeeper:
         settled = await asyncio.gather(*(held.delivery.ack() for held in batch), return_exceptions=True)
         for held, outcome in zip(batch, settled, strict=True):
             if isinstance(outcome, BaseException):  # unacknowledged, it comes back and is absorbed
-                log.warning("ack failed", queue=self.queue, message_id=held.delivery.message_id, error=str(outcome))
+                log.warning("ack failed", queue=self.queue, event_id=held.delivery.message_id, error=str(outcome))
         await self.refresh_counts()
 
     async def _keep_reduced(self, held: Held[DeadLetter], reason: str) -> None:
@@ -124,7 +124,7 @@ class DeadLetterKeeper:
             added = await self.store.keep_dead_letters([reduced_dead_letter(held.value, reason)])
         except DatabaseUnavailable as exc:
             log.warning(
-                "keeping a reduced dead letter failed; releasing it", message_id=delivery.message_id, error=str(exc)
+                "keeping a reduced dead letter failed; releasing it", event_id=delivery.message_id, error=str(exc)
             )
             await delivery.release()
             return
@@ -132,7 +132,7 @@ class DeadLetterKeeper:
             log.exception(
                 "dead letter dropped: neither it nor its reduced form can be kept",
                 queue=self.queue,
-                message_id=delivery.message_id,
+                event_id=delivery.message_id,
                 routing_key=delivery.routing_key,
                 body_bytes=len(delivery.body),
                 error=reason,

@@ -92,7 +92,7 @@ class UnroutedDrain:
         except BloodbankError as exc:
             log.warning(
                 "moving an unrouted event to the dead letters failed; giving it back",
-                message_id=delivery.message_id,
+                event_id=delivery.message_id,
                 retry_in=self.retry_pause,
                 error=str(exc),
             )
@@ -101,7 +101,7 @@ class UnroutedDrain:
             return
         self.moved.inc()
         log.warning(
-            "unrouted event moved to the dead letters", message_id=delivery.message_id, event_type=delivery.routing_key
+            "unrouted event moved to the dead letters", event_id=delivery.message_id, event_type=delivery.routing_key
         )
         await delivery.ack()
 
@@ -119,7 +119,7 @@ def dead_letter_copy(delivery: Delivery) -> OutgoingMessage:
     return OutgoingMessage(
         body=delivery.body,
         routing_key=f"dlq.{UNROUTED_QUEUE}",
-        message_id=delivery.message_id or "",
+        event_id=delivery.message_id or "",
         headers=headers,
         exchange=DEAD_LETTER_EXCHANGE,
     )

@@ -209,7 +209,7 @@ def _refusal(exc: BaseException, message_id: str) -> PublishResult:
     if isinstance(translated, BrokerUnavailable):
         return PublishResult.failed(message_id, PublishStatus.UNCONFIRMED, str(translated))
     if translated is None:  # not the broker's answer: pamqp could not encode the message
-        log.error("a message could not be published", message_id=message_id, exc_info=exc)
+        log.error("a message could not be published", event_id=message_id, exc_info=exc)
         return PublishResult.failed(message_id, PublishStatus.NACKED, f"{type(exc).__name__}: {exc}")
     return PublishResult.failed(message_id, PublishStatus.NACKED, str(translated))
 
