@@ -119,7 +119,7 @@ def dead_letter_copy(delivery: Delivery) -> OutgoingMessage:
     return OutgoingMessage(
         body=delivery.body,
         routing_key=f"dlq.{UNROUTED_QUEUE}",
-        event_id=delivery.message_id or "",
+        message_id=delivery.message_id or "",
         headers=headers,
         exchange=DEAD_LETTER_EXCHANGE,
     )
