@@ -15,7 +15,7 @@ from candybar.settings import CandybarSettings
 from gumdrop.health import metrics_routes
 from gumdrop.request_ids import RequestIds
 from gumdrop.service_metrics import service_metrics
-from gumdrop.telemetry import trace_requests
+from gumdrop.telemetry import request_telemetry
 
 __all__ = ["NoRequestBody", "create_app"]
 
@@ -28,7 +28,14 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     """
     settings = settings or CandybarSettings()
     bundle = SinglePageApp(settings.bundle_dir)
-    app = FastAPI(title="Candybar", version="1.0.0", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Candybar",
+        version="1.0.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=request_telemetry(),
+    )
     install_error_handlers(app)
 
     @app.get("/health/live")
@@ -51,7 +58,6 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     app.add_middleware(NoRequestBody)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings.api_urls.values()))
     app.add_middleware(RequestIds, service="candybar", metrics=service_metrics(registry, "candybar"))
-    trace_requests(app)
     return app
 
 

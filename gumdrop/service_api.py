@@ -20,7 +20,7 @@ from gumdrop.http_errors import Translation
 from gumdrop.http_limits import BodyRules, RequestLimits
 from gumdrop.request_ids import REQUEST_ID_HEADER, RequestIds
 from gumdrop.service_metrics import service_metrics
-from gumdrop.telemetry import trace_requests
+from gumdrop.telemetry import request_telemetry
 
 __all__ = ["ServiceApi", "service_api"]
 
@@ -50,7 +50,7 @@ class ServiceApi:
 
 def service_api(spec: ServiceApi) -> FastAPI:
     """An app without routes, with ``spec``'s limits, origins and error answers."""
-    app = FastAPI(title=spec.title, version="1.0.0", description=spec.description)
+    app = FastAPI(title=spec.title, version="1.0.0", description=spec.description, telemetry=request_telemetry())
     # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
     app.add_middleware(RequestLimits, rules=BodyRules(max_bytes=spec.max_body_bytes, setting=spec.body_setting))
     # The Candybar UI is served from its own origin and calls the APIs from the browser.
@@ -63,7 +63,6 @@ def service_api(spec: ServiceApi) -> FastAPI:
     )
     # Outermost: every answer carries its id and is counted, a refused preflight or body included.
     app.add_middleware(RequestIds, service=spec.service, metrics=service_metrics(spec.registry, spec.service))
-    trace_requests(app)
     http_errors.install_error_handlers(
         app, service=spec.name, translations=spec.translations, body_errors=spec.body_errors
     )

@@ -12,10 +12,11 @@ what the hot paths ask.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -25,12 +26,12 @@ __all__ = [
     "InvalidTelemetrySetting",
     "exporter_names",
     "force_tracing",
-    "trace_requests",
+    "request_telemetry",
     "traces_from_environment",
     "tracing_enabled",
 ]
 
-_UNTRACED_ROUTES = "health/live,health/ready,metrics"
+_UNTRACED_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
 """Probes and scrapes: many a minute, nothing to learn from their traces."""
 
 _EXPORTERS = ("otlp", "console", "none")
@@ -118,14 +119,19 @@ def traces_from_environment(service: str, environ: Mapping[str, str] = os.enviro
         provider.shutdown()
 
 
-def trace_requests(app: FastAPI) -> None:
-    """With tracing on, each request to ``app`` is a server span continuing the caller's ``traceparent``.
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return str(scope.get("path", "")) in _UNTRACED_PATHS
 
-    Call it after the app's own middleware is added: the span then encloses them, and the access
-    line is written inside it.
-    """
-    if not tracing_enabled():
-        return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415 - only when tracing
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_ROUTES)
+def request_telemetry() -> TelemetryConfig:
+    """FastAPI's own telemetry for a service's app: with tracing on, each request is a server span continuing the
+    caller's ``traceparent``; nothing else (the platform's metrics and logs are its own, and FastAPI's logs of a
+    refused request would quote its body)."""
+    return {
+        "tracing": tracing_enabled(),
+        "operation_spans": False,
+        "metrics": False,
+        "logs": False,
+        "auto_configure": False,
+        "exclude": _untraced,
+    }

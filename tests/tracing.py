@@ -20,10 +20,24 @@ from gumdrop.telemetry import force_tracing
 _EXPORTER = InMemorySpanExporter()
 
 
+class _WhileRecording(SimpleSpanProcessor):
+    """Keeps only the spans ended while a test records: an app not told of the switch (a test's own FastAPI app,
+    whose native telemetry follows the global provider) must not fill memory for the rest of the session."""
+
+    recording = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.recording:
+            super().on_end(span)
+
+
+_PROCESSOR = _WhileRecording(_EXPORTER)
+
+
 def _install_once() -> None:
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider.add_span_processor(_PROCESSOR)
         trace.set_tracer_provider(provider)
 
 
@@ -33,9 +47,11 @@ def recorded_spans() -> Iterator[InMemorySpanExporter]:
     _install_once()
     _EXPORTER.clear()
     force_tracing(enabled=True)
+    _PROCESSOR.recording = True
     try:
         yield _EXPORTER
     finally:
+        _PROCESSOR.recording = False
         force_tracing(enabled=False)
         _EXPORTER.clear()
 

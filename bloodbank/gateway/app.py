@@ -21,7 +21,7 @@ from bloodbank.settings import BloodbankSettings
 from gumdrop.http_limits import BodyRules, RequestLimits
 from gumdrop.request_ids import REQUEST_ID_HEADER, RequestIds
 from gumdrop.service_metrics import service_metrics
-from gumdrop.telemetry import trace_requests
+from gumdrop.telemetry import request_telemetry
 from holyfields import Catalog, EventValidator, default_catalog, default_validator
 from holyfields.api import schema_router
 
@@ -62,7 +62,13 @@ def create_gateway(
         finally:
             await state.stop()
 
-    app = FastAPI(title="Bloodbank gateway", version="1.0.0", description=_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Bloodbank gateway",
+        version="1.0.0",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=request_telemetry(),
+    )
     app.state.gateway = state
     # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
     app.add_middleware(
@@ -85,7 +91,6 @@ def create_gateway(
     )
     # Outermost: every answer carries its id, a refused preflight or body included.
     app.add_middleware(RequestIds, service="bloodbank", metrics=service_metrics(state.metrics.registry, "bloodbank"))
-    trace_requests(app)
     install_error_handlers(app)
     _document_events(app, catalog)
     guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
