@@ -42,6 +42,8 @@ TRACESTATE = "tracestate"
 
 tracer = trace.get_tracer("bloodbank")
 _propagator = TraceContextTextMapPropagator()
+ENVELOPE_TRACESTATE_MAX = 512
+"""``maxLength`` of ``trace_context.tracestate`` in the envelope schema."""
 _VERSION_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
@@ -111,7 +113,11 @@ def stamped(envelope: Mapping[str, Any], span: Span) -> tuple[dict[str, Any], di
     }
     headers = {TRACEPARENT: f"00-{stamp['trace_id']}-{stamp['span_id']}-{stamp['trace_flags']}"}
     if span_context.trace_state:
-        headers[TRACESTATE] = stamp["tracestate"] = span_context.trace_state.to_header()
+        headers[TRACESTATE] = state = span_context.trace_state.to_header()
+        # W3C allows 32 members of 256 characters; the envelope keeps what its schema admits, the headers all of it.
+        # Stamped after validation, a longer one would be refused by every consumer instead.
+        if len(state) <= ENVELOPE_TRACESTATE_MAX:
+            stamp["tracestate"] = state
     return {**envelope, "trace_context": stamp}, headers
 
 

@@ -140,3 +140,22 @@ async def test_without_tracing_no_span_is_made_and_the_context_is_the_callers(tm
                 break
             await asyncio.sleep(0.02)
         assert found.json()["trace_context"] == given
+
+
+async def test_a_tracestate_longer_than_the_envelope_admits_stays_in_the_headers(
+    tmp_path: Path, recorded_spans: InMemorySpanExporter
+) -> None:
+    """A caller may send W3C's 32 members; the event is still stored, its envelope without the state."""
+    long_state = ",".join(f"vendor{index}={'x' * 200}" for index in range(8))
+    async with platform(tmp_path) as (gateway, store):
+        answer = await gateway.post(
+            "/events",
+            json={"event_type": "retail.offer.surfaced.v1", "payload": OFFER},
+            headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": long_state},
+        )
+        assert answer.status_code == 202, answer.text
+        event_id = answer.json()["event_id"]
+        await _finished(recorded_spans, "write candystore.events")
+        stored = (await store.get(f"/events/{event_id}")).json()
+    assert stored["trace_context"]["trace_id"] == CALLER_TRACE
+    assert "tracestate" not in stored["trace_context"]
