@@ -17,11 +17,28 @@ class BloodbankSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLOODBANK_", extra="ignore")
 
     broker_url: str | None = Field(default=None, description="amqp://… for RabbitMQ; unset for the embedded broker")
+    broker_ca_file: Path | None = Field(
+        default=None, description="amqps://: the CA bundle the broker's certificate must chain to"
+    )
+    broker_cert_file: Path | None = Field(default=None, description="amqps://: this client's certificate (mutual TLS)")
+    broker_key_file: Path | None = Field(default=None, description="amqps://: the private key of broker_cert_file")
+    broker_server_name: str | None = Field(
+        default=None, description="amqps://: the name the broker's certificate must carry; unset: the URL's host"
+    )
+    cleartext_credentials: bool = Field(
+        default=False, description="allow amqp:// (no TLS) with a password to a host that is not this machine"
+    )
     redis_url: str | None = Field(default=None, description="redis://… for idempotency and correlation; unset: local")
     redis_prefix: str = Field(default="bloodbank:", description="prefix of every Redis key Bloodbank writes")
     data_dir: Path = Field(default=Path(".33god"), description="where the embedded broker and local stores live")
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated; empty: open")
-    signing_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated")
+    signing_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated id:secret; the first signs every message, all verify; empty: messages unsigned",
+    )
+    accept_unsigned: bool = Field(
+        default=False, description="with signing keys set, still handle messages that carry no signature (migration)"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:8684", "http://localhost:8684"],
         description="comma-separated origins whose pages may call the gateway (the Candybar UI's by default)",

@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
         description="PostgreSQL schema holding the service's tables (its search_path); unset: the server's default",
     )
+    database_ca_file: Path | None = Field(
+        default=None, description="PostgreSQL TLS: the CA bundle the server's certificate must chain to"
+    )
+    cleartext_credentials: bool = Field(
+        default=False, description="allow a database password without TLS to a host that is not this machine"
+    )
     data_dir: Path = Field(default=Path(".33god"), description="where the embedded SQLite database lives")
     host: str = "127.0.0.1"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="bytes a request body may have at most")
