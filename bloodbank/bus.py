@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self
 
+import structlog
 from redis.asyncio import Redis
 
 from bloodbank.consumer import EventHandler, subscribe
@@ -15,19 +16,31 @@ from bloodbank.metrics import BloodbankMetrics
 from bloodbank.payloads import Payload
 from bloodbank.publisher import Publisher
 from bloodbank.settings import BloodbankSettings
+from bloodbank.signing import MessageSignatures
 from bloodbank.transport import Subscription, Transport
 from holyfields import EventValidator, default_validator
 
 __all__ = ["Bus", "create_transport"]
 
+log = structlog.get_logger(__name__)
+
 
 def create_transport(settings: BloodbankSettings, *, connection_name: str = "bloodbank") -> Transport:
-    """RabbitMQ when ``BLOODBANK_BROKER_URL`` is set, the embedded SQLite broker otherwise."""
+    """RabbitMQ when ``BLOODBANK_BROKER_URL`` is set, the embedded SQLite broker otherwise.
+
+    RabbitMQ's TLS settings are checked here, before any connection: a password in clear text
+    to another machine, or TLS files that cannot be used, raise
+    :class:`~bloodbank.transport.rabbitmq.tls.BrokerTLSError`.
+    """
     if settings.broker_url:
         from bloodbank.transport.rabbitmq import RabbitMQTransport  # noqa: PLC0415 - only when configured
+        from bloodbank.transport.rabbitmq.tls import broker_tls  # noqa: PLC0415 - only when configured
 
         return RabbitMQTransport(
-            settings.broker_url, connection_name=connection_name, fast_publish=settings.fast_publish
+            settings.broker_url,
+            connection_name=connection_name,
+            fast_publish=settings.fast_publish,
+            ssl_context=broker_tls(settings),
         )
     from bloodbank.transport.embedded import EmbeddedTransport  # noqa: PLC0415 - only when configured
 
@@ -36,7 +49,11 @@ def create_transport(settings: BloodbankSettings, *, connection_name: str = "blo
 
 
 class Bus:
-    """A connected bus: publish and subscribe with validation, retries, idempotency and correlation."""
+    """A connected bus: publish and subscribe with validation, retries, idempotency and correlation.
+
+    With ``BLOODBANK_SIGNING_KEYS`` set, every message it publishes is signed and every one its
+    subscriptions receive is verified before it is handled (:mod:`bloodbank.signing`).
+    """
 
     def __init__(
         self,
@@ -57,6 +74,16 @@ class Bus:
         self.metrics.report_blocked(lambda: transport.blocked)
         self.idempotency = idempotency
         self.tracker = tracker
+        self.signatures = MessageSignatures.from_settings(
+            settings.signing_keys, accept_unsigned=settings.accept_unsigned
+        )
+        if self.signatures is not None:  # which key signs is what an operator checks during a rotation
+            log.info(
+                "signing bus messages",
+                key_id=self.signatures.signing_key_id,
+                verifying=list(self.signatures.key_ids),
+                accept_unsigned=self.signatures.accept_unsigned,
+            )
         self.publisher = Publisher(
             transport,
             validator=self.validator,
@@ -66,6 +93,7 @@ class Bus:
             tracker=tracker,
             metrics=self.metrics,
             on_unrouted=on_unrouted,
+            signatures=self.signatures,
         )
         self._subscriptions: list[Subscription] = []
 
@@ -123,6 +151,7 @@ class Bus:
             idempotency=self.idempotency,
             tracker=self.tracker,
             metrics=self.metrics,
+            signatures=self.signatures,
         )
         self._subscriptions.append(subscription)
         return subscription

@@ -2,7 +2,8 @@
 
 Handler returns → ack. Handler raises → retried after 1 s, 2 s and 4 s, then
 dead-lettered with the headers of design.md. An undecodable or invalid message, or
-:class:`~bloodbank.errors.PermanentFailure`, is dead-lettered at once. A redelivered
+:class:`~bloodbank.errors.PermanentFailure`, is dead-lettered at once; so is, with signing
+keys, a message whose signature does not verify (``BadSignature: …``, see :mod:`bloodbank.signing`). A redelivered
 event this consumer already handled is acknowledged without calling the handler.
 Nothing is acknowledged before it is handled or durably moved (the transport's contract).
 """
@@ -23,6 +24,7 @@ from bloodbank.envelope import handling
 from bloodbank.errors import PermanentFailure
 from bloodbank.idempotency import IdempotencyStore
 from bloodbank.metrics import BloodbankMetrics
+from bloodbank.signing import MessageSignatures
 from bloodbank.topology import ConsumerSpec, Headers
 from bloodbank.tracing import consume_span, tracer
 from bloodbank.transport import Delivery, Subscription, Transport
@@ -103,11 +105,17 @@ async def subscribe(
     tracker: CorrelationTracker | None = None,
     metrics: BloodbankMetrics | None = None,
     spec: ConsumerSpec | None = None,
+    signatures: MessageSignatures | None = None,
 ) -> Subscription:
-    """Declare ``consumer``'s queues and bindings and start handling its events."""
+    """Declare ``consumer``'s queues and bindings and start handling its events.
+
+    With ``signatures``, a message is handled only once its signature verifies.
+    """
     spec = spec or ConsumerSpec(consumer, tuple(bindings))
     await transport.declare_consumer(spec)
-    settle = _Settler(spec, handler, validator, idempotency, tracker, metrics or BloodbankMetrics(), transport.name)
+    settle = _Settler(
+        spec, handler, validator, idempotency, tracker, metrics or BloodbankMetrics(), transport.name, signatures
+    )
     return await transport.consume(spec, settle, prefetch=prefetch)
 
 
@@ -128,8 +136,10 @@ class _Settler:
         tracker: CorrelationTracker | None,
         metrics: BloodbankMetrics,
         transport: str,
+        signatures: MessageSignatures | None = None,
     ) -> None:
         self.spec = spec
+        self.signatures = signatures
         self.handler = handler
         self.validator = validator
         self.idempotency = idempotency
@@ -142,16 +152,15 @@ class _Settler:
 
     async def __call__(self, delivery: Delivery) -> None:
         attempts = int(delivery.headers.get(Headers.ATTEMPTS, 0) or 0)
+        if self.signatures is not None:  # before parsing: nothing of an unverified body is trusted
+            refused = self.signatures.verify(delivery.body, delivery.headers)
+            if refused is not None:
+                await self._refuse(delivery, f"BadSignature: {refused}", attempts)
+                return
         try:
             document = self.validator.parse(delivery.body)
         except InvalidEvent as exc:
-            self.metrics.validation.labels("consume", "invalid").inc()
-            token = line_fields.set({"event_id": delivery.message_id, "consumer": self.spec.name})
-            try:
-                with self._traced(delivery, None):
-                    await self._dead_letter(delivery, f"InvalidEvent: {exc}", attempts)
-            finally:
-                line_fields.reset(token)
+            await self._refuse(delivery, f"InvalidEvent: {exc}", attempts)
             return
         self._valid.inc()
         token = line_fields.set(
@@ -165,6 +174,16 @@ class _Settler:
         try:
             with self._traced(delivery, document):
                 await self._settle(delivery, Event(document, attempts + 1))
+        finally:
+            line_fields.reset(token)
+
+    async def _refuse(self, delivery: Delivery, error: str, attempts: int) -> None:
+        """Dead-letter a message that is never handled (invalid, or its signature does not verify)."""
+        self.metrics.validation.labels("consume", "invalid").inc()
+        token = line_fields.set({"event_id": delivery.message_id, "consumer": self.spec.name})
+        try:
+            with self._traced(delivery, None):
+                await self._dead_letter(delivery, error, attempts)
         finally:
             line_fields.reset(token)
 

@@ -2,7 +2,8 @@
 
 ``publish`` returns only after the broker confirmed; nothing invalid reaches the broker;
 when the broker is unreachable the publish is retried until ``publish_timeout``, then
-:class:`~bloodbank.errors.BrokerUnavailable` is raised.
+:class:`~bloodbank.errors.BrokerUnavailable` is raised. With signing keys each message
+carries the signature headers of :mod:`bloodbank.signing`, computed over its final body.
 
 ``publish_many`` is where a batch meets the broker: it splits the batch into windows of
 unconfirmed messages, retries the unconfirmed ones, and answers every event with a
@@ -33,6 +34,7 @@ from bloodbank.envelope import build_envelope
 from bloodbank.errors import BrokerUnavailable, PublishFailed
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.payloads import Payload, payload_document
+from bloodbank.signing import MessageSignatures
 from bloodbank.tracing import publish_span, stamped
 from bloodbank.transport import OutgoingMessage, PublishResult, PublishStatus, Transport
 from gumdrop.backoff import Backoff
@@ -75,7 +77,7 @@ class PublishOutcome:
 
 
 class Publisher:
-    """Publishes validated events through a transport."""
+    """Publishes validated events through a transport, each signed when ``signatures`` is given."""
 
     def __init__(
         self,
@@ -88,8 +90,10 @@ class Publisher:
         tracker: CorrelationTracker | None = None,
         metrics: BloodbankMetrics | None = None,
         on_unrouted: Callable[[str, str], Awaitable[None] | None] | None = None,
+        signatures: MessageSignatures | None = None,
     ) -> None:
         self.transport = transport
+        self.signatures = signatures
         self.validator = validator
         self.source = dict(source)
         self.publish_timeout = publish_timeout
@@ -190,6 +194,7 @@ class Publisher:
         ready: list[tuple[int, Mapping[str, Any], OutgoingMessage]] = []
         spans: dict[int, Span] = {}
         traced = tracing_enabled()
+        signatures = self.signatures
         for index, envelope in enumerate(envelopes):
             body, issues = self._encoded_and_checked(envelope)
             event_type = str(envelope.get("event_type", "")) if isinstance(envelope, Mapping) else ""
@@ -206,6 +211,8 @@ class Publisher:
                 published, trace_headers = stamped(envelope, span)
                 body = msgspec.json.encode(published)
                 message_headers.update(trace_headers)
+            if signatures is not None:  # over the final body, and last: a caller's copy of old headers is replaced
+                message_headers.update(signatures.sign(body))
             message = OutgoingMessage(
                 body=body, routing_key=event_type, message_id=str(envelope["event_id"]), headers=message_headers
             )

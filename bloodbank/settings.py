@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bloodbank.signing import parse_signing_keys
+
 __all__ = ["BloodbankSettings"]
 
 
@@ -67,6 +69,13 @@ class BloodbankSettings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _signing_keys_parse(cls, value: list[str]) -> list[str]:
+        # At start, in one clear line: a key that fails later would dead-letter every message instead.
+        parse_signing_keys(value)
         return value
 
     @property

@@ -1,7 +1,8 @@
 """The batching consumer: every event on the bus into the store, acknowledged only after its commit.
 
 The consumer queue ``candystore.events`` is bound to ``#``. Each delivery is decoded and
-validated at once; an invalid one is dead-lettered there and then. Valid events are
+validated at once; an invalid one is dead-lettered there and then, and so is, with signing
+keys, one whose signature does not verify (``BadSignature: …``, :mod:`bloodbank.signing`). Valid events are
 written in batches (``batch_size`` / ``batch_wait`` from the settings), one transaction
 per batch, and settled after the commit::
 
@@ -33,6 +34,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from bloodbank import ConsumerSpec
+from bloodbank.signing import MessageSignatures
 from bloodbank.topology import STORE_QUEUE, Headers
 from bloodbank.tracing import DeliverySpans
 from bloodbank.transport import Delivery, Subscription, Transport
@@ -54,7 +56,10 @@ _Document = dict[str, Any]
 
 
 class Ingestor:
-    """Consumes ``candystore.events`` into an :class:`EventStore`, in batches, acknowledging after commit."""
+    """Consumes ``candystore.events`` into an :class:`EventStore`, in batches, acknowledging after commit.
+
+    With ``signatures`` (the bus's), only messages whose signature verifies are stored.
+    """
 
     def __init__(
         self,
@@ -66,8 +71,10 @@ class Ingestor:
         registry: CollectorRegistry | None = None,
         spec: ConsumerSpec = CONSUMER,
         on_committed: Callable[[Sequence[_Document]], None] | None = None,
+        signatures: MessageSignatures | None = None,
     ) -> None:
         self.transport = transport
+        self.signatures = signatures
         self.on_committed = on_committed
         self.store = store
         self.spec = spec
@@ -111,17 +118,26 @@ class Ingestor:
         """Decode, validate, hand over to the batcher: nothing here waits, so no task is made per event."""
         if self.batches.stopping:
             return  # left unsettled: the transport gives it back when the subscription stops
+        if self.signatures is not None:  # before parsing: nothing of an unverified body is trusted, nor stored
+            refused = self.signatures.verify(delivery.body, delivery.headers)
+            if refused is not None:
+                self._refuse_at_once(delivery, f"BadSignature: {refused}")
+                return
         try:
             document = self.validator.parse(delivery.body)
         except InvalidEvent as exc:
-            self.metrics.store.labels(Outcome.INVALID.value).inc()
-            self.spans.begin(delivery, None)
-            refusal = asyncio.create_task(self._refuse(delivery, f"InvalidEvent: {exc}"))
-            self._refusing.add(refusal)
-            refusal.add_done_callback(self._refusing.discard)
+            self._refuse_at_once(delivery, f"InvalidEvent: {exc}")
             return
         self.spans.begin(delivery, document)
         self.batches.offer(delivery, document)
+
+    def _refuse_at_once(self, delivery: Delivery, error: str) -> None:
+        """Count a message the store will never keep and dead-letter it in a task of its own (nothing here waits)."""
+        self.metrics.store.labels(Outcome.INVALID.value).inc()
+        self.spans.begin(delivery, None)
+        refusal = asyncio.create_task(self._refuse(delivery, error))
+        self._refusing.add(refusal)
+        refusal.add_done_callback(self._refusing.discard)
 
     async def _refuse(
         self, delivery: Delivery, error: str, *, handled: bool = False, document: _Document | None = None

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_UI_ORIGINS", "CommaSeparated", "ServiceSettings", "split_commas"]
+from gumdrop.principals import KeyRing
+
+__all__ = ["DEFAULT_UI_ORIGINS", "LOCAL_HOSTS", "AccessSettings", "CommaSeparated", "ServiceSettings", "split_commas"]
 
 DEFAULT_UI_ORIGINS = ("http://127.0.0.1:8684", "http://localhost:8684")
 """The Candybar UI's origins: its pages call the APIs from the browser."""
@@ -59,7 +61,60 @@ class ServiceSettings(BaseSettings):
 
     @property
     def connect_args(self) -> dict[str, Any]:
-        """Driver connect arguments: the schema as search_path on PostgreSQL."""
-        if self.database_schema and self.sqlalchemy_url.startswith("postgresql"):
-            return {"server_settings": {"search_path": self.database_schema}}
-        return {}
+        """Driver connect arguments on PostgreSQL: the schema as search_path, the CA file's SSL context.
+
+        Raises :class:`~gumdrop.database_tls.DatabaseTLSError` (a store error) when the TLS settings
+        cannot be used, or when the URL would send a password in clear text to another machine
+        and ``cleartext_credentials`` does not allow it (:mod:`gumdrop.database_tls`).
+        """
+        from gumdrop.database_tls import database_connect_args  # noqa: PLC0415 - SQLAlchemy loads when a store opens, not with the settings
+
+        url = self.sqlalchemy_url
+        args = database_connect_args(
+            url,
+            ca_file=self.database_ca_file,
+            cleartext_credentials=self.cleartext_credentials,
+            prefix=str(self.model_config.get("env_prefix", "")).upper(),
+        )
+        if self.database_schema and url.startswith("postgresql"):
+            args["server_settings"] = {"search_path": self.database_schema}
+        return args
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+"""The names of this machine: the allowed Host names unless ``PLATFORM_ALLOWED_HOSTS`` says otherwise."""
+
+
+class AccessSettings(BaseSettings):
+    """Who may call the platform's APIs and how often; read from ``PLATFORM_*`` by every service alike."""
+
+    model_config = SettingsConfigDict(env_prefix="PLATFORM_", extra="ignore", populate_by_name=True)
+
+    keys_file: Path | None = Field(
+        default=None, description="YAML file of clients: scopes, hashed keys, rates, webhook secrets"
+    )
+    api_keys: CommaSeparated = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("BLOODBANK_API_KEYS", "api_keys"),
+        description="comma-separated client:key pairs, each client with every scope (a quick start)",
+    )
+    allowed_hosts: CommaSeparated = Field(
+        default_factory=lambda: list(LOCAL_HOSTS),
+        description="comma-separated Host names the services answer to (`*.example.com` for subdomains, `*` any)",
+    )
+    rate_per_second: float = Field(default=2000.0, gt=0, description="tokens per second of a client's bucket per scope")
+    rate_burst: int = Field(default=10_000, ge=1, description="the size of a client's bucket per scope")
+    auth_failures_per_minute: int = Field(
+        default=30, ge=1, description="failed authentications a source address may make per minute"
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BLOODBANK_REDIS_URL", "redis_url"),
+        description="shares the rate limits of every process through Redis; unset: each process its own",
+    )
+
+    def key_ring(self) -> KeyRing:
+        """The configured clients: the keys file and ``BLOODBANK_API_KEYS`` together; raises KeysFileError."""
+        from_file = KeyRing.from_file(self.keys_file) if self.keys_file is not None else KeyRing()
+        from_pairs = KeyRing.from_pairs(self.api_keys)
+        return from_file.joined(from_pairs)

@@ -2,6 +2,9 @@
 
 On SQLite each connection gets the same pragmas (WAL, a busy timeout, foreign keys) and
 the SQL functions its store registers; on PostgreSQL connections are pinged before use.
+TLS to PostgreSQL comes from the URL (``?ssl=verify-full``, or libpq's ``sslmode``, which
+asyncpg is given as ``ssl``) and from an SSL context in ``connect_args``
+(:mod:`gumdrop.database_tls`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 import msgspec
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from gumdrop.database_tls import driver_url
 
 __all__ = ["SqliteFunction", "create_autocommit_engine", "create_engine", "is_postgres"]
 
@@ -48,7 +53,7 @@ def create_engine(
     url: str, *, connect_args: Mapping[str, Any] | None = None, sqlite_functions: Sequence[SqliteFunction] = ()
 ) -> AsyncEngine:
     """An engine for ``url``; on SQLite, the file's folder is created and every connection configured."""
-    parsed = make_url(url)
+    parsed = driver_url(make_url(url))
     engine = create_async_engine(
         parsed, connect_args=dict(connect_args or {}), json_serializer=_json_text, pool_pre_ping=True
     )
@@ -78,7 +83,7 @@ def create_autocommit_engine(url: str, *, connect_args: Mapping[str, Any] | None
     wait on a busy machine. No ping: a connection gone stale makes its statement fail, which
     empties the pool of the other stale connections; the caller tries again.
     """
-    parsed = make_url(url)
+    parsed = driver_url(make_url(url))
     if parsed.get_backend_name() != "postgresql":
         return None
     return create_async_engine(

@@ -10,11 +10,15 @@ demand (see :mod:`.blocking`).
 
 After a reconnect aio-pika reopens the channels; the transport then asks every live
 subscription to check that it still consumes (see :mod:`.consumer`).
+
+An ``amqps://`` URL connects over TLS with the given SSL context (see :mod:`.tls`), or one
+that verifies the broker against the system's CAs: never without verification.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -44,6 +48,7 @@ from bloodbank.transport.rabbitmq.consumer import ConsumedQueue, ExistingQueue, 
 from bloodbank.transport.rabbitmq.delivery import RabbitMQDelivery, SettlementRoutes
 from bloodbank.transport.rabbitmq.errors import broker_call, broker_text
 from bloodbank.transport.rabbitmq.publisher import ConfirmedPublisher
+from bloodbank.transport.rabbitmq.tls import broker_ssl_context, handshake_problem
 
 __all__ = ["RabbitMQTransport"]
 
@@ -62,6 +67,8 @@ class RabbitMQTransport(Transport):
     shared exchanges (Candystore's by default); ``()`` leaves them to their consumers.
     ``fast_publish=False`` publishes every message with aiormq's ``basic_publish`` instead of
     the fast path (see :mod:`.publisher`), which is otherwise taken when aiormq fits it.
+    ``ssl_context`` is the TLS of an ``amqps://`` URL (:func:`.tls.broker_ssl_context`);
+    unset, the broker is verified against the system's CAs and the URL's host.
     """
 
     name = "rabbitmq"
@@ -74,8 +81,11 @@ class RabbitMQTransport(Transport):
         call_timeout: float = 10.0,
         shared_consumers: Sequence[ConsumerSpec] = SHARED_CONSUMERS,
         fast_publish: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        # Given for amqps:// always: aiormq would otherwise read the URL's query, no_verify_ssl=1 included.
+        self.ssl_context = ssl_context or (broker_ssl_context() if URL(url).scheme == "amqps" else None)
         self.fast_publish = fast_publish
         self.connection_name = connection_name
         self.call_timeout = call_timeout
@@ -110,13 +120,17 @@ class RabbitMQTransport(Transport):
             return
         try:
             connection = await aio_pika.connect_robust(
-                self.url, timeout=timeout, client_properties={"connection_name": self.connection_name}
+                self.url,
+                timeout=timeout,
+                ssl_context=self.ssl_context,
+                client_properties={"connection_name": self.connection_name},
             )
         except (aiormq.exceptions.AMQPError, OSError, TimeoutError) as exc:
-            raise BrokerUnavailable(
-                f"cannot connect to RabbitMQ at {self._safe_url}: {broker_text(exc)}; check that it runs and that "
-                "the URL's host, credentials and virtual host are right"
-            ) from exc
+            problem = (handshake_problem(exc) if self.ssl_context is not None else None) or (
+                f"{broker_text(exc)}; check that it runs and that the URL's host, credentials and virtual host "
+                "are right"
+            )
+            raise BrokerUnavailable(f"cannot connect to RabbitMQ at {self._safe_url}: {problem}") from exc
         try:
             async with broker_call("opening the publishing channel", timeout=timeout):
                 channel = connection.channel(publisher_confirms=True)
