@@ -40,6 +40,7 @@ from bloodbank.topology import (
 from bloodbank.transport import Delivery, Transport
 from gumdrop.console import EXIT_INVALID, logs_on_stderr, read_settings, traces
 from gumdrop.serving import Listener, PortUnavailable, serve_apps, tune_collector
+from gumdrop.unavailable import SettingRefused
 from holyfields import InvalidEvent, ValidationIssue
 from holyfields.validation import decode_json
 from holyfields.wildcards import InvalidPattern, TypePattern
@@ -94,7 +95,7 @@ def serve(
     try:
         with traces("bloodbank"):
             asyncio.run(_serve(settings, host=host, port=port))
-    except TopologyMismatch as exc:
+    except (TopologyMismatch, SettingRefused) as exc:
         err.print(str(exc))
         raise typer.Exit(EXIT_INVALID) from exc
     except BrokerUnavailable as exc:
@@ -129,6 +130,9 @@ def publish(
         event_id = asyncio.run(_publish(settings, event_type, document, correlation_id or []))
     except InvalidEvent as exc:
         _print_issues(exc.issues)
+        raise typer.Exit(EXIT_INVALID) from exc
+    except SettingRefused as exc:
+        err.print(str(exc))
         raise typer.Exit(EXIT_INVALID) from exc
     except (BrokerUnavailable, PublishFailed) as exc:
         raise _unavailable(exc, settings) from exc
@@ -191,6 +195,9 @@ def tail(
     settings = _settings()
     try:
         asyncio.run(_follow(settings, patterns or ["#"], TailPrinter(out, as_json=as_json, count=count)))
+    except SettingRefused as exc:
+        err.print(str(exc))
+        raise typer.Exit(EXIT_INVALID) from exc
     except BrokerUnavailable as exc:
         raise _unavailable(exc, settings) from exc
     except KeyboardInterrupt:
@@ -293,7 +300,7 @@ def topology(
     settings = _settings()
     try:
         depths = asyncio.run(_topology(settings, verify=verify))
-    except TopologyMismatch as exc:
+    except (TopologyMismatch, SettingRefused) as exc:
         err.print(str(exc))
         raise typer.Exit(EXIT_INVALID) from exc
     except BrokerUnavailable as exc:

@@ -16,7 +16,7 @@ __all__ = ["BloodbankSettings"]
 class BloodbankSettings(BaseSettings):
     """Everything Bloodbank reads from its environment. Built in the app factory, never at import time."""
 
-    model_config = SettingsConfigDict(env_prefix="BLOODBANK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BLOODBANK_", extra="ignore", hide_input_in_errors=True)
 
     broker_url: str | None = Field(default=None, description="amqp://… for RabbitMQ; unset for the embedded broker")
     broker_ca_file: Path | None = Field(
@@ -33,7 +33,6 @@ class BloodbankSettings(BaseSettings):
     redis_url: str | None = Field(default=None, description="redis://… for idempotency and correlation; unset: local")
     redis_prefix: str = Field(default="bloodbank:", description="prefix of every Redis key Bloodbank writes")
     data_dir: Path = Field(default=Path(".33god"), description="where the embedded broker and local stores live")
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated; empty: open")
     signing_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="comma-separated id:secret; the first signs every message, all verify; empty: messages unsigned",
@@ -64,7 +63,7 @@ class BloodbankSettings(BaseSettings):
     )
     watch_seconds: float = Field(default=5.0, gt=0, description="seconds between two readings of the queues")
 
-    @field_validator("api_keys", "signing_keys", "cors_origins", "watch_consumers", mode="before")
+    @field_validator("signing_keys", "cors_origins", "watch_consumers", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

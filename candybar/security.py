@@ -8,14 +8,11 @@ settings name, over HTTP and WebSocket.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from collections.abc import Iterable
 
 from candybar.settings import origin_of
 
-__all__ = ["SecurityHeaders", "content_security_policy", "security_headers"]
+__all__ = ["content_security_policy", "security_headers"]
 
 
 def _websocket_origin(origin: str) -> str:
@@ -52,25 +49,3 @@ def security_headers(api_urls: Iterable[str]) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
-
-
-class SecurityHeaders:
-    """ASGI middleware that adds ``headers`` to every HTTP answer, errors included."""
-
-    def __init__(self, app: ASGIApp, *, headers: Mapping[str, str]) -> None:
-        self.app = app
-        self.headers = dict(headers)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

@@ -10,9 +10,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from candybar.bundle import SinglePageApp
 from candybar.errors import error_response, install_error_handlers
-from candybar.security import SecurityHeaders, security_headers
+from candybar.security import security_headers
 from candybar.settings import CandybarSettings
+from gumdrop.access_control import Access, requires
+from gumdrop.browser_safety import AllowedHosts, SecurityHeaders
 from gumdrop.health import metrics_routes
+from gumdrop.principals import Scope as AccessScope
 from gumdrop.request_ids import RequestIds
 from gumdrop.service_metrics import service_metrics
 from gumdrop.telemetry import request_telemetry
@@ -20,13 +23,15 @@ from gumdrop.telemetry import request_telemetry
 __all__ = ["NoRequestBody", "create_app"]
 
 
-def create_app(settings: CandybarSettings | None = None) -> FastAPI:
-    """The Candybar server. Settings come from ``CANDYBAR_*`` when not given.
+def create_app(settings: CandybarSettings | None = None, *, access: Access | None = None) -> FastAPI:
+    """The Candybar server. Settings come from ``CANDYBAR_*`` when not given, ``access`` from ``PLATFORM_*``.
 
     ``GET /config.json`` tells the app where the other APIs are, ``GET /metrics`` how the server does
-    (requests, process); every other path is the app itself (its files, or ``index.html`` for its pages).
+    (requests, process): with keys on, both need ``read``. Every other path is the app itself (its
+    files, or ``index.html`` for its pages), open: the page must load to ask for a key.
     """
     settings = settings or CandybarSettings()
+    access = access or Access.from_settings()
     bundle = SinglePageApp(settings.bundle_dir)
     app = FastAPI(
         title="Candybar",
@@ -36,6 +41,7 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
         openapi_url=None,
         telemetry=request_telemetry(),
     )
+    app.state.access = access
     install_error_handlers(app)
 
     @app.get("/health/live")
@@ -48,7 +54,7 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
             return error_response(503, f"the UI bundle is missing in {settings.bundle_dir}: run `npm run build:ui`")
         return JSONResponse({"status": "ready"})
 
-    @app.get("/config.json")
+    @app.get("/config.json", dependencies=[requires(AccessScope.READ)])
     async def config() -> Response:
         return JSONResponse({"apis": settings.api_urls}, headers={"Cache-Control": "no-store"})
 
@@ -56,6 +62,7 @@ def create_app(settings: CandybarSettings | None = None) -> FastAPI:
     app.include_router(metrics_routes(registry))
     app.mount("/", bundle, name="bundle")
     app.add_middleware(NoRequestBody)
+    app.add_middleware(AllowedHosts, hosts=access.allowed_hosts)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings.api_urls.values()))
     app.add_middleware(RequestIds, service="candybar", metrics=service_metrics(registry, "candybar"))
     return app

@@ -22,6 +22,7 @@ from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
 from candystore.store.migrate import upgrade
 from candystore.unrouted import UnroutedDrain
+from gumdrop.access_control import Access
 from gumdrop.background import Background
 
 __all__ = ["CandystoreService"]
@@ -35,8 +36,16 @@ DEAD_LETTER_COUNT_PERIOD = 10.0
 class CandystoreService:
     """Candystore's consumers, retention job and API over one started :class:`~bloodbank.Bus`."""
 
-    def __init__(self, settings: CandystoreSettings, bus: Bus, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: CandystoreSettings,
+        bus: Bus,
+        *,
+        registry: CollectorRegistry | None = None,
+        access: Access | None = None,
+    ) -> None:
         self.settings = settings
+        self.access = access or Access.from_settings(origins=settings.cors_origins, host=settings.host)
         self.bus = bus
         self.registry = registry or CollectorRegistry()
         self.store = EventStore.open(settings.sqlalchemy_url, connect_args=settings.connect_args)
@@ -48,6 +57,7 @@ class CandystoreService:
             validator=bus.validator,
             registry=self.registry,
             on_committed=self.hub.publish,
+            signatures=bus.signatures,
         )
         self.keeper = DeadLetterKeeper(bus.transport, self.store, settings=settings, registry=self.registry)
         self.unrouted = UnroutedDrain(
@@ -65,6 +75,7 @@ class CandystoreService:
             settings=settings,
             hub=self.hub,
             registry=self.registry,
+            access=self.access,
             publisher=bus.publisher,
             broker_connected=lambda: bus.transport.connected,
             readiness=self.readiness.problems,
@@ -94,6 +105,7 @@ class CandystoreService:
         await self.keeper.stop(timeout=timeout)
         self.hub.close()
         await self.store.close()
+        await self.access.close()
 
     async def _apply_retention(self) -> None:
         if deleted := await self.store.purge(self.settings.retention_days):

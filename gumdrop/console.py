@@ -19,7 +19,7 @@ from rich.console import Console
 from gumdrop.logs import InvalidLogSetting, LogConfig, configure_logs
 from gumdrop.store_errors import StoreError
 from gumdrop.telemetry import InvalidTelemetrySetting, exporter_names, traces_from_environment
-from gumdrop.unavailable import EXIT_UNAVAILABLE, ServiceUnavailable
+from gumdrop.unavailable import EXIT_UNAVAILABLE, ServiceUnavailable, SettingRefused
 
 __all__ = [
     "EXIT_INVALID",
@@ -95,6 +95,6 @@ def run_service(main: Coroutine[Any, Any, None], *, command: str) -> None:
     except ServiceUnavailable as exc:
         err.print(f"{command} failed: {exc}")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
-    except StoreError as exc:
+    except (StoreError, SettingRefused) as exc:
         err.print(f"{command} failed: {exc}")
         raise typer.Exit(EXIT_INVALID) from exc

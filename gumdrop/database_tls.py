@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import URL, make_url
 
 from gumdrop.store_errors import StoreError
+from gumdrop.unavailable import SettingRefused
 
 __all__ = [
     "CLEARTEXT_MODES",
@@ -43,7 +44,7 @@ CLEARTEXT_MODES = frozenset({None, "disable", "allow", "prefer"})
 """Modes that may send the password without TLS: ``allow`` and ``prefer`` fall back to clear text."""
 
 
-class DatabaseTLSError(StoreError, ValueError):
+class DatabaseTLSError(StoreError, SettingRefused):
     """The database's TLS settings cannot be used, or would send a password in clear text; ``str()`` says which."""
 
 

@@ -16,8 +16,10 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
+from gumdrop.access_control import requires
 from gumdrop.http_errors import RETRY_AFTER_SECONDS, ApiError, documented, json_response
 from gumdrop.issues import ValidationIssue
+from gumdrop.principals import Scope
 from gumdrop.store_errors import StoreError
 
 __all__ = [
@@ -114,8 +116,8 @@ def health_routes(
 
 
 def metrics_routes(registry: CollectorRegistry) -> APIRouter:
-    """``GET /metrics``: ``registry`` in the Prometheus text format."""
-    router = APIRouter()
+    """``GET /metrics``: ``registry`` in the Prometheus text format, for clients with ``read`` when keys are on."""
+    router = APIRouter(dependencies=[requires(Scope.READ)])
 
     @router.get(
         "/metrics",

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from gumdrop.rate_limits import Rate
+from gumdrop.unavailable import SettingRefused
 
 __all__ = [
     "ANONYMOUS",
@@ -97,7 +98,7 @@ def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-class KeysFileError(ValueError):
+class KeysFileError(SettingRefused):
     """The keys file or ``BLOODBANK_API_KEYS`` cannot be used; the message says where and why."""
 
 

@@ -20,6 +20,7 @@ from typing import Protocol
 import uvicorn
 from starlette.types import ASGIApp
 
+from gumdrop.access_control import Access
 from gumdrop.http_deadlines import Deadlines, deadline_protocol
 from gumdrop.unavailable import ServiceUnavailable
 
@@ -120,6 +121,10 @@ async def serve_apps(
     cannot bind; the others are stopped first.
     """
     stop = stop or asyncio.Event()
+    for item in listeners:
+        access = getattr(getattr(item.app, "state", None), "access", None)
+        if isinstance(access, Access):
+            access.announce(item.name, item.host)
     protocol = deadline_protocol(deadlines)
     servers = [
         _Server(

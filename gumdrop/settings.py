@@ -88,7 +88,9 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 class AccessSettings(BaseSettings):
     """Who may call the platform's APIs and how often; read from ``PLATFORM_*`` by every service alike."""
 
-    model_config = SettingsConfigDict(env_prefix="PLATFORM_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PLATFORM_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     keys_file: Path | None = Field(
         default=None, description="YAML file of clients: scopes, hashed keys, rates, webhook secrets"

@@ -8,7 +8,7 @@ kind, so that a command tells them apart from a bug in one place
 
 from __future__ import annotations
 
-__all__ = ["EXIT_UNAVAILABLE", "ServiceUnavailable"]
+__all__ = ["EXIT_UNAVAILABLE", "ServiceUnavailable", "SettingRefused"]
 
 EXIT_UNAVAILABLE = 2
 """The exit code of a command whose database, broker or port is unavailable."""
@@ -16,3 +16,8 @@ EXIT_UNAVAILABLE = 2
 
 class ServiceUnavailable(Exception):
     """Something the service needs is unavailable; ``str()`` says what and why."""
+
+
+class SettingRefused(ValueError):
+    """A setting the service will not run with (a keys file it cannot read, TLS files that do not fit, a
+    password to be sent in clear text); ``str()`` names the setting and what to do. Exit code 1."""

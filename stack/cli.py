@@ -1,4 +1,4 @@
-"""``33god``: run the platform (``up``) and its benchmarks (``bench``)."""
+"""``33god``: run the platform (``up``), its benchmarks (``bench``) and make API keys (``keys new``)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import pydantic
 import typer
 from rich.console import Console
 
 from bloodbank import BloodbankSettings
 from bloodbank.cli import describe_broker
 from candystore import CandystoreSettings
-from gumdrop.console import logs_on_stderr, run_service, traces
+from gumdrop.console import err, logs_on_stderr, read_settings, run_service, traces
+from gumdrop.principals import Scope, hash_key, new_key
+from gumdrop.settings import AccessSettings
 from holyfields.catalog import Catalog, CatalogError
 from stack.bench import BENCHMARKS
 from stack.bench.plot import PlotUnavailable, ensure_plotting, plot_figures
@@ -42,11 +43,12 @@ def up(
     except CatalogError as exc:
         console.print(str(exc), markup=False)
         raise typer.Exit(1) from exc
-    try:
-        settings = PlatformSettings(BloodbankSettings(), CandystoreSettings(), VisibilitySettings())
-    except pydantic.ValidationError as exc:
-        console.print(f"invalid settings: {exc}", markup=False)
-        raise typer.Exit(1) from exc
+    settings = PlatformSettings(
+        read_settings(BloodbankSettings, err),
+        read_settings(CandystoreSettings, err),
+        read_settings(VisibilitySettings, err),
+        read_settings(AccessSettings, err),
+    )
     options = PlatformOptions(
         host=host,
         gateway_port=port,
@@ -120,3 +122,27 @@ def bench(
     print(msgspec.json.encode(result).decode())  # noqa: T201 - the machine-readable last line, plotted or not
     if unplotted:
         raise typer.Exit(1)
+
+
+keys = typer.Typer(help="API keys for PLATFORM_KEYS_FILE.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+_SCOPE_NAMES = ", ".join(scope.value for scope in Scope)
+
+
+@keys.command("new")
+def new_key_command(
+    client: Annotated[str, typer.Argument(help="The client the key is for, e.g. ops or visibility.")],
+    scopes: Annotated[str, typer.Option(help=f"Comma-separated scopes: {_SCOPE_NAMES}.")] = "read",
+) -> None:
+    """Make a new API key: print it once (give it to the client) and the keys-file entry holding its hash."""
+    wanted = [part.strip() for part in scopes.split(",") if part.strip()]
+    unknown = [name for name in wanted if name not in {scope.value for scope in Scope}]
+    if unknown or not wanted:
+        err.print(f"invalid --scopes {scopes!r}: choose from {_SCOPE_NAMES}")
+        raise typer.Exit(1)
+    key = new_key()
+    err.print("The key (shown once; the keys file keeps only its hash):")
+    console.print(key, markup=False)
+    err.print("Its entry in PLATFORM_KEYS_FILE (add the hash to an existing client's keys to rotate):")
+    err.print(f"clients:\n  {client}:\n    scopes: [{', '.join(wanted)}]\n    keys: ['{hash_key(key)}']")

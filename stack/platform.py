@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import make_url
@@ -22,7 +22,9 @@ from candybar import CandybarSettings
 from candybar import create_app as create_ui
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
+from gumdrop.access_control import Access
 from gumdrop.serving import Listener, serve_apps, tune_collector
+from gumdrop.settings import AccessSettings
 from holyfields import Catalog
 from stack.app import create_app
 from stack.demo import DEMO_CONSUMER, DemoTraffic
@@ -73,6 +75,7 @@ class PlatformSettings:
     bloodbank: BloodbankSettings
     candystore: CandystoreSettings
     visibility: VisibilitySettings
+    access: AccessSettings = field(default_factory=AccessSettings)
 
 
 def _shared_database(visibility: VisibilitySettings, candystore: CandystoreSettings) -> VisibilitySettings:
@@ -112,14 +115,19 @@ async def run_platform(
     async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: services first, the bus last
         bus = await Bus.start(bloodbank)
         running.push_async_callback(bus.close, timeout=timeout)
-        store = CandystoreService(candystore, bus)
+        access = settings.access
+        store = CandystoreService(
+            candystore, bus, access=Access.from_settings(access, origins=candystore.cors_origins, host=options.host)
+        )
         await store.start()
         running.push_async_callback(store.stop, timeout=timeout)
-        detector = VisibilityService(visibility, bus)
+        detector = VisibilityService(
+            visibility, bus, access=Access.from_settings(access, origins=visibility.cors_origins, host=options.host)
+        )
         await detector.start()
         running.push_async_callback(detector.stop, timeout=timeout)
         tune_collector()
-        await _serve(options, bus, store, detector, catalog=catalog, ready=ready)
+        await _serve(options, bus, store, detector, catalog=catalog, access=access, ready=ready)
 
 
 async def _serve(
@@ -129,6 +137,7 @@ async def _serve(
     detector: VisibilityService,
     *,
     catalog: Catalog,
+    access: AccessSettings,
     ready: Callable[[], None] | None,
 ) -> None:
     stop = asyncio.Event()
@@ -139,10 +148,24 @@ async def _serve(
         visibility_url=f"http://{host}:{options.visibility_port}",
     )
     listeners = [
-        Listener(create_app(catalog, bus=bus), options.host, options.gateway_port, "gateway"),
+        Listener(
+            create_app(
+                catalog,
+                bus=bus,
+                access=Access.from_settings(access, origins=bus.settings.cors_origins, host=options.host),
+            ),
+            options.host,
+            options.gateway_port,
+            "gateway",
+        ),
         Listener(store.api, options.host, options.candystore_port, "Candystore API"),
         Listener(detector.api, options.host, options.visibility_port, "visibility API"),
-        Listener(create_ui(ui), options.host, options.candybar_port, "Candybar UI"),
+        Listener(
+            create_ui(ui, access=Access.from_settings(access, host=options.host)),
+            options.host,
+            options.candybar_port,
+            "Candybar UI",
+        ),
     ]
     demo_task = None
     if options.demo:

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from bloodbank import Bus
+from gumdrop.access_control import Access
 from gumdrop.background import Background
 from visibility.alerts import Alerter, AlertSink, SlackWebhook
 from visibility.api import create_api
@@ -52,8 +53,10 @@ class VisibilityService:
         rules: RuleSet | None = None,
         sink: AlertSink | None = None,
         now: Callable[[], datetime] | None = None,
+        access: Access | None = None,
     ) -> None:
         self.settings = settings
+        self.access = access or Access.from_settings(origins=settings.cors_origins, host=settings.host)
         self.bus = bus
         self.rules = rules or load_rules(settings.rules)
         self.metrics = VisibilityMetrics(registry)
@@ -87,6 +90,7 @@ class VisibilityService:
             settings=settings,
             lifecycle=self.lifecycle,
             metrics=self.metrics,
+            access=self.access,
             broker_connected=lambda: bus.transport.connected,
             now=now,
         )
@@ -115,6 +119,7 @@ class VisibilityService:
             await self.alerter.stop()
         await self.publisher.stop()
         await self.store.close()
+        await self.access.close()
 
     async def _prune(self) -> None:
         self.detector.prune()

@@ -1,4 +1,4 @@
-"""The gateway's app factory: routes, error shape, API keys, and a lifespan that runs the bus."""
+"""The gateway's app factory: routes, error shape, who may call it, and a lifespan that runs the bus."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from bloodbank.bus import Bus
-from bloodbank.gateway.auth import api_key_guard
 from bloodbank.gateway.errors import install_error_handlers
 from bloodbank.gateway.events import event_routes
 from bloodbank.gateway.health import gateway_health_routes
@@ -18,8 +17,12 @@ from bloodbank.gateway.state import GatewayState
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.openapi import event_components
 from bloodbank.settings import BloodbankSettings
+from gumdrop.access_control import Access, requires
+from gumdrop.browser_safety import AllowedHosts, SecurityHeaders, api_security_headers
 from gumdrop.http_limits import BodyRules, RequestLimits
-from gumdrop.request_ids import REQUEST_ID_HEADER, RequestIds
+from gumdrop.principals import Scope
+from gumdrop.request_ids import RequestIds
+from gumdrop.service_api import CORS_HEADERS, EXPOSED_HEADERS
 from gumdrop.service_metrics import service_metrics
 from gumdrop.telemetry import request_telemetry
 from holyfields import Catalog, EventValidator, default_catalog, default_validator
@@ -34,9 +37,13 @@ confirmed it durably. Every error answer has one shape: `{"errors": [{"path", "m
 
 
 def create_gateway(
-    settings: BloodbankSettings | None = None, *, bus: Bus | None = None, catalog: Catalog | None = None
+    settings: BloodbankSettings | None = None,
+    *,
+    bus: Bus | None = None,
+    catalog: Catalog | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
-    """The HTTP gateway. Settings come from ``BLOODBANK_*`` when not given.
+    """The HTTP gateway. Settings come from ``BLOODBANK_*`` when not given, ``access`` from ``PLATFORM_*``.
 
     Without ``bus``, the lifespan starts one from the settings (connect, declare the topology)
     and closes it on shutdown, after the requests in flight; a given ``bus`` stays its owner's,
@@ -50,9 +57,9 @@ def create_gateway(
     else:
         validator = EventValidator(catalog)
     catalog = validator.catalog
-    state = GatewayState(
-        settings, validator=validator, metrics=bus.metrics if bus is not None else BloodbankMetrics(), bus=bus
-    )
+    access = access or Access.from_settings(origins=settings.cors_origins)
+    metrics = bus.metrics if bus is not None else BloodbankMetrics()
+    state = GatewayState(settings, validator=validator, metrics=metrics, access=access, bus=bus)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -68,8 +75,12 @@ def create_gateway(
         description=_DESCRIPTION,
         lifespan=lifespan,
         telemetry=request_telemetry(),
+        # With keys, the interactive docs are off: their scripts come from a CDN. The OpenAPI document stays.
+        docs_url="/docs" if access.is_open else None,
+        redoc_url="/redoc" if access.is_open else None,
     )
     app.state.gateway = state
+    app.state.access = access
     # Inside CORS, so that a refused body's answer carries the CORS headers the browser needs to read it.
     app.add_middleware(
         RequestLimits,
@@ -86,16 +97,19 @@ def create_gateway(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["content-type", "x-api-key", "authorization", "x-request-id"],
-        expose_headers=[REQUEST_ID_HEADER],
+        allow_headers=[*CORS_HEADERS, "webhook-id", "webhook-timestamp", "webhook-signature"],
+        expose_headers=list(EXPOSED_HEADERS),
     )
-    # Outermost: every answer carries its id, a refused preflight or body included.
+    app.add_middleware(AllowedHosts, hosts=access.allowed_hosts)
+    app.add_middleware(SecurityHeaders, headers=api_security_headers(), docs_paths=("/docs", "/redoc"))
+    # Outermost: every answer carries its id, a refused preflight, Host or body included.
     app.add_middleware(RequestIds, service="bloodbank", metrics=service_metrics(state.metrics.registry, "bloodbank"))
     install_error_handlers(app)
     _document_events(app, catalog)
-    guarded = [Depends(api_key_guard(settings.api_keys))] if settings.api_keys else []
-    app.include_router(event_routes(state), dependencies=guarded)
-    app.include_router(schema_router(catalog), dependencies=guarded, responses={404: {"description": "Not found"}})
+    app.include_router(event_routes(state))
+    app.include_router(
+        schema_router(catalog), dependencies=[requires(Scope.READ)], responses={404: {"description": "Not found"}}
+    )
     app.include_router(gateway_health_routes(state))
     return app
 

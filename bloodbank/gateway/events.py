@@ -11,7 +11,7 @@ event durably.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request
@@ -24,8 +24,11 @@ from bloodbank.gateway.intake import Intake, batch_items
 from bloodbank.gateway.state import GatewayState
 from bloodbank.openapi import EVENT, reference
 from bloodbank.publisher import PublishOutcome, PublishStatus
+from gumdrop.access_control import requires
+from gumdrop.principals import Client, Scope
 from gumdrop.strict_json import InvalidJson, decode_json
 from holyfields import InvalidEvent, ValidationIssue
+from holyfields.wildcards import TypePattern
 
 __all__ = ["answer", "event_routes"]
 
@@ -103,9 +106,9 @@ def event_routes(state: GatewayState) -> APIRouter:
         operation_id="publishEvent",
         openapi_extra=_documented(_EVENT_SCHEMA),
     )
-    async def publish_event(request: Request) -> Response:
+    async def publish_event(request: Request, client: Annotated[Client, requires(Scope.PUBLISH)]) -> Response:
         with state.in_flight:
-            return await publishing.one(request)
+            return await publishing.one(request, client)
 
     @router.post(
         "/events/batch",
@@ -116,9 +119,9 @@ def event_routes(state: GatewayState) -> APIRouter:
         operation_id="publishBatch",
         openapi_extra=_documented(_BATCH_SCHEMA),
     )
-    async def publish_batch(request: Request) -> Response:
+    async def publish_batch(request: Request, client: Annotated[Client, requires(Scope.PUBLISH)]) -> Response:
         with state.in_flight:
-            return await publishing.batch(request)
+            return await publishing.batch(request, client)
 
     return router
 
@@ -129,18 +132,21 @@ class _Publishing:
     def __init__(self, state: GatewayState) -> None:
         self.state = state
         self.settings = state.settings
+        self._patterns: dict[tuple[str, ...], tuple[TypePattern, ...]] = {}
 
-    async def one(self, request: Request) -> Response:
-        document = await _read_json(request, limit=self.settings.max_body_bytes)
+    async def one(self, request: Request, client: Client) -> Response:
+        document = await self._read(request, client)
         try:
             envelope = self._intake(request).envelope(document)
         except InvalidEvent as exc:
             self._count_refused()
             return answer([PublishOutcome.invalid(None, _hint_batch(document, exc.issues))], batch=False)
+        if (refusal := self._refusal(client, envelope)) is not None:
+            raise GatewayError(403, [refusal])
         return answer(await self._publish([envelope]), batch=False)
 
-    async def batch(self, request: Request) -> Response:
-        document = await _read_json(request, limit=self.settings.max_body_bytes)
+    async def batch(self, request: Request, client: Client) -> Response:
+        document = await self._read(request, client)
         try:
             items = batch_items(document)
         except InvalidEvent as exc:
@@ -151,17 +157,23 @@ class _Publishing:
                 f"the batch has {len(items)} events; at most {self.settings.max_batch} are accepted per request: "
                 "split it into smaller batches",
             )
+        # The request paid for one event; a batch costs its number of events.
+        await self.state.access.charge(client, Scope.PUBLISH, len(items) - 1)
         outcomes: list[PublishOutcome | None] = [None] * len(items)
         envelopes: list[dict[str, Any]] = []
         positions: list[int] = []
         convert = self._intake(request).envelope
         for index, item in enumerate(items):
             try:
-                envelopes.append(convert(item))
+                envelope = convert(item)
             except InvalidEvent as exc:
                 self._count_refused()
                 outcomes[index] = PublishOutcome.invalid(None, exc.issues)
                 continue
+            if (refusal := self._refusal(client, envelope)) is not None:
+                outcomes[index] = PublishOutcome.invalid(None, [refusal])
+                continue
+            envelopes.append(envelope)
             positions.append(index)
         for index, outcome in zip(positions, await self._publish(envelopes), strict=True):
             outcomes[index] = outcome
@@ -175,6 +187,33 @@ class _Publishing:
             return await self.state.publisher.publish_many(envelopes)
         except BrokerUnavailable as exc:
             raise GatewayError.broker_unavailable(str(exc)) from exc
+
+    async def _read(self, request: Request, client: Client) -> Any:
+        """The request's JSON, once its signature is checked (when it is signed or must be)."""
+        body = await _read_body(request, limit=self.settings.max_body_bytes)
+        if client.authenticated:
+            await self.state.signatures.check(client, body, request.headers)
+        try:
+            return decode_json(body)
+        except InvalidJson as exc:  # not JSON, or a duplicate key, nesting too deep, U+0000, a number beyond a double
+            raise GatewayError(422, [ValidationIssue(exc.path, exc.message)]) from exc
+
+    def _refusal(self, client: Client, envelope: dict[str, Any]) -> ValidationIssue | None:
+        """Why ``client`` may not publish ``envelope`` (a type outside its patterns); None when it may."""
+        if not client.publish_patterns:
+            return None
+        patterns = self._patterns.get(client.publish_patterns)
+        if patterns is None:
+            patterns = self._patterns[client.publish_patterns] = tuple(
+                TypePattern.parse(text) for text in client.publish_patterns
+            )
+        event_type = envelope.get("event_type")
+        if isinstance(event_type, str) and any(pattern.matches(event_type) for pattern in patterns):
+            return None
+        allowed = ", ".join(client.publish_patterns)
+        return ValidationIssue(
+            "$.event_type", f"client {client.name!r} may publish only event types matching {allowed}"
+        )
 
     def _intake(self, request: Request) -> Intake:
         client = request.client
@@ -205,8 +244,8 @@ def _legacy_flag(request: Request) -> bool | None:
     raise GatewayError(422, [ValidationIssue("query.legacy", f"{value!r} is not a boolean: use true or false")])
 
 
-async def _read_json(request: Request, *, limit: int) -> Any:
-    """The decoded body; 413 as soon as it is known to exceed ``limit`` bytes, 422 at its path for JSON refused.
+async def _read_body(request: Request, *, limit: int) -> bytes:
+    """The raw body (what a signature covers); 413 as soon as it is known to exceed ``limit`` bytes.
 
     The gateway's :class:`~gumdrop.http_limits.RequestLimits` refuses a body too large or not
     JSON before the route runs; the size is checked here too, wherever the routes are mounted.
@@ -221,10 +260,7 @@ async def _read_json(request: Request, *, limit: int) -> Any:
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    try:
-        return decode_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    except InvalidJson as exc:  # not JSON, or a duplicate key, nesting too deep, U+0000, a number beyond a double
-        raise GatewayError(422, [ValidationIssue(exc.path, exc.message)]) from exc
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(limit: int) -> GatewayError:

@@ -1,5 +1,6 @@
-"""``GET /health/live``, ``GET /health/ready`` and ``GET /metrics`` (:mod:`gumdrop.health`): open to probes and
-scrapers, no key needed. The gateway is ready once connected, with the topology verified, and not blocked."""
+"""``GET /health/live``, ``GET /health/ready`` and ``GET /metrics`` (:mod:`gumdrop.health`): the probes are open,
+the metrics need ``read`` when keys are on. The gateway is ready once connected, with the topology verified, and not
+blocked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a running gateway holds: its settings, the bus, whether it is ready, and the requests in flight."""
+"""What a running gateway holds: its settings, who may call it, the bus, whether it is ready, the requests in flight."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import socket
 from types import TracebackType
 
 import structlog
+from redis.asyncio import Redis
 
 from bloodbank.bus import Bus
 from bloodbank.gateway.errors import GatewayError
+from bloodbank.gateway.signatures import RequestSignatures
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.publisher import Publisher
 from bloodbank.queue_watch import QueueWatch, watched_queues
 from bloodbank.settings import BloodbankSettings
+from gumdrop.access_control import Access
 from gumdrop.background import Background
 from holyfields import EventValidator
 
@@ -59,9 +62,13 @@ class GatewayState:
         *,
         validator: EventValidator,
         metrics: BloodbankMetrics,
+        access: Access,
         bus: Bus | None = None,
     ) -> None:
         self.settings = settings
+        self.access = access
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url and not access.is_open else None
+        self.signatures = RequestSignatures(redis=redis, prefix=f"{settings.redis_prefix}webhook-id:")
         self.validator = validator
         self.metrics = metrics
         self.hostname = socket.gethostname()
@@ -92,6 +99,8 @@ class GatewayState:
         if self._owns_bus and self.bus is not None:
             bus, self.bus = self.bus, None
             await bus.close()
+        await self.signatures.close()
+        await self.access.close()
 
     @property
     def publisher(self) -> Publisher:

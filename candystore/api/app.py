@@ -22,6 +22,7 @@ from candystore.api.trace import trace_routes
 from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
+from gumdrop.access_control import Access
 from gumdrop.health import StoreReadiness, health_routes
 from gumdrop.service_api import ServiceApi, service_api
 
@@ -41,6 +42,7 @@ def create_api(
     settings: CandystoreSettings,
     hub: LiveHub,
     registry: CollectorRegistry,
+    access: Access,
     publisher: Publisher | None = None,
     broker_connected: Callable[[], bool] | None = None,
     readiness: Callable[[], Sequence[str]] | None = None,
@@ -64,6 +66,7 @@ def create_api(
             methods=("GET", "POST", "DELETE"),
             translations=TRANSLATIONS,
             body_errors=BODY_ERRORS,
+            access=access,
         )
     )
     # The trace route comes before /events/{event_id}; the path parameter cannot hold a slash anyway.

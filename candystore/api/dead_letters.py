@@ -26,7 +26,9 @@ from candystore.api.params import Cursor, Timestamp, TypePatternText, only_query
 from candystore.replay import ReplayOutcome, replay_dead_letters
 from candystore.store import EventStore
 from candystore.store.dead_letters import DeadLetterFilter, DeadLetterRecord, DeadLetterState
+from gumdrop.access_control import audit_actor, requires
 from gumdrop.http_errors import ApiError
+from gumdrop.principals import Client, Scope
 from holyfields import ValidationIssue
 
 __all__ = ["dead_letter_routes"]
@@ -41,6 +43,7 @@ def _not_found(letter_id: uuid.UUID) -> ApiError:
 
 def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRouter:
     router = APIRouter(tags=["dead letters"])
+    reads = [requires(Scope.READ)]
 
     @router.get(
         "/dlq",
@@ -48,7 +51,7 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         summary="List dead letters, newest first",
         operation_id="listDeadLetters",
         responses=error_responses(422, 503),
-        dependencies=[Depends(only_query(*_LIST_NAMES))],
+        dependencies=[*reads, Depends(only_query(*_LIST_NAMES))],
     )
     async def list_dead_letters(
         *,
@@ -80,7 +83,7 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         summary="One dead letter",
         operation_id="getDeadLetter",
         responses=error_responses(404, 422, 503),
-        dependencies=[Depends(only_query())],
+        dependencies=[*reads, Depends(only_query())],
     )
     async def get_dead_letter(dead_letter_id: _LetterId) -> DeadLetterModel:
         found = await store.dead_letter(dead_letter_id)
@@ -96,7 +99,8 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         responses=error_responses(404, 409, 422, 503),
         dependencies=[Depends(only_query())],
     )
-    async def replay(body: ReplayRequest) -> ReplayResponse:
+    async def replay(body: ReplayRequest, client: Annotated[Client, requires(Scope.OPERATE)]) -> ReplayResponse:
+        actor = audit_actor(client, body.actor, path="$.actor")
         if publisher is None:
             raise ApiError.at(503, None, "replay is unavailable: this Candystore is not connected to the bus")
         if (body.ids is None) == (body.filter is None):
@@ -104,12 +108,12 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
         if body.ids is not None:
             await _check_replayable(store, body.ids)
             results = await replay_dead_letters(
-                store, publisher, actor=body.actor, ids=[str(letter_id) for letter_id in body.ids]
+                store, publisher, actor=actor, ids=[str(letter_id) for letter_id in body.ids]
             )
         else:
             assert body.filter is not None  # noqa: S101 - checked above
             filters = _replay_filter(body.filter)
-            results = await replay_dead_letters(store, publisher, actor=body.actor, filters=filters, limit=body.limit)
+            results = await replay_dead_letters(store, publisher, actor=actor, filters=filters, limit=body.limit)
         return ReplayResponse(
             replayed=sum(result.outcome is ReplayOutcome.REPLAYED for result in results),
             results=[ReplayResultModel.of(result) for result in results],
@@ -125,10 +129,17 @@ def dead_letter_routes(store: EventStore, publisher: Publisher | None) -> APIRou
     )
     async def discard(
         dead_letter_id: _LetterId,
-        actor: Annotated[str, Query(min_length=1, max_length=200, description="who discards it")],
         reason: Annotated[str, Query(min_length=1, max_length=2000, description="why it is discarded")],
+        client: Annotated[Client, requires(Scope.OPERATE)],
+        actor: Annotated[
+            str | None,
+            Query(
+                min_length=1, max_length=200, description="who discards it; with API keys, the client (leave it out)"
+            ),
+        ] = None,
     ) -> DeadLetterModel:
-        discarded = await store.discard_dead_letter(dead_letter_id, actor=actor, reason=reason)
+        who = audit_actor(client, actor, path="query.actor")
+        discarded = await store.discard_dead_letter(dead_letter_id, actor=who, reason=reason)
         if discarded is None:
             raise _not_found(dead_letter_id)
         return DeadLetterModel.of(discarded)

@@ -12,7 +12,9 @@ from candystore.api.errors import error_responses
 from candystore.api.models import EventPage
 from candystore.api.params import EVENT_FILTER_NAMES, Cursor, Timestamp, TypePatternText, event_filter, only_query
 from candystore.store import EventStore
+from gumdrop.access_control import requires
 from gumdrop.http_errors import ApiError, json_response
+from gumdrop.principals import Scope
 from holyfields.generated.python import EventEnvelope
 
 __all__ = ["event_routes"]
@@ -30,7 +32,7 @@ next page: pages stay stable while events arrive.
 
 
 def event_routes(store: EventStore) -> APIRouter:
-    router = APIRouter(tags=["events"])
+    router = APIRouter(tags=["events"], dependencies=[requires(Scope.READ)])
 
     @router.get(
         "/events",

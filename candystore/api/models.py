@@ -195,7 +195,12 @@ class ReplayRequest(BaseModel):
         },
     )
 
-    actor: str = Field(min_length=1, max_length=200, description="who replays them (kept for audit)")
+    actor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="who replays them (kept for audit); with API keys, the client (leave it out)",
+    )
     ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=MAX_REPLAY_IDS)
     filter: DeadLetterFilterBody | None = None
     limit: int = Field(default=MAX_REPLAY_IDS, ge=1, le=MAX_REPLAY_IDS, description="with `filter`: how many at most")

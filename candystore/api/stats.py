@@ -12,7 +12,9 @@ from candystore.api.models import StatsModel
 from candystore.api.params import Timestamp, only_query
 from candystore.store import EventStore
 from candystore.store.stats import MAX_WINDOW
+from gumdrop.access_control import requires
 from gumdrop.http_errors import ApiError
+from gumdrop.principals import Scope
 
 __all__ = ["stats_routes"]
 
@@ -22,7 +24,7 @@ LAST_START = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def stats_routes(store: EventStore) -> APIRouter:
-    router = APIRouter(tags=["stats"])
+    router = APIRouter(tags=["stats"], dependencies=[requires(Scope.READ)])
 
     @router.get(
         "/stats",

@@ -6,6 +6,8 @@ socket with 1008 and a reason naming the parameter. When the hub already serves 
 maximum of subscribers, the socket is closed with 1013 and a reason. A client that
 falls too far behind is dropped by the hub and closed with 1013 and ``too slow: N events
 behind``; it reconnects and catches up with ``GET /events``. Shutdown closes with 1001.
+With API keys, the client needs ``read``: a refusal closes with 4401, 4403 or 4429 and why
+(see :func:`gumdrop.access_control.accept_websocket`), as does a page from a foreign origin.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from candystore.api.params import parse_stream_filter
 from candystore.live import HubFull, LiveHub, LiveSubscriber, SubscriberDropped
 from candystore.store.writes import normalise_timestamp
+from gumdrop.access_control import accept_websocket
 from gumdrop.http_errors import ApiError
+from gumdrop.principals import Scope
 
 __all__ = ["POLICY_VIOLATION", "stream_routes"]
 
@@ -75,7 +79,8 @@ def stream_routes(hub: LiveHub) -> APIRouter:
 
     @router.websocket("/events/stream")
     async def stream(websocket: WebSocket) -> None:
-        await websocket.accept()
+        if await accept_websocket(websocket, Scope.READ) is None:
+            return  # refused, with a close code and reason saying why
         try:
             filters = parse_stream_filter(websocket.query_params)
         except ApiError as exc:

@@ -12,7 +12,9 @@ from candystore.api.errors import error_responses
 from candystore.api.models import TraceModel
 from candystore.api.params import only_query
 from candystore.store import EventStore, Trace, TraceNode
+from gumdrop.access_control import requires
 from gumdrop.http_errors import ApiError, json_response
+from gumdrop.principals import Scope
 
 __all__ = ["trace_routes"]
 
@@ -41,7 +43,7 @@ def trace_document(trace: Trace) -> dict[str, Any]:
 
 
 def trace_routes(store: EventStore, *, ceiling: int) -> APIRouter:
-    router = APIRouter(tags=["events"])
+    router = APIRouter(tags=["events"], dependencies=[requires(Scope.READ)])
 
     @router.get(
         "/events/trace/{event_id}",

@@ -69,7 +69,7 @@ async def test_transport_reports_the_block_until_the_alarm_clears(rabbitmq_url: 
 def test_gateway_is_not_ready_while_the_broker_blocks_publishing(rabbitmq_url: str, tmp_path: Path) -> None:
     """While RabbitMQ blocks the gateway, `/health/ready` is 503 saying why and `bloodbank_broker_blocked` is 1."""
     settings = BloodbankSettings(broker_url=rabbitmq_url, data_dir=tmp_path, publish_timeout=1)
-    with TestClient(create_gateway(settings)) as client:
+    with TestClient(create_gateway(settings), base_url="http://localhost") as client:
         assert client.get("/health/ready").status_code == 200
         assert "bloodbank_broker_blocked 0.0" in client.get("/metrics").text
         with memory_alarm(rabbitmq_url):

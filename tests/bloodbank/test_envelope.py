@@ -175,12 +175,12 @@ def test_consumer_spec_refuses_bad_names_and_empty_bindings() -> None:
         ConsumerSpec("c", ("retail*",))
 
 
-def test_settings_read_comma_separated_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """API keys come from one comma-separated environment variable."""
-    monkeypatch.setenv("BLOODBANK_API_KEYS", "alpha, beta,,gamma")
+def test_settings_read_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lists come from one comma-separated environment variable."""
+    monkeypatch.setenv("BLOODBANK_CORS_ORIGINS", "http://a, http://b,,http://c")
     monkeypatch.setenv("BLOODBANK_PUBLISH_TIMEOUT", "2.5")
     settings = BloodbankSettings()
-    assert settings.api_keys == ["alpha", "beta", "gamma"]
+    assert settings.cors_origins == ["http://a", "http://b", "http://c"]
     assert settings.publish_timeout == 2.5
 
 

@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ from bloodbank.gateway.state import GatewayState
 from bloodbank.publisher import PublishOutcome
 from bloodbank.topology import UNROUTED_QUEUE
 from bloodbank.transport import Delivery, PublishResult, PublishStatus, Transport
+from gumdrop.access_control import Access
 from gumdrop.logs import LogConfig, configure_logs
+from gumdrop.settings import AccessSettings
 from holyfields import ValidationIssue, default_catalog
 from holyfields.validation import decode_json
 
@@ -98,9 +100,10 @@ def take(client: TestClient, count: int, queue: str = QUEUE) -> list[bytes]:
 def make_client(tmp_path: Path) -> ClientFactory:
     """Builds a gateway client on the test's broker file; settings can be overridden."""
 
-    def make(**overrides: Any) -> TestClient:
+    def make(*, api_keys: Sequence[str] = (), **overrides: Any) -> TestClient:
         settings = BloodbankSettings(data_dir=tmp_path, publish_timeout=0.5, **overrides)
-        return TestClient(create_gateway(settings))
+        access = Access.from_settings(AccessSettings(api_keys=list(api_keys), keys_file=None, redis_url=None))
+        return TestClient(create_gateway(settings, access=access), base_url="http://localhost")
 
     return make
 
@@ -338,11 +341,13 @@ def test_body_larger_than_the_limit_is_a_413(make_client: ClientFactory) -> None
 
 def test_api_keys_are_required_when_configured(make_client: ClientFactory) -> None:
     """With keys set, a missing or wrong key is a 401 with WWW-Authenticate; a right one in either header works."""
-    with started(make_client(api_keys=["first-key", "second-key"])) as client:
+    with started(make_client(api_keys=["one:first-key", "two:second-key"])) as client:
         missing = client.post("/events", json=short_form())
         assert missing.status_code == 401
-        assert "ApiKey" in missing.headers["www-authenticate"]
-        assert errors_of(missing) == [("header.X-API-Key", "an API key is required: send it in the X-API-Key header")]
+        assert missing.headers["www-authenticate"] == 'Bearer realm="33god"'
+        assert errors_of(missing) == [
+            ("header.X-API-Key", "an API key is required: send it as `Authorization: Bearer KEY` or `X-API-Key`")
+        ]
         wrong = client.post("/events", json=short_form(), headers={"X-API-Key": "first-kez"})
         assert wrong.status_code == 401
         assert errors_of(wrong) == [("header.X-API-Key", "the API key is not valid")]
@@ -350,8 +355,10 @@ def test_api_keys_are_required_when_configured(make_client: ClientFactory) -> No
         assert client.post("/events", json=short_form(), headers={"X-API-Key": "second-key"}).status_code == 202
         bearer = client.post("/events/batch", json=[short_form()], headers={"Authorization": "Bearer first-key"})
         assert bearer.status_code == 200
-        for open_route in ("/health/live", "/health/ready", "/metrics"):
+        for open_route in ("/health/live", "/health/ready"):
             assert client.get(open_route).status_code == 200
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"X-API-Key": "first-key"}).status_code == 200
         assert depth(client) == 2
 
 
@@ -636,7 +643,7 @@ def test_every_error_has_the_one_shape_and_is_documented(client: TestClient) -> 
 def test_gateway_publishes_to_rabbitmq(rabbitmq_url: str, tmp_path: Path) -> None:
     """On RabbitMQ the gateway is ready, answers 202 after the confirm, and the event is on the bound queue."""
     settings = BloodbankSettings(broker_url=rabbitmq_url, data_dir=tmp_path, publish_timeout=5)
-    with started(TestClient(create_gateway(settings))) as client:
+    with started(TestClient(create_gateway(settings), base_url="http://localhost")) as client:
         assert client.get("/health/ready").json() == {"status": "ready", "transport": "rabbitmq"}
         sent = envelope()
         assert client.post("/events", json=sent).status_code == 202

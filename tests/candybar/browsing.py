@@ -28,7 +28,7 @@ def shoot(page: Page, name: str) -> None:
 def publish(platform: RunningPlatform, payload: dict[str, Any], **fields: Any) -> str:
     """Publish one event through the gateway, as a producer does; its id."""
     body = {"event_type": fields.pop("event_type", POISON_TYPE), "payload": payload, **fields}
-    answer = httpx.post(f"{platform.gateway_url}/events", json=body, timeout=30)
+    answer = httpx.post(f"{platform.gateway_url}/events", json=body, headers=platform.headers, timeout=30)
     assert answer.status_code == 202, answer.text
     return str(answer.json()["event_id"])
 
@@ -37,7 +37,7 @@ def wait_stored(platform: RunningPlatform, event_id: str) -> dict[str, Any]:
     """The event as Candystore stored it, once it has."""
     deadline = time.monotonic() + WAIT_MS / 1000
     while time.monotonic() < deadline:
-        answer = httpx.get(f"{platform.candystore_url}/events/{event_id}", timeout=10)
+        answer = httpx.get(f"{platform.candystore_url}/events/{event_id}", headers=platform.headers, timeout=10)
         if answer.status_code == 200:
             return dict(answer.json())
         time.sleep(0.1)

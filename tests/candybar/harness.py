@@ -2,9 +2,12 @@
 
 Everything runs in one event loop on a thread of its own (Playwright's sync API owns the
 test's thread). The gateway and Candystore answer the UI's origin with CORS headers, as a
-deployment that serves the UI on another port must configure them. With ``visibility``
-the visibility layer runs on the same bus too (its API allows the UI's origin itself);
-without it nothing answers at its address, as when the layer is not deployed.
+deployment that serves the UI on another port must configure them (the live stream
+checks the page's origin against them). With ``visibility`` the visibility layer runs on
+the same bus too (its API allows the UI's origin itself); without it nothing answers at
+its address, as when the layer is not deployed. With ``api_key`` every API, Candybar's
+``/config.json`` included, requires that client's key, as ``BLOODBANK_API_KEYS`` makes them;
+``keys_file`` adds the clients of a ``PLATFORM_KEYS_FILE`` (other scopes, other rates).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from bloodbank.gateway import create_gateway
 from candybar import CandybarSettings, create_app
 from candystore import CandystoreSettings
 from candystore.service import CandystoreService
+from gumdrop.access_control import Access
+from gumdrop.settings import AccessSettings
 from visibility.service import VisibilityService
 from visibility.settings import VisibilitySettings
 
@@ -64,6 +69,18 @@ class Poison:
         self.handled.append(str(event.document["event_id"]))
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    """A client's key, as ``BLOODBANK_API_KEYS=client:key`` gives it (every scope)."""
+
+    client: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
 @dataclass
 class RunningPlatform:
     gateway_url: str
@@ -72,8 +89,14 @@ class RunningPlatform:
     visibility_url: str
     poison: Poison
     loop: asyncio.AbstractEventLoop
+    api_key: ApiKey | None = None
 
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a caller sends to be let in: the key when the platform requires one."""
+        return self.api_key.headers if self.api_key is not None else {}
 
     def run(self, work: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run a coroutine on the platform's loop and return its result."""
@@ -112,11 +135,31 @@ def _visibility_settings(data_dir: Path, ui_origin: str) -> VisibilitySettings:
     )
 
 
+@dataclass(frozen=True)
+class _Keys:
+    api_key: ApiKey | None
+    keys_file: Path | None
+    ui_origin: str
+
+    def access(self) -> Access | None:
+        """A service's own access (its own rate limits); None without keys: it reads ``PLATFORM_*``, unset here."""
+        if self.api_key is None and self.keys_file is None:
+            return None
+        pairs = f"{self.api_key.client}:{self.api_key.key}" if self.api_key is not None else ""
+        # Rate limits kept in the process, whatever BLOODBANK_REDIS_URL says: each run starts with full buckets.
+        settings = AccessSettings(api_keys=pairs, keys_file=self.keys_file, redis_url=None)
+        return Access.from_settings(settings, origins=[self.ui_origin])
+
+
 @contextlib.contextmanager
-def running_platform(data_dir: Path, *, visibility: bool = False) -> Iterator[RunningPlatform]:
-    """Start everything (the visibility layer too when asked); stop it all in order when the block ends."""
+def running_platform(
+    data_dir: Path, *, visibility: bool = False, api_key: ApiKey | None = None, keys_file: Path | None = None
+) -> Iterator[RunningPlatform]:
+    """Start everything (the visibility layer too when asked, every API behind keys when given);
+    stop it all in order when the block ends."""
     sockets = {name: _listening_socket() for name in ("gateway", "candystore", "candybar", "visibility")}
     urls = {name: _url(sock) for name, sock in sockets.items()}
+    keys = _Keys(api_key, keys_file, ui_origin=urls["candybar"])
     if not visibility:
         sockets.pop("visibility").close()  # nothing serves it: the UI shows the visibility layer as not running
     loop = asyncio.new_event_loop()
@@ -126,27 +169,37 @@ def running_platform(data_dir: Path, *, visibility: bool = False) -> Iterator[Ru
     stoppers: list[Callable[[], Awaitable[None]]] = []
 
     async def start() -> None:
-        bus = await Bus.start(BloodbankSettings(data_dir=data_dir / "bus"))
+        bus = await Bus.start(BloodbankSettings(data_dir=data_dir / "bus", cors_origins=[keys.ui_origin]))
         stoppers.append(bus.close)
         await bus.subscribe(POISON_CONSUMER, [POISON_TYPE], poison.handle)
-        service = CandystoreService(CandystoreSettings(data_dir=data_dir / "store", batch_wait=0.01), bus)
+        service = CandystoreService(
+            CandystoreSettings(data_dir=data_dir / "store", batch_wait=0.01, cors_origins=[keys.ui_origin]),
+            bus,
+            access=keys.access(),
+        )
         await service.start()
         stoppers.append(service.stop)
         apps: list[tuple[ASGIApp, str]] = []
         if visibility:
             (data_dir / "visibility").mkdir(exist_ok=True)
-            layer = VisibilityService(_visibility_settings(data_dir / "visibility", urls["candybar"]), bus)
+            layer = VisibilityService(
+                _visibility_settings(data_dir / "visibility", keys.ui_origin), bus, access=keys.access()
+            )
             await layer.start()
             stoppers.append(layer.stop)
             apps.append((layer.api, "visibility"))
         ui = create_app(
             CandybarSettings(
                 gateway_url=urls["gateway"], candystore_url=urls["candystore"], visibility_url=urls["visibility"]
-            )
+            ),
+            access=keys.access(),
         )
         apps += [
-            (_with_cors(create_gateway(bus.settings, bus=bus), urls["candybar"]), "gateway"),
-            (_with_cors(service.api, urls["candybar"]), "candystore"),
+            (
+                _with_cors(create_gateway(bus.settings, bus=bus, access=keys.access()), keys.ui_origin),
+                "gateway",
+            ),
+            (_with_cors(service.api, keys.ui_origin), "candystore"),
             (ui, "candybar"),
         ]
         for app, name in apps:
@@ -165,7 +218,9 @@ def running_platform(data_dir: Path, *, visibility: bool = False) -> Iterator[Ru
         for stopper in reversed(stoppers):
             await stopper()
 
-    platform = RunningPlatform(urls["gateway"], urls["candystore"], urls["candybar"], urls["visibility"], poison, loop)
+    platform = RunningPlatform(
+        urls["gateway"], urls["candystore"], urls["candybar"], urls["visibility"], poison, loop, api_key
+    )
     try:
         platform.run(start(), timeout=START_TIMEOUT)
         yield platform

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gumdrop.access_control import Access
+
 SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "candybar" / "web" / "src" / "api"
 
 
@@ -35,7 +37,7 @@ def candystore_document() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
         settings = CandystoreSettings(data_dir=Path(data_dir))
         store = EventStore.open(settings.sqlalchemy_url)  # never connects: only the routes are read
-        api = create_api(store, settings=settings, hub=LiveHub(), registry=CollectorRegistry())
+        api = create_api(store, settings=settings, hub=LiveHub(), registry=CollectorRegistry(), access=Access.open())
         return api.openapi()
 
 
@@ -58,7 +60,13 @@ def visibility_document() -> dict[str, Any]:
         settings = VisibilitySettings(data_dir=Path(data_dir))
         store = VisibilityStore.open(settings.sqlalchemy_url)  # never connects: only the routes are read
         lifecycle = Lifecycle(store, rules=load_rules(), publisher=OutboxPublisher(store, never_sent))
-        api = create_api(store, settings=settings, lifecycle=lifecycle, metrics=VisibilityMetrics(CollectorRegistry()))
+        api = create_api(
+            store,
+            settings=settings,
+            lifecycle=lifecycle,
+            metrics=VisibilityMetrics(CollectorRegistry()),
+            access=Access.open(),
+        )
         return api.openapi()
 
 

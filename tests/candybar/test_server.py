@@ -37,7 +37,7 @@ def client(bundle: Path) -> TestClient:
         candystore_url="https://store.example:8683/",
         visibility_url="http://127.0.0.1:8685",
     )
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://localhost")
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -165,7 +165,7 @@ def test_metrics_are_the_servers_own_never_the_page(client):
 
 def test_a_missing_bundle_says_how_to_build_it(tmp_path):
     """Without a built bundle, pages and readiness answer 503 naming the command that builds it."""
-    client = TestClient(create_app(CandybarSettings(bundle_dir=tmp_path / "nowhere")))
+    client = TestClient(create_app(CandybarSettings(bundle_dir=tmp_path / "nowhere")), base_url="http://localhost")
     for path in ("/", "/health/ready"):
         answer = client.get(path)
         assert answer.status_code == 503

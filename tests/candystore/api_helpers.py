@@ -13,6 +13,7 @@ from candystore.api import create_api
 from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
+from gumdrop.access_control import Access
 from holyfields import default_catalog
 
 OFFER_TYPE = "retail.offer.surfaced.v1"
@@ -25,12 +26,13 @@ def make_api(store: EventStore, tmp_path: Path, **options: Any) -> Any:
     """The API over ``store``, with a fresh hub and registry unless given."""
     options.setdefault("hub", LiveHub())
     options.setdefault("registry", CollectorRegistry())
+    options.setdefault("access", Access.open())
     config = CandystoreSettings(data_dir=tmp_path, trace_max_nodes=TRACE_CEILING)
     return create_api(store, settings=config, **options)
 
 
 def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://candystore")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 def errors_of(response: Any) -> list[tuple[str | None, str]]:

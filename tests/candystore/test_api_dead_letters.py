@@ -120,7 +120,8 @@ async def test_dlq_discard_keeps_the_row_with_who_and_why(store, client):
     ]
     missing = await client.delete(f"/dlq/{letter_id}")
     assert missing.status_code == 422
-    assert errors_of(missing) == [("query.actor", "Field required"), ("query.reason", "Field required")]
+    assert errors_of(missing) == [("query.reason", "Field required")]
+
     assert (await client.delete(f"/dlq/{uuid.uuid4()}", params={"actor": "x", "reason": "y"})).status_code == 404
 
 
@@ -189,8 +190,8 @@ async def test_dlq_replay_by_filter_and_bad_requests(store, transport, replaying
     assert msgspec.json.decode(delivery.body)["event_id"] == events[0]["event_id"]
     both = await replaying.post("/dlq/replay", json={"actor": "ops", "ids": [str(uuid.uuid4())], "filter": {}})
     assert errors_of(both) == [("$", "give either ids or filter (not both)")]
-    nobody = await replaying.post("/dlq/replay", json={"ids": [str(uuid.uuid4())]})
-    assert errors_of(nobody) == [("$.actor", "Field required")]
+    nobody = await replaying.post("/dlq/replay", json={"actor": " ", "ids": [str(uuid.uuid4())]})
+    assert nobody.status_code == 404  # a blank actor is anonymous, as is none, on a platform without keys
     naive = await replaying.post("/dlq/replay", json={"actor": "o", "filter": {"since": "2026-03-01T00:00:00"}})
     ((path, message),) = errors_of(naive)
     assert (path, message) == ("$.filter.since", f"'2026-03-01T00:00:00' {NOT_RFC_3339}")

@@ -29,7 +29,7 @@ def streaming(tmp_path) -> Callable[..., TestClient]:
 
     def make(hub: LiveHub) -> TestClient:
         store = EventStore.open(f"sqlite+aiosqlite:///{tmp_path / 'unused.sqlite3'}")
-        return TestClient(make_api(store, tmp_path, hub=hub))
+        return TestClient(make_api(store, tmp_path, hub=hub), base_url="http://localhost")
 
     return make
 
@@ -42,7 +42,9 @@ def test_stream_pushes_matching_events_as_stored(streaming):
     other_type = envelope("github.pr.opened.v1", payload={"store_id": "s1", "qty": 2})
     with (
         streaming(hub) as client,
-        client.websocket_connect("/events/stream?event_type=retail.%23&payload.store_id=s1&payload.qty=2") as socket,
+        client.websocket_connect(
+            "ws://localhost/events/stream?event_type=retail.%23&payload.store_id=s1&payload.qty=2"
+        ) as socket,
     ):
         subscribed(client, hub)
         client.portal.call(hub.publish, [other_store, other_type, match])
@@ -62,7 +64,7 @@ def subscribed(client: TestClient, hub: LiveHub) -> None:
 
 def closing(client: TestClient, url: str) -> WebSocketDisconnect:
     """How the server closes the socket at ``url``."""
-    with client.websocket_connect(url) as socket, pytest.raises(WebSocketDisconnect) as closed:
+    with client.websocket_connect("ws://localhost" + url) as socket, pytest.raises(WebSocketDisconnect) as closed:
         socket.receive_text()
     return closed.value
 
@@ -106,7 +108,7 @@ def test_stream_closes_with_1008_for_a_malformed_pattern_or_an_extreme_time(stre
 def test_a_stream_past_the_subscriber_cap_is_closed_with_1013(streaming):
     """When the hub serves its maximum, one more socket is closed with 1013 and a reason; the first goes on."""
     hub = LiveHub(max_subscribers=1)
-    with streaming(hub) as client, client.websocket_connect("/events/stream") as first:
+    with streaming(hub) as client, client.websocket_connect("ws://localhost/events/stream") as first:
         subscribed(client, hub)
         refused = closing(client, "/events/stream")
         client.portal.call(hub.publish, [envelope()])
@@ -123,7 +125,7 @@ def test_a_pathological_pattern_is_answered(streaming):
     wanted = envelope("retail.offer.z")
     with (
         streaming(hub) as client,
-        client.websocket_connect(f"/events/stream?event_type={pattern}") as socket,
+        client.websocket_connect(f"ws://localhost/events/stream?event_type={pattern}") as socket,
     ):
         subscribed(client, hub)
         client.portal.call(hub.publish, [envelope(long_type), wanted])
@@ -134,7 +136,7 @@ def test_a_pathological_pattern_is_answered(streaming):
 def test_a_slow_stream_client_is_dropped_with_a_reason(streaming):
     """A client that falls more than the queue bound behind is closed with 1013 and how far behind it was."""
     hub = LiveHub(max_queue=3)
-    with streaming(hub) as client, client.websocket_connect("/events/stream") as socket:
+    with streaming(hub) as client, client.websocket_connect("ws://localhost/events/stream") as socket:
         subscribed(client, hub)
         client.portal.call(hub.publish, [envelope() for _ in range(10)])
         with pytest.raises(WebSocketDisconnect) as closed:
@@ -172,7 +174,7 @@ def test_stream_follows_the_bus_through_the_ingestor(streaming, tmp_path):
         assert portal is not None
         portal.call(start)
         try:
-            with client.websocket_connect("/events/stream?event_type=retail.offer.%23") as socket:
+            with client.websocket_connect("ws://localhost/events/stream?event_type=retail.offer.%23") as socket:
                 subscribed(client, hub)
                 portal.call(publish)
                 received = [decode_json(socket.receive_text()) for _ in events]

@@ -230,7 +230,7 @@ async def ends(database, tmp_path: Path) -> AsyncIterator[Ends]:
     await app.state.gateway.start()
     store = database.store()
     await upgrade(store.engine)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
     try:
         yield Ends(client, received, store)
     finally:

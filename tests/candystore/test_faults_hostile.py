@@ -96,7 +96,7 @@ async def platform(rabbitmq_url: str, postgres_schema: PostgresSchema, tmp_path:
     await candystore.start()
     app = create_gateway(bus=bus)
     await app.state.gateway.start()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=60)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost", timeout=60)
     try:
         yield Platform(client, candystore, rabbitmq_url)
     finally:

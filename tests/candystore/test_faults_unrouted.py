@@ -48,7 +48,7 @@ async def test_events_accepted_before_the_store_first_starts_are_all_stored(
     accepted: list[str] = []
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=gateway), base_url="http://gateway", timeout=60
+            transport=httpx.ASGITransport(app=gateway), base_url="http://localhost", timeout=60
         ) as client:
             for start in range(0, EVENTS, BATCH):
                 answer = await client.post("/events/batch", json=offers(start))

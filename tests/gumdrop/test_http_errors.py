@@ -32,7 +32,7 @@ def _app() -> FastAPI:
 
 def test_a_wrong_method_lists_every_method_of_the_path_across_included_routers() -> None:
     """Starlette names the first matching route's methods only; the answer names those of every route."""
-    client = TestClient(_app())
+    client = TestClient(_app(), base_url="http://localhost")
     for method in ("PUT", "PATCH", "OPTIONS"):
         answer = client.request(method, "/things/7")
         assert answer.status_code == 405
@@ -48,7 +48,7 @@ def test_a_wrong_method_lists_every_method_of_the_path_across_included_routers()
 
 
 def test_an_unknown_path_says_where_to_look() -> None:
-    answer = TestClient(_app()).get("/nothing")
+    answer = TestClient(_app(), base_url="http://localhost").get("/nothing")
     assert answer.status_code == 404
     assert answer.json() == {
         "errors": [{"path": None, "message": "no route /nothing: see /docs for the routes of the things API"}]

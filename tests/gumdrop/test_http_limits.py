@@ -59,7 +59,7 @@ async def _chunked(*chunks: bytes) -> AsyncIterator[bytes]:
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 def _errors(response: httpx.Response) -> list[tuple[str | None, str]]:
@@ -201,7 +201,7 @@ def _recursing_app() -> FastAPI:
 async def test_a_recursion_error_is_a_500_in_the_error_shape_and_the_log_has_no_body() -> None:
     """A RecursionError in a route answers 500 in the one shape; the error log names the route, never the body."""
     transport = httpx.ASGITransport(app=_recursing_app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         with capture_logs() as logs:
             response = await client.post("/boom", json={"card": "4111-secret"})
     assert response.status_code == 500

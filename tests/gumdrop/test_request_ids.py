@@ -43,7 +43,7 @@ def logged() -> Iterator[io.StringIO]:
 
 
 def test_a_new_id_is_echoed_and_on_every_line_of_the_request(logged: io.StringIO) -> None:
-    answer = TestClient(_app()).get("/things?secret=1")
+    answer = TestClient(_app(), base_url="http://localhost").get("/things?secret=1")
     request_id = answer.headers["x-request-id"]
     assert len(request_id) == 32
     handler, access = (json.loads(line) for line in logged.getvalue().splitlines())
@@ -63,7 +63,7 @@ def test_a_new_id_is_echoed_and_on_every_line_of_the_request(logged: io.StringIO
 
 
 def test_the_callers_plain_id_is_kept(logged: io.StringIO) -> None:
-    answer = TestClient(_app()).get("/nowhere", headers={"X-Request-Id": "proxy-7f3a:1.2"})
+    answer = TestClient(_app(), base_url="http://localhost").get("/nowhere", headers={"X-Request-Id": "proxy-7f3a:1.2"})
     assert answer.status_code == 404
     assert answer.headers["x-request-id"] == "proxy-7f3a:1.2"
     (access,) = (json.loads(line) for line in logged.getvalue().splitlines())
@@ -76,7 +76,7 @@ _PRINTABLE_ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 @given(st.text(_PRINTABLE_ASCII, min_size=1, max_size=300).filter(lambda text: text == text.strip()))
 def test_an_id_that_is_not_a_plain_token_is_replaced(incoming: str) -> None:
     """Whatever the caller sends, the id answered is a plain token: never echoed into a header or a log as it came."""
-    answer = TestClient(_app()).get("/things", headers={"X-Request-Id": incoming})
+    answer = TestClient(_app(), base_url="http://localhost").get("/things", headers={"X-Request-Id": incoming})
     request_id = answer.headers["x-request-id"]
     if re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", incoming):
         assert request_id == incoming

@@ -40,7 +40,7 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | No
 
 def test_requests_are_counted_by_route_template_never_by_raw_path() -> None:
     registry = CollectorRegistry()
-    client = TestClient(_app(registry))
+    client = TestClient(_app(registry), base_url="http://localhost")
     for event_id in ("a", "b", "c"):
         assert client.get(f"/events/{event_id}").status_code == 200
     assert client.post("/events/a").status_code == 405
@@ -59,10 +59,13 @@ def test_requests_are_counted_by_route_template_never_by_raw_path() -> None:
 
 def test_websockets_are_counted_accepted_or_refused() -> None:
     registry = CollectorRegistry()
-    client = TestClient(_app(registry))
-    with client.websocket_connect("/events/stream") as socket:
+    client = TestClient(_app(registry), base_url="http://localhost")
+    with client.websocket_connect("ws://localhost/events/stream") as socket:
         assert socket.receive_json() == {"hello": 1}
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/events/stream?refuse=1") as socket:
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("ws://localhost/events/stream?refuse=1") as socket,
+    ):
         socket.receive_json()
     route = "/events/stream"
     assert _sample(registry, "http_requests_total", service="things", route=route, status="101") == 1
@@ -71,7 +74,7 @@ def test_websockets_are_counted_accepted_or_refused() -> None:
 
 def test_an_app_built_twice_over_one_registry_shares_its_metrics() -> None:
     registry = CollectorRegistry()
-    first, second = TestClient(_app(registry)), TestClient(_app(registry))
+    first, second = TestClient(_app(registry), base_url="http://localhost"), TestClient(_app(registry))
     first.get("/events/a")
     second.get("/events/a")
     route = "/events/{event_id}"

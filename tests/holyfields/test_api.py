@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from holyfields import default_catalog
 from stack.app import create_app
 
-client = TestClient(create_app(default_catalog()))
+client = TestClient(create_app(default_catalog()), base_url="http://localhost")
 
 
 def test_list_has_every_event_type_with_its_metadata() -> None:

@@ -48,8 +48,8 @@ async def platform(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, htt
     await gateway.state.gateway.start()
     try:
         async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(gateway), base_url="http://gateway") as publishing,
-            httpx.AsyncClient(transport=httpx.ASGITransport(store.api), base_url="http://store") as reading,
+            httpx.AsyncClient(transport=httpx.ASGITransport(gateway), base_url="http://localhost") as publishing,
+            httpx.AsyncClient(transport=httpx.ASGITransport(store.api), base_url="http://localhost") as reading,
         ):
             yield publishing, reading
     finally:

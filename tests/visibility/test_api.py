@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from gumdrop.access_control import Access
 from visibility.api import create_api
 from visibility.domain.detection import DetectionEngine
 from visibility.lifecycle import Lifecycle
@@ -61,13 +62,14 @@ NOW = at(3600)
 """The API's clock: the end of the hour the seeded conflicts were detected in."""
 
 
-def api_for(store: Any) -> FastAPI:
+def api_for(store: Any, *, access: Access | None = None) -> FastAPI:
     lifecycle = Lifecycle(store, rules=RULES, publisher=OutboxPublisher(store, Sent()))
     return create_api(
         store,
         settings=VisibilitySettings(),
         lifecycle=lifecycle,
         metrics=VisibilityMetrics(CollectorRegistry()),
+        access=access or Access.open(),
         broker_connected=lambda: True,
         now=lambda: NOW,
     )
@@ -77,7 +79,7 @@ def api_for(store: Any) -> FastAPI:
 async def client(store):
     await seed(store)
     transport = httpx.ASGITransport(app=api_for(store))
-    async with httpx.AsyncClient(transport=transport, base_url="http://visibility") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
 
 

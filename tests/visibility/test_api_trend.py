@@ -42,7 +42,7 @@ async def client(store):
     await count(store, NOW - 23 * HOUR - timedelta(seconds=1), offers=100)  # just before it
     await count(store, NOW + HOUR, offers=100)  # later than now
     transport = httpx.ASGITransport(app=api_for(store))
-    async with httpx.AsyncClient(transport=transport, base_url="http://visibility") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
 
 

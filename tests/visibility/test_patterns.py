@@ -19,6 +19,7 @@ from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
 from candystore.store.migrate import upgrade
+from gumdrop.access_control import Access
 from tests.visibility.threaded_server import serving
 from visibility.cli import app
 from visibility.tools.patterns import analyse, fetch_history
@@ -145,7 +146,7 @@ def candystore(tmp_path_factory) -> Iterator[str]:
         results = await store.store_batch(history())
         assert all(result.outcome == "stored" for result in results), results
         settings = CandystoreSettings(data_dir=folder)
-        return create_api(store, settings=settings, hub=LiveHub(), registry=CollectorRegistry())
+        return create_api(store, settings=settings, hub=LiveHub(), registry=CollectorRegistry(), access=Access.open())
 
     async def close() -> None:
         await holder["store"].close()

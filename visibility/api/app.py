@@ -11,6 +11,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
+from gumdrop.access_control import Access
 from gumdrop.health import StoreReadiness, health_routes
 from gumdrop.service_api import ServiceApi, service_api
 from visibility.api.conflicts import conflict_routes
@@ -37,6 +38,7 @@ def create_api(
     settings: VisibilitySettings,
     lifecycle: Lifecycle,
     metrics: VisibilityMetrics,
+    access: Access,
     broker_connected: Callable[[], bool] | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
@@ -57,6 +59,7 @@ def create_api(
             methods=("GET", "POST"),
             translations=TRANSLATIONS,
             body_errors=BODY_ERRORS,
+            access=access,
         )
     )
     app.include_router(conflict_routes(store, lifecycle))

@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from gumdrop.access_control import audit_actor, requires
 from gumdrop.http_errors import ApiError
+from gumdrop.principals import Client, Scope
 from visibility.api.errors import error_responses
 from visibility.api.models import ConflictDetailModel, ConflictPageModel
 from visibility.api.params import Cursor, Timestamp, only_query
@@ -42,7 +44,12 @@ class ActionRequest(BaseModel):
     )
 
     action: Action = Field(description="acknowledge, then fix, accept or dispute")
-    actor: str = Field(min_length=1, max_length=128, description="who acts, e.g. an e-mail address or a team")
+    actor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="who acts, e.g. an e-mail address or a team; with API keys, the client (leave it out)",
+    )
     note: str | None = Field(
         default=None, max_length=4000, description="what was done; required (the reason) to accept or dispute"
     )
@@ -54,6 +61,7 @@ def _not_found(conflict_id: uuid.UUID) -> ApiError:
 
 def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
     router = APIRouter(tags=["conflicts"])
+    reads = [requires(Scope.READ)]
 
     @router.get(
         "/conflicts",
@@ -62,7 +70,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         description=_LIST_DESCRIPTION,
         response_model=ConflictPageModel,
         responses=error_responses(422, 503),
-        dependencies=[Depends(only_query(*_LIST_NAMES))],
+        dependencies=[*reads, Depends(only_query(*_LIST_NAMES))],
     )
     async def list_conflicts(
         *,
@@ -83,7 +91,7 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         operation_id="getConflict",
         response_model=ConflictDetailModel,
         responses=error_responses(404, 422, 503),
-        dependencies=[Depends(only_query())],
+        dependencies=[*reads, Depends(only_query())],
     )
     async def get_conflict(conflict_id: _ConflictId) -> ConflictDetailModel:
         found = await store.conflict(conflict_id)
@@ -103,9 +111,12 @@ def conflict_routes(store: VisibilityStore, lifecycle: Lifecycle) -> APIRouter:
         responses=error_responses(404, 409, 422, 503),
         dependencies=[Depends(only_query())],
     )
-    async def act(conflict_id: _ConflictId, request: ActionRequest) -> ConflictDetailModel:
+    async def act(
+        conflict_id: _ConflictId, request: ActionRequest, client: Annotated[Client, requires(Scope.OPERATE)]
+    ) -> ConflictDetailModel:
         note = request.note.strip() if request.note else None
-        conflict = await lifecycle.act(conflict_id, request.action, actor=request.actor.strip(), note=note)
+        actor = audit_actor(client, request.actor, path="$.actor")
+        conflict = await lifecycle.act(conflict_id, request.action, actor=actor, note=note)
         if conflict is None:
             raise _not_found(conflict_id)
         return ConflictDetailModel.of(conflict)

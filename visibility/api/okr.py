@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from gumdrop.access_control import requires
+from gumdrop.principals import Scope
 from visibility.api.errors import error_responses
 from visibility.api.models import OkrModel, TrendHourModel, TrendModel
 from visibility.api.params import only_query
@@ -36,7 +38,7 @@ def okr_routes(
     metrics: VisibilityMetrics,
     now: Callable[[], datetime] | None = None,
 ) -> APIRouter:
-    router = APIRouter(tags=["okr"])
+    router = APIRouter(tags=["okr"], dependencies=[requires(Scope.READ)])
     clock = now or (lambda: datetime.now(UTC))
 
     @router.get(

@@ -31,6 +31,7 @@ from bloodbank.errors import BloodbankError
 from bloodbank.settings import BloodbankSettings
 from bloodbank.transport.rabbitmq.errors import broker_text
 from gumdrop.database_tls import is_local_host
+from gumdrop.unavailable import SettingRefused
 
 __all__ = [
     "BrokerTLSError",
@@ -49,7 +50,7 @@ _CLOSED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, EOFErr
 """How a connection the broker closed before its AMQP greeting shows (a refused one is not among them)."""
 
 
-class BrokerTLSError(BloodbankError, ValueError):
+class BrokerTLSError(BloodbankError, SettingRefused):
     """The broker's TLS settings cannot be used, or would send a password in clear text; ``str()`` says which."""
 
 

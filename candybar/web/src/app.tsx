@@ -5,9 +5,11 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { CandystoreClient } from "./api/candystore";
 import { GatewayClient } from "./api/gateway";
 import { VisibilityClient } from "./api/visibility";
+import { KeyControl } from "./components/key-dialog";
 import { Link } from "./components/link";
 import { Empty } from "./components/states";
 import type { Config } from "./config";
+import { streamProtocols } from "./lib/api-key";
 import { LiveConnection } from "./live-connection";
 import { ConflictPage } from "./pages/conflict";
 import { ConflictsPage } from "./pages/conflicts";
@@ -62,7 +64,12 @@ export function App(props: { config: Config }): JSX.Element {
   const gateway = useMemo(() => new GatewayClient(props.config.apis.gateway), [props.config]);
   const visibility = useMemo(() => new VisibilityClient(props.config.apis.visibility), [props.config]);
   const connection = useMemo(
-    () => new LiveConnection(candystore.streamUrl(), async () => (await candystore.events({ order: "desc", limit: RECENT_EVENTS })).items),
+    () =>
+      new LiveConnection(
+        candystore.streamUrl(),
+        async () => (await candystore.events({ order: "desc", limit: RECENT_EVENTS })).items,
+        () => streamProtocols(),
+      ),
     [candystore],
   );
   useEffect(() => applyTheme(theme), [theme]);
@@ -122,6 +129,7 @@ export function App(props: { config: Config }): JSX.Element {
             </Link>
           ))}
         </nav>
+        <KeyControl />
         <button type="button" class="theme" onClick={() => setTheme(nextTheme(theme))} title="Switch between system, dark and light">
           Theme: {theme}
         </button>

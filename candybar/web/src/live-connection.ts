@@ -1,17 +1,25 @@
 // The WebSocket to Candystore's live stream: reconnects with backoff, feeds the LiveFeed, and
 // tells the page to render at most a few times a second however fast events arrive. Once the
 // stream is open, the most recent stored events are loaded beneath it (once; again after a failure).
+// With API keys on, the key travels as a subprotocol; a stream refused for its key (4401, 4403) waits
+// for the person, and one refused for its rate (4429) retries when the server said.
+import { accessProblemOf, describeAccess, keyNeeded, type AccessProblem } from "./api/access";
 import { LiveFeed } from "./lib/live";
 
 /** Loads the most recent stored events, newest first. */
 export type RecentEvents = () => Promise<readonly unknown[]>;
+
+/** The subprotocols to offer on each connection (the key's among them); may throw when it cannot be offered. */
+export type Protocols = () => string[];
 
 export type PreloadState = { status: "waiting" | "loading" | "done" } | { status: "failed"; reason: string };
 
 export type LinkState =
   | { status: "connecting" }
   | { status: "open"; since: number }
-  | { status: "waiting"; retryAt: number; reason: string };
+  | { status: "waiting"; retryAt: number; reason: string }
+  /** Refused for the key (none, a wrong one, or one without the scope): tried again only when asked. */
+  | { status: "refused"; problem: AccessProblem };
 
 const RENDER_EVERY_MS = 250;
 const MAX_BACKOFF_MS = 15_000;
@@ -30,6 +38,7 @@ export class LiveConnection {
   constructor(
     readonly url: string,
     private readonly recent: RecentEvents | null = null,
+    private readonly protocols: Protocols = () => [],
   ) {}
 
   /** Listen for changes; returns the function that stops listening. */
@@ -68,8 +77,11 @@ export class LiveConnection {
     this.state = { status: "connecting" };
     this.notify(true);
     let socket: WebSocket;
+    let keyOffered: boolean;
     try {
-      socket = new WebSocket(this.url);
+      const protocols = this.protocols();
+      keyOffered = protocols.length > 0;
+      socket = new WebSocket(this.url, protocols);
     } catch (error) {
       this.retry(`cannot open ${this.url}: ${(error as Error).message}`);
       return;
@@ -91,7 +103,9 @@ export class LiveConnection {
       if (this.socket !== socket) return;
       this.socket = null;
       const reason = event.reason || (event.code === 1006 ? `Candystore's stream at ${this.url} is unreachable` : `closed (${event.code})`);
-      this.retry(reason);
+      const problem = accessProblemOf(event.code, reason);
+      if (problem === null) this.retry(reason);
+      else this.refused(problem, keyOffered);
     };
   }
 
@@ -112,9 +126,19 @@ export class LiveConnection {
     );
   }
 
-  private retry(reason: string): void {
+  private refused(problem: AccessProblem, keyOffered: boolean): void {
+    if (problem.kind === "limited") {
+      this.retry(describeAccess(problem), problem.retryAfter === null ? undefined : problem.retryAfter * 1000);
+      return;
+    }
+    this.state = { status: "refused", problem };
+    this.notify(true);
+    if (problem.kind === "unauthenticated") keyNeeded(keyOffered ? problem.message : null);
+  }
+
+  private retry(reason: string, after?: number): void {
     if (this.stopped) return;
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.failures);
+    const delay = after ?? Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.failures);
     this.failures += 1;
     this.state = { status: "waiting", retryAt: Date.now() + delay, reason };
     this.notify(true);

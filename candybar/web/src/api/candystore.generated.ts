@@ -466,9 +466,9 @@ export interface components {
         ReplayRequest: {
             /**
              * Actor
-             * @description who replays them (kept for audit)
+             * @description who replays them (kept for audit); with API keys, the client (leave it out)
              */
-            actor: string;
+            actor?: string | null;
             filter?: components["schemas"]["DeadLetterFilterBody"] | null;
             /** Ids */
             ids?: string[] | null;
@@ -837,10 +837,10 @@ export interface operations {
     discardDeadLetter: {
         parameters: {
             query: {
-                /** @description who discards it */
-                actor: string;
                 /** @description why it is discarded */
                 reason: string;
+                /** @description who discards it; with API keys, the client (leave it out) */
+                actor?: string | null;
             };
             header?: never;
             path: {

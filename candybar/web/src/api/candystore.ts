@@ -1,9 +1,7 @@
 // Candystore: stored events, traces, statistics and dead letters (typed from its OpenAPI document),
 // and the address of its live stream.
-import createClient from "openapi-fetch";
-
 import type { components, operations, paths } from "./candystore.generated";
-import { timeout, unwrap } from "./http";
+import { apiClient, timeout, unwrap } from "./http";
 
 const SERVICE = "Candystore";
 
@@ -26,7 +24,7 @@ export class CandystoreClient {
   private readonly client;
 
   constructor(readonly baseUrl: string) {
-    this.client = createClient<paths>({ baseUrl });
+    this.client = apiClient<paths>(baseUrl);
   }
 
   async events(query: EventQuery): Promise<EventPage> {
@@ -56,14 +54,18 @@ export class CandystoreClient {
     return unwrap(SERVICE, this.baseUrl, this.client.GET("/dlq/{dead_letter_id}", { params, ...timeout() }));
   }
 
-  /** Replay the given dead letters, or every open one matching `filter` (at most MAX_REPLAY). */
-  async replay(what: { ids: string[] } | { filter: DeadLetterFilter }, actor: string): Promise<ReplayResponse> {
-    const body = { actor, limit: MAX_REPLAY, ...what };
+  /**
+   * Replay the given dead letters, or every open one matching `filter` (at most MAX_REPLAY). `actor`
+   * is who it is recorded as; null when the platform records the API key's client itself.
+   */
+  async replay(what: { ids: string[] } | { filter: DeadLetterFilter }, actor: string | null): Promise<ReplayResponse> {
+    const body = { ...(actor === null ? {} : { actor }), limit: MAX_REPLAY, ...what };
     return unwrap(SERVICE, this.baseUrl, this.client.POST("/dlq/replay", { body, ...timeout(30_000) }));
   }
 
-  async discard(id: string, reason: string, actor: string): Promise<DeadLetter> {
-    const params = { path: { dead_letter_id: id }, query: { reason, actor } };
+  /** Discard one dead letter with `reason`; `actor` as for `replay`. */
+  async discard(id: string, reason: string, actor: string | null): Promise<DeadLetter> {
+    const params = { path: { dead_letter_id: id }, query: actor === null ? { reason } : { reason, actor } };
     return unwrap(SERVICE, this.baseUrl, this.client.DELETE("/dlq/{dead_letter_id}", { params, ...timeout() }));
   }
 

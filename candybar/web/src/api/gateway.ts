@@ -1,8 +1,6 @@
 // The Bloodbank gateway: the Holyfields schema catalog it serves, typed from its OpenAPI document.
-import createClient from "openapi-fetch";
-
 import type { components, paths } from "./gateway.generated";
-import { timeout, unwrap } from "./http";
+import { apiClient, timeout, unwrap } from "./http";
 
 export type SchemaSummary = components["schemas"]["SchemaSummary"];
 export type SchemaDetail = components["schemas"]["SchemaDetail"];
@@ -13,7 +11,7 @@ export class GatewayClient {
   private readonly client;
 
   constructor(readonly baseUrl: string) {
-    this.client = createClient<paths>({ baseUrl });
+    this.client = apiClient<paths>(baseUrl);
   }
 
   async schemas(): Promise<SchemaSummary[]> {

@@ -1,5 +1,10 @@
-// Calls to the platform's APIs: a timeout on each, and one error type that says which service
-// answered what, from the platform's error shape `{"errors": [{"path", "message"}]}`.
+// Calls to the platform's APIs: every one goes through `apiFetch` (the API key, when there is one,
+// and the announcement of a 401), has a timeout, and fails with one error type that says which
+// service answered what, from the platform's error shape `{"errors": [{"path", "message"}]}`.
+import createClient from "openapi-fetch";
+
+import { storedKey, withKey } from "../lib/api-key";
+import { accessProblemOf, keyNeeded, retryAfterSeconds, type AccessProblem } from "./access";
 
 export interface Problem {
   path: string | null;
@@ -12,6 +17,8 @@ export class ApiError extends Error {
     /** The HTTP status; 0 when the service did not answer at all. */
     readonly status: number,
     readonly problems: Problem[],
+    /** Seconds to wait, from a 429's `Retry-After`; null when the answer said none. */
+    readonly retryAfter: number | null = null,
   ) {
     super(`${service}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ")}`);
     this.name = "ApiError";
@@ -19,6 +26,11 @@ export class ApiError extends Error {
 
   get notFound(): boolean {
     return this.status === 404;
+  }
+
+  /** What the answer says about the key (401, 403, 429); null for any other answer. */
+  get access(): AccessProblem | null {
+    return accessProblemOf(this.status, this.problems.map((p) => p.message).join("; "), this.retryAfter);
   }
 }
 
@@ -40,11 +52,46 @@ export function problemsOf(status: number, body: unknown): Problem[] {
   return [{ path: null, message: typeof detail === "string" ? detail : `answered HTTP ${status}` }];
 }
 
+/**
+ * `fetch` for every call to the platform: it carries the stored key as `Authorization: Bearer KEY`
+ * (unless the caller set that header itself, as when a new key is tried), and a 401 to such a call
+ * announces that a key is needed (see `onKeyNeeded`). The answer is returned as it came.
+ */
+export async function apiFetch(input: Request | string, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init);
+  const chosenByCaller = request.headers.has("Authorization");
+  const key = chosenByCaller ? null : storedKey();
+  withKey(request.headers, key);
+  const response = await fetch(request);
+  if (response.status === 401 && !chosenByCaller) await announceKeyNeeded(response.clone(), key !== null);
+  return response;
+}
+
+async function announceKeyNeeded(response: Response, keySent: boolean): Promise<void> {
+  let body: unknown = null;
+  try {
+    body = await response.json();
+  } catch {
+    // no JSON body: the status says it
+  }
+  keyNeeded(keySent ? problemsOf(401, body).map((problem) => problem.message).join("; ") : null);
+}
+
+/** A typed client of one service's API (its OpenAPI `paths`), calling through `apiFetch`. */
+export function apiClient<Paths extends {}>(baseUrl: string) {
+  return createClient<Paths>({ baseUrl, fetch: apiFetch });
+}
+
+/** An error answer's ApiError: its problems and, for a 429, how long to wait. */
+export function errorOf(service: string, response: Response, body: unknown): ApiError {
+  return new ApiError(service, response.status, problemsOf(response.status, body), retryAfterSeconds(response.headers.get("Retry-After")));
+}
+
 /** Fetch text (Prometheus metrics) from `url`; an error answer or no answer at all becomes an ApiError. */
 export async function requestText(service: string, url: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    response = await apiFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch {
     throw new ApiError(service, 0, [{ path: null, message: `unreachable at ${new URL(url).origin}` }]);
   }
@@ -56,7 +103,7 @@ export async function requestText(service: string, url: string, timeoutMs = DEFA
     } catch {
       // not JSON: the status is all there is to say
     }
-    throw new ApiError(service, response.status, problemsOf(response.status, body));
+    throw errorOf(service, response, body);
   }
   return text;
 }
@@ -84,7 +131,7 @@ export async function unwrap<T>(
     throw new ApiError(service, 0, [{ path: null, message: `${reason} at ${baseUrl}` }]);
   }
   if (result.error !== undefined || result.data === undefined) {
-    throw new ApiError(service, result.response.status, problemsOf(result.response.status, result.error));
+    throw errorOf(service, result.response, result.error);
   }
   return result.data;
 }
@@ -97,7 +144,7 @@ export function timeout(ms = DEFAULT_TIMEOUT_MS): { signal: AbortSignal } {
 /** A health probe's status and body; status 0 when nothing answered. Never throws. */
 export async function probe(url: string, timeoutMs = 5_000): Promise<{ status: number; body: unknown }> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await apiFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();
     let body: unknown = text;
     try {

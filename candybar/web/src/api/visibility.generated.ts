@@ -193,9 +193,9 @@ export interface components {
             action: components["schemas"]["Action"];
             /**
              * Actor
-             * @description who acts, e.g. an e-mail address or a team
+             * @description who acts, e.g. an e-mail address or a team; with API keys, the client (leave it out)
              */
-            actor: string;
+            actor?: string | null;
             /**
              * Note
              * @description what was done; required (the reason) to accept or dispute

@@ -1,10 +1,8 @@
 // The visibility layer: conflicts, the actions taken on them, the OKR figures and their hourly trend,
 // typed from its OpenAPI document.
-import createClient from "openapi-fetch";
-
 import type { ConflictDetail, ConflictPage, Okr, Trend } from "../lib/conflicts";
 import type { operations, paths } from "./visibility.generated";
-import { timeout, unwrap } from "./http";
+import { apiClient, timeout, unwrap } from "./http";
 
 const SERVICE = "Visibility";
 
@@ -15,7 +13,7 @@ export class VisibilityClient {
   private readonly client;
 
   constructor(readonly baseUrl: string) {
-    this.client = createClient<paths>({ baseUrl });
+    this.client = apiClient<paths>(baseUrl);
   }
 
   async conflicts(query: ConflictQuery): Promise<ConflictPage> {

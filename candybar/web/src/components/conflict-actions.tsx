@@ -3,9 +3,11 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 
+import { describeAccess } from "../api/access";
 import { ApiError } from "../api/http";
 import type { VisibilityClient } from "../api/visibility";
-import { loadActor, saveActor } from "../lib/actor";
+import { actorToSend, loadActor } from "../lib/actor";
+import { ActorField } from "./actor-field";
 import { ACTIONS, actionProblem, availableActions, isUnresolved, needsReason, type Action, type Conflict, type ConflictDetail } from "../lib/conflicts";
 import { formatTimestamp } from "../lib/format";
 
@@ -22,6 +24,8 @@ type Outcome = { kind: "ok" | "error"; lines: string[] } | null;
 /** The lines of an error answer: `$.note: …` for a field, the message alone for the request as a whole. */
 function linesOf(error: unknown): string[] {
   if (error instanceof ApiError) {
+    const access = error.access;
+    if (access !== null) return [describeAccess(access)];
     const lines = error.problems.map((problem) => (problem.path ? `${problem.path}: ${problem.message}` : problem.message));
     return error.status ? [`The visibility layer answered ${error.status}:`, ...lines] : lines;
   }
@@ -49,14 +53,15 @@ export function ConflictActions(props: {
       setOutcome({ kind: "error", lines: [problem] });
       return;
     }
-    if (!actor.trim()) {
+    const sent = actorToSend(actor);
+    if (sent === "") {
       setOutcome({ kind: "error", lines: ["say who acts: fill in “Acting as”"] });
       return;
     }
     setBusy(true);
     setMissingReason(false);
     try {
-      const after = await props.visibility.act(conflict.conflict_id, { action, actor: actor.trim(), note: note.trim() || null });
+      const after = await props.visibility.act(conflict.conflict_id, { action, ...(sent === null ? {} : { actor: sent }), note: note.trim() || null });
       setOutcome({ kind: "ok", lines: [DONE[action]] });
       setNote("");
       props.onChanged(after);
@@ -78,18 +83,7 @@ export function ConflictActions(props: {
         </p>
       )}
       <form class="act" onSubmit={(event) => event.preventDefault()}>
-        <label class="inline">
-          Acting as{" "}
-          <input
-            name="actor"
-            value={actor}
-            onInput={(event) => {
-              const value = (event.currentTarget as HTMLInputElement).value;
-              setActor(value);
-              saveActor(value);
-            }}
-          />
-        </label>
+        <ActorField class="inline" value={actor} onInput={setActor} />
         <label class="note">
           <span>
             Note <span class="hint">(the reason, to accept or dispute)</span>

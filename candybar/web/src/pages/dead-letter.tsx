@@ -6,8 +6,8 @@ import type { CandystoreClient, DeadLetter } from "../api/candystore";
 import { CopyButton } from "../components/copy";
 import { JsonTree } from "../components/json-tree";
 import { Link } from "../components/link";
-import { Empty, Failure, Loading } from "../components/states";
-import { loadActor } from "../lib/actor";
+import { Empty, Failure, Loading, failureText } from "../components/states";
+import { actorToSend, loadActor } from "../lib/actor";
 import { formatTimestamp } from "../lib/format";
 import { isUuid } from "../lib/ids";
 import { useAsync } from "../hooks";
@@ -35,7 +35,7 @@ export function DeadLetterPage(props: { id: string; candystore: CandystoreClient
     try {
       setMessage({ kind: "ok", text: await work() });
     } catch (error) {
-      setMessage({ kind: "error", text: (error as Error).message });
+      setMessage({ kind: "error", text: failureText(error) });
     } finally {
       setBusy(false);
       letter.reload();
@@ -57,10 +57,10 @@ export function DeadLetterPage(props: { id: string; candystore: CandystoreClient
   const item = letter.data;
   const document = bodyDocument(item);
   const replay = () =>
-    act(async () => describeReplay(await candystore.replay({ ids: [item.id] }, loadActor()))?.text ?? "Replayed.");
+    act(async () => describeReplay(await candystore.replay({ ids: [item.id] }, actorToSend(loadActor())))?.text ?? "Replayed.");
   const discard = () =>
     act(async () => {
-      await candystore.discard(item.id, reason.trim(), loadActor());
+      await candystore.discard(item.id, reason.trim(), actorToSend(loadActor()));
       return "Discarded: kept for audit with your reason.";
     });
   return (

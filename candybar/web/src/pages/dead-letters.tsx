@@ -5,9 +5,10 @@ import { useState } from "preact/hooks";
 
 import type { CandystoreClient, DeadLetter, DeadLetterFilter, DeadLetterPage, ReplayResponse } from "../api/candystore";
 import { MAX_REPLAY } from "../api/candystore";
+import { ActorField } from "../components/actor-field";
 import { Link } from "../components/link";
-import { Empty, Failure, Loading } from "../components/states";
-import { loadActor, saveActor } from "../lib/actor";
+import { Empty, Failure, Loading, failureText } from "../components/states";
+import { actorToSend, loadActor } from "../lib/actor";
 import { TYPE_PATTERN_HINT } from "../lib/filters";
 import { formatNumber, formatTimestamp } from "../lib/format";
 import { useAsync } from "../hooks";
@@ -113,13 +114,15 @@ export function DeadLettersPage(props: { candystore: CandystoreClient; query: De
   const items = pages.flatMap((page) => page.items);
   const next = pages.at(-1)?.next_cursor ?? null;
   const openSelected = items.filter((item) => selected.has(item.id) && item.state === "open");
+  const sentActor = actorToSend(actor);
+  const noActor = sentActor === "";
 
   const act = async (work: () => Promise<Outcome>): Promise<void> => {
     setBusy(true);
     try {
       setOutcome(await work());
     } catch (error) {
-      setOutcome({ kind: "error", text: (error as Error).message });
+      setOutcome({ kind: "error", text: failureText(error) });
     } finally {
       setBusy(false);
       setConfirmAll(false);
@@ -127,11 +130,11 @@ export function DeadLettersPage(props: { candystore: CandystoreClient; query: De
       setRound((n) => n + 1);
     }
   };
-  const replaySelected = () => act(async () => describeReplay(await candystore.replay({ ids: openSelected.map((item) => item.id) }, actor)));
-  const replayMatching = () => act(async () => describeReplay(await candystore.replay({ filter: filterOf(query) }, actor)));
+  const replaySelected = () => act(async () => describeReplay(await candystore.replay({ ids: openSelected.map((item) => item.id) }, sentActor)));
+  const replayMatching = () => act(async () => describeReplay(await candystore.replay({ filter: filterOf(query) }, sentActor)));
   const discardSelected = (reason: string) =>
     act(async () => {
-      for (const item of openSelected) await candystore.discard(item.id, reason, actor);
+      for (const item of openSelected) await candystore.discard(item.id, reason, sentActor);
       return { kind: "ok", text: `Discarded ${openSelected.length}: kept for audit with your reason.` };
     });
   const toggle = (id: string): void => {
@@ -150,7 +153,7 @@ export function DeadLettersPage(props: { candystore: CandystoreClient; query: De
       const page = await candystore.deadLetters({ ...request, cursor: next });
       setPages([...pages, page]);
     } catch (error) {
-      setOutcome({ kind: "error", text: (error as Error).message });
+      setOutcome({ kind: "error", text: failureText(error) });
     }
   };
 
@@ -159,27 +162,17 @@ export function DeadLettersPage(props: { candystore: CandystoreClient; query: De
       <div class="toolbar">
         <h1>Dead letters</h1>
         <Counts candystore={candystore} query={query} round={round} />
-        <label class="actor">
-          Acting as{" "}
-          <input
-            value={actor}
-            onChange={(event) => {
-              const value = (event.currentTarget as HTMLInputElement).value;
-              setActor(value);
-              saveActor(value);
-            }}
-          />
-        </label>
+        <ActorField class="actor" value={actor} onInput={setActor} />
       </div>
       <Filters query={query} />
       <div class="actions-bar">
-        <button type="button" class="primary" disabled={busy || openSelected.length === 0 || !actor.trim()} onClick={replaySelected}>
+        <button type="button" class="primary" disabled={busy || openSelected.length === 0 || noActor} onClick={replaySelected}>
           Replay selected ({openSelected.length})
         </button>
         <button type="button" disabled={busy || openSelected.length === 0} onClick={() => setDiscardReason("")}>
           Discard selected…
         </button>
-        <button type="button" disabled={busy || !actor.trim()} onClick={() => setConfirmAll(true)}>
+        <button type="button" disabled={busy || noActor} onClick={() => setConfirmAll(true)}>
           Replay all matching…
         </button>
         {confirmAll ? (

@@ -3,6 +3,7 @@
 import type { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 
+import { describeAccess } from "../api/access";
 import { CopyButton } from "../components/copy";
 import { JsonTree } from "../components/json-tree";
 import { Link } from "../components/link";
@@ -28,6 +29,16 @@ function StatusPill(props: { connection: LiveConnection }): JSX.Element {
   const { state } = props.connection;
   if (state.status === "open") return <span class="pill green">Live</span>;
   if (state.status === "connecting") return <span class="pill amber">Connecting…</span>;
+  if (state.status === "refused") {
+    return (
+      <span class="pill red" title={state.problem.message} data-refused={state.problem.kind}>
+        {describeAccess(state.problem)}{" "}
+        <button type="button" class="link" onClick={() => props.connection.reconnect()}>
+          retry now
+        </button>
+      </span>
+    );
+  }
   const seconds = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
   return (
     <span class="pill red" title={state.reason}>
