@@ -1,15 +1,25 @@
-"""``33god bench gateway``: single-event POSTs and batches through the gateway, against a bare ASGI endpoint.
+"""``33god bench gateway``: single POSTs and batches through the gateway, plain and secured, against a bare endpoint.
 
 The gateway runs as its own process (as ``bloodbank serve`` runs it), on the broker the
 settings point at (embedded when ``BLOODBANK_BROKER_URL`` is unset), and answers each
 event only after the broker's confirm. The baseline is the same uvicorn serving an ASGI
 app that reads the body and answers 202 without doing anything: the HTTP stack's own
 ceiling on this machine, measured in the same run.
+
+A second gateway process runs beside the first, secured: one client with an API key from a
+keys file, every request signed (Standard Webhooks; the client ``require_signature``), every
+bus message signed (``BLOODBANK_SIGNING_KEYS``), and the client's token bucket taken from on
+every request, at a rate far above the benchmark's so that none is refused (a 401 or 429
+fails the run). The client's requests are signed before each measured phase. Plain and
+secured alternate for a few rounds, the first of each pair swapped every round, because the
+machine's state drifts during a run (best of each); ``secured_ratio`` and
+``secured_batch_ratio`` are secured ÷ plain: what those checks cost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import subprocess
@@ -17,17 +27,24 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import cycle
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import Any, Literal
 
+import httpx2 as httpx
 import msgspec
 from rich.console import Console
+from rich.status import Status
 
 from bloodbank import BloodbankSettings
+from gumdrop.access_control import API_KEY_HEADER
 from holyfields import default_catalog
-from stack.bench.http_load import LoadResult, request_bytes, run_load
+from stack.bench.http_load import LoadResult, request_bytes
+from stack.bench.request_stream import run_stream
 from stack.bench.sandbox import bench_vhost
+from stack.bench.secured_client import ACCESS_SETTINGS, SecuredClient, SignedRequests
 
 __all__ = ["baseline_app", "run_gateway"]
 
@@ -35,7 +52,16 @@ CONNECTIONS = 32
 BATCH_SIZE = 100
 BATCH_CONNECTIONS = 16
 HOST = "127.0.0.1"
+ROUNDS = 3
+SETTLE_SECONDS = 0.5
+"""Idle time before each phase: the previous burst's clean-up (a WAL checkpoint, a GC) is not the next one's cost."""
+SIGNED_MARGIN = 3
+"""Requests signed before a secured phase: this many times what the plain gateway answered in as long."""
 
+_REFUSALS = frozenset((401, 429))
+"""A signature or a rate refused: the secured side must never see them."""
+
+Side = Literal["plain", "secured"]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -60,18 +86,29 @@ async def baseline_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (each socket held until all are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @contextmanager
-def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+def _server(command: list[str], port: int, env: dict[str, str], log: Path) -> Iterator[int]:
+    """Run ``command`` until the block ends, once it listens on ``port``; its output goes to ``log``."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                said = log.read_text(errors="replace").strip()[-2000:]
+                raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {said}")
             try:
                 with socket.create_connection((HOST, port), timeout=0.5):
                     break
@@ -79,7 +116,7 @@ def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[None
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"{' '.join(command)} did not start")
-        yield
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -88,31 +125,54 @@ def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[None
             process.kill()
 
 
-def _single_requests(port: int) -> list[bytes]:
-    catalog = default_catalog()
-    bodies = [
-        msgspec.json.encode({"event_type": str(doc.event_type), "payload": example})
-        for doc in catalog.payload_schemas()
-        for example in doc.examples
-    ]
-    return [request_bytes(HOST, port, "/events", body) for body in bodies]
+@dataclass(frozen=True)
+class _Load:
+    """One kind of request: its path, its bodies, over how many connections, and the status of a success."""
+
+    label: str
+    path: str
+    bodies: list[bytes]
+    connections: int
+    status: int
 
 
-def _batch_requests(port: int) -> list[bytes]:
+def _catalog_items() -> list[dict[str, Any]]:
     catalog = default_catalog()
-    items = [
+    return [
         {"event_type": str(doc.event_type), "payload": example}
         for doc in catalog.payload_schemas()
         for example in doc.examples
     ]
-    batch = [items[i % len(items)] for i in range(BATCH_SIZE)]
-    return [request_bytes(HOST, port, "/events/batch", msgspec.json.encode(batch))]
+
+
+def _loads() -> tuple[_Load, _Load]:
+    """Single events (every example of the catalog in turn), and batches of BATCH_SIZE of them."""
+    items = _catalog_items()
+    single = _Load("POST /events", "/events", [msgspec.json.encode(item) for item in items], CONNECTIONS, 202)
+    batch_body = msgspec.json.encode([items[i % len(items)] for i in range(BATCH_SIZE)])
+    return single, _Load("POST /events/batch", "/events/batch", [batch_body], BATCH_CONNECTIONS, 200)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) process ``pid`` has used so far; None where there is no /proc to read it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, in clock ticks
 
 
 def _check(result: LoadResult, expected: int, label: str) -> None:
     unexpected = {status: count for status, count in result.statuses.items() if status != expected}
     if unexpected:
-        raise RuntimeError(f"{label}: unexpected answers {unexpected} (expected only {expected})")
+        hint = ""
+        if unexpected.keys() & _REFUSALS:
+            hint = (
+                ": the secured run measures the cost of the checks, so none may refuse (401: a signature, 429: a rate)"
+            )
+        raise RuntimeError(f"{label}: unexpected answers {unexpected} (expected only {expected}){hint}")
+    if not result.requests:
+        raise RuntimeError(f"{label}: no request was answered in {result.seconds:.1f} s")
 
 
 @contextmanager
@@ -130,17 +190,108 @@ def _private_broker(broker_url: str | None) -> Iterator[str | None]:
         yield vhost.url
 
 
+@dataclass
+class _Best:
+    """Per side and load, over the rounds: the best rate (requests per second) and the least CPU per request.
+
+    The gateway's CPU time per request moves much less than its rate when other work shares the
+    machine: the rates say what a client gets, the CPU what the checks cost.
+    """
+
+    rates: dict[tuple[Side, str], float] = field(default_factory=dict)
+    cpu: dict[tuple[Side, str], float] = field(default_factory=dict)
+    late_signed: int = 0
+
+    def keep(self, side: Side, load: _Load, rate: float, cpu: float | None) -> None:
+        key = (side, load.path)
+        self.rates[key] = max(self.rates.get(key, 0.0), rate)
+        if cpu is not None:
+            self.cpu[key] = min(self.cpu.get(key, math.inf), cpu)
+
+    def of(self, side: Side, load: _Load) -> float:
+        return self.rates.get((side, load.path), 0.0)
+
+    def cpu_of(self, side: Side, load: _Load) -> float | None:
+        return self.cpu.get((side, load.path))
+
+
+@dataclass(frozen=True)
+class _Gateways:
+    """The two gateway processes (port and process id of each) and the client of the secured one."""
+
+    ports: dict[Side, int]
+    pids: dict[Side, int]
+    client: SecuredClient
+
+    def requests(self, side: Side, load: _Load, count: int) -> Iterator[bytes]:
+        """The requests of one phase: the same bodies in turn, signed (``count`` beforehand) on the secured side."""
+        port = self.ports[side]
+        if side == "plain":
+            return cycle([request_bytes(HOST, port, load.path, body) for body in load.bodies])
+        return SignedRequests(self.client, HOST, port, load.path, load.bodies, count)
+
+    def check_refuses_unsigned(self, load: _Load) -> None:
+        """The secured gateway answers 401 to a request with the client's key but no signature: it is secured."""
+        answer = httpx.post(
+            f"http://{HOST}:{self.ports['secured']}{load.path}",
+            content=load.bodies[0],
+            headers={"content-type": "application/json", API_KEY_HEADER: self.client.key},
+            timeout=10,
+        )
+        if answer.status_code != 401:  # noqa: PLR2004 - the status asked for
+            raise RuntimeError(
+                f"the secured gateway answered {answer.status_code} to an unsigned request instead of 401: "
+                "its keys file was not read, and the run would not measure the checks"
+            )
+
+
+def _phase(gateways: _Gateways, side: Side, load: _Load, *, seconds: float, best: _Best) -> None:
+    """Measure one side with one load; keep its rate and the gateway's CPU time per request."""
+    plain_rate = best.of("plain", load) or 100.0  # the plain side runs first in the first round
+    requests = gateways.requests(side, load, math.ceil(plain_rate * seconds * SIGNED_MARGIN))
+    pid = gateways.pids[side]
+    cpu_before = _cpu_seconds(pid)
+    result = asyncio.run(
+        run_stream(HOST, gateways.ports[side], requests, seconds=seconds, connections=load.connections)
+    )
+    cpu_after = _cpu_seconds(pid)
+    _check(result, load.status, f"{load.label} ({side})")
+    if isinstance(requests, SignedRequests):
+        best.late_signed += requests.late
+    cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / result.requests
+    best.keep(side, load, result.rate, cpu)
+
+
+def _rounds(gateways: _Gateways, loads: tuple[_Load, ...], *, seconds: float, status: Status) -> _Best:
+    best = _Best()
+    for number in range(ROUNDS):
+        order: tuple[Side, Side] = ("plain", "secured") if number % 2 == 0 else ("secured", "plain")
+        for load in loads:
+            for side in order:
+                status.update(f"round {number + 1}/{ROUNDS}: {load.label}, {side} gateway…")
+                time.sleep(SETTLE_SECONDS)
+                _phase(gateways, side, load, seconds=seconds, best=best)
+    return best
+
+
 def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
     python = sys.executable
+    settings = BloodbankSettings()
+    loads = _loads()
+    single = loads[0]
     # The gateway declares the shared topology, Candystore's queue included, and that queue
     # receives every event: on RabbitMQ the run gets a virtual host of its own, so that the
     # benchmark's events never reach a real Candystore.
-    with TemporaryDirectory() as tmp, _private_broker(BloodbankSettings().broker_url) as broker_url:
-        env = {**os.environ, "BLOODBANK_DATA_DIR": str(Path(tmp) / "data")}
+    with TemporaryDirectory() as tmp, _private_broker(settings.broker_url) as broker_url:
+        folder = Path(tmp)
+        env = {key: value for key, value in os.environ.items() if key not in ACCESS_SETTINGS}
+        env["BLOODBANK_DATA_DIR"] = str(folder / "data")
         if broker_url:
             env["BLOODBANK_BROKER_URL"] = broker_url
-        gateway_port, baseline_port = _free_port(), _free_port()
-        gateway = [str(Path(python).parent / "bloodbank"), "serve", "--port", str(gateway_port)]
+        client = SecuredClient()
+        secured_env = {**env, "BLOODBANK_DATA_DIR": str(folder / "secured-data"), **client.settings(folder)}
+        gateway_port, secured_port, baseline_port = _free_ports(3)
+        bloodbank = str(Path(python).parent / "bloodbank")
         baseline = [
             python,
             "-m",
@@ -152,41 +303,99 @@ def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
             "warning",
             "--no-access-log",
         ]
-        with _server(baseline, baseline_port, env), console.status("baseline: bare ASGI endpoint…"):
-            base = asyncio.run(
-                run_load(HOST, baseline_port, _single_requests(baseline_port), seconds=seconds, connections=CONNECTIONS)
-            )
+        with (
+            _server(baseline, baseline_port, env, folder / "baseline.log"),
+            console.status("baseline: bare ASGI endpoint…"),
+        ):
+            requests = cycle([request_bytes(HOST, baseline_port, "/events", body) for body in single.bodies])
+            base = asyncio.run(run_stream(HOST, baseline_port, requests, seconds=seconds, connections=CONNECTIONS))
         _check(base, 202, "baseline")
-        with _server(gateway, gateway_port, env):
-            with console.status("gateway: single events…"):
-                single = asyncio.run(
-                    run_load(
-                        HOST, gateway_port, _single_requests(gateway_port), seconds=seconds, connections=CONNECTIONS
-                    )
-                )
-            _check(single, 202, "POST /events")
-            with console.status("gateway: batches…"):
-                batch = asyncio.run(
-                    run_load(
-                        HOST,
-                        gateway_port,
-                        _batch_requests(gateway_port),
-                        seconds=seconds,
-                        connections=BATCH_CONNECTIONS,
-                    )
-                )
-            _check(batch, 200, "POST /events/batch")
-    console.print(f"POST /events        {single.rate:>9,.0f} events/s (baseline {base.rate:,.0f} requests/s)")
-    console.print(f"POST /events/batch  {batch.rate * BATCH_SIZE:>9,.0f} events/s ({BATCH_SIZE} per request)")
+        with (
+            _server(
+                [bloodbank, "serve", "--port", str(gateway_port)], gateway_port, env, folder / "plain.log"
+            ) as plain,
+            _server(
+                [bloodbank, "serve", "--port", str(secured_port)], secured_port, secured_env, folder / "secured.log"
+            ) as secured,
+            console.status("gateways: plain and secured…") as status,
+        ):
+            ports: dict[Side, int] = {"plain": gateway_port, "secured": secured_port}
+            gateways = _Gateways(ports, {"plain": plain, "secured": secured}, client)
+            gateways.check_refuses_unsigned(single)
+            best = _rounds(gateways, loads, seconds=seconds, status=status)
+    figures = _figures(best, loads, base, settings)
+    _report(console, figures, best)
+    return figures
+
+
+def _figures(best: _Best, loads: tuple[_Load, _Load], base: LoadResult, settings: BloodbankSettings) -> dict[str, Any]:
+    single, batch = loads
+    plain, secured = best.of("plain", single), best.of("secured", single)
+    plain_batch, secured_batch = best.of("plain", batch), best.of("secured", batch)
     return {
         "bench": "gateway",
         "unit": "events/s",
-        "ours": round(single.rate),
+        "ours": round(plain),
         "baseline": {"name": "bare ASGI endpoint on the same uvicorn (202, no work)", "value": round(base.rate)},
-        "ratio": round(single.rate / base.rate, 2),
-        "batch_events_per_s": round(batch.rate * BATCH_SIZE),
+        "ratio": round(plain / base.rate, 2),
+        "batch_events_per_s": round(plain_batch * BATCH_SIZE),
+        "secured": round(secured),
+        "secured_ratio": round(secured / plain, 2),
+        "secured_batch_events_per_s": round(secured_batch * BATCH_SIZE),
+        "secured_batch_ratio": round(secured_batch / plain_batch, 2),
+        **_cpu_figures(best, loads),
+        "secured_rate_limits": "redis" if settings.redis_url else "memory",
         "batch_size": BATCH_SIZE,
         "connections": CONNECTIONS,
         "batch_connections": BATCH_CONNECTIONS,
-        "broker": "rabbitmq" if BloodbankSettings().broker_url else "embedded",
+        "rounds": ROUNDS,
+        "broker": "rabbitmq" if settings.broker_url else "embedded",
     }
+
+
+def _cpu_figures(best: _Best, loads: tuple[_Load, _Load]) -> dict[str, Any]:
+    """The gateways' CPU time per event and plain ÷ secured (the share of the plain cost left); none without /proc."""
+    single, batch = loads
+    cpu = (
+        best.cpu_of("plain", single),
+        best.cpu_of("secured", single),
+        best.cpu_of("plain", batch),
+        best.cpu_of("secured", batch),
+    )
+    if None in cpu:
+        return {}
+    plain, secured, plain_batch, secured_batch = (value * 1e6 for value in cpu if value is not None)
+    return {
+        "secured_cpu_ratio": round(plain / secured, 2),
+        "secured_batch_cpu_ratio": round(plain_batch / secured_batch, 2),
+        "cpu_us_per_event": {
+            "plain": round(plain, 1),
+            "secured": round(secured, 1),
+            "plain_batch": round(plain_batch / BATCH_SIZE, 1),
+            "secured_batch": round(secured_batch / BATCH_SIZE, 1),
+        },
+    }
+
+
+def _report(console: Console, figures: dict[str, Any], best: _Best) -> None:
+    console.print(
+        f"POST /events        {figures['ours']:>9,} events/s (baseline {figures['baseline']['value']:,} requests/s)"
+    )
+    console.print(f"POST /events/batch  {figures['batch_events_per_s']:>9,} events/s ({BATCH_SIZE} per request)")
+    console.print(
+        f"secured             {figures['secured']:>9,} events/s (secured ÷ plain {figures['secured_ratio']}); "
+        f"batches {figures['secured_batch_events_per_s']:,} events/s ({figures['secured_batch_ratio']}): "
+        f"keys, signed requests and messages, {figures['secured_rate_limits']} rate limits"
+    )
+    if "secured_cpu_ratio" in figures:
+        cpu = figures["cpu_us_per_event"]
+        console.print(
+            f"gateway CPU per event: POST {cpu['plain']:,} µs plain, {cpu['secured']:,} secured "
+            f"(plain ÷ secured {figures['secured_cpu_ratio']}); batches {cpu['plain_batch']:,} and "
+            f"{cpu['secured_batch']:,} µs ({figures['secured_batch_cpu_ratio']})"
+        )
+    if best.late_signed:
+        console.print(
+            f"[yellow]{best.late_signed:,} secured requests were signed while measured (more than prepared): "
+            "the secured figures include their signing[/yellow]"
+        )
