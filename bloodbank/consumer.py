@@ -155,6 +155,7 @@ class _Settler:
         if self.signatures is not None:  # before parsing: nothing of an unverified body is trusted
             refused = self.signatures.verify(delivery.body, delivery.headers)
             if refused is not None:
+                self.metrics.signatures_refused.labels("consume").inc()
                 await self._refuse(delivery, f"BadSignature: {refused}", attempts)
                 return
         try:

@@ -42,6 +42,15 @@ class BloodbankMetrics:
             ["consumer", "outcome"],
             registry=self.registry,
         )
+        self.signatures_refused = Counter(
+            "bloodbank_signatures_refused",
+            "Signatures refused, by stage (request: a signed publish request answered 401; consume: a bus message "
+            "dead-lettered before handling because its signature did not verify or was missing).",
+            ["stage"],
+            registry=self.registry,
+        )
+        for stage in ("request", "consume"):  # from 0, so that the first refusal is an increase an alert sees
+            self.signatures_refused.labels(stage)
         self.queue_messages = Gauge(
             "bloodbank_queue_messages",
             "Messages in a queue as the broker reports them, by state (ready; unacked: delivered, not settled).",

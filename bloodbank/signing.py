@@ -21,9 +21,9 @@ Neither the errors nor the representations here ever show a secret.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
+from binascii import b2a_base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,7 +126,7 @@ class MessageSignatures:
         """The two headers that sign ``body``."""
         mac = self._signer.copy()
         mac.update(body)
-        return {KEY_ID_HEADER: self._signing_id, SIGNATURE_HEADER: base64.b64encode(mac.digest()).decode()}
+        return {KEY_ID_HEADER: self._signing_id, SIGNATURE_HEADER: b2a_base64(mac.digest(), newline=False).decode()}
 
     def verify(self, body: bytes, headers: Mapping[str, Any]) -> str | None:
         """``None`` when ``body`` may be handled; otherwise why not (a bad or missing signature, an unknown key)."""
@@ -144,7 +144,7 @@ class MessageSignatures:
         mac = template.copy()
         mac.update(body)
         # Compared in constant time: how long a comparison takes must not tell how much of a forgery was right.
-        if not hmac.compare_digest(base64.b64encode(mac.digest()), signature.encode(errors="replace")):
+        if not hmac.compare_digest(b2a_base64(mac.digest(), newline=False), signature.encode(errors="replace")):
             return _MISMATCH
         return None
 

@@ -121,6 +121,7 @@ class Ingestor:
         if self.signatures is not None:  # before parsing: nothing of an unverified body is trusted, nor stored
             refused = self.signatures.verify(delivery.body, delivery.headers)
             if refused is not None:
+                self.metrics.signatures_refused.inc()
                 self._refuse_at_once(delivery, f"BadSignature: {refused}")
                 return
         try:

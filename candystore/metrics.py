@@ -25,6 +25,12 @@ class IngestMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.signatures_refused = Counter(
+            "candystore_signatures_refused",
+            "Events dead-lettered before storing because their bus signature did not verify or was missing "
+            "(also counted as invalid in candystore_store_total).",
+            registry=self.registry,
+        )
         self.e2e_latency = Histogram(
             "candystore_e2e_latency_seconds",
             "From an event's envelope timestamp to the commit that stored it.",

@@ -86,6 +86,8 @@ def _shared_database(visibility: VisibilitySettings, candystore: CandystoreSetti
         update={
             "database_url": candystore.database_url,
             "database_schema": visibility.database_schema or candystore.database_schema,
+            "database_ca_file": visibility.database_ca_file or candystore.database_ca_file,
+            "cleartext_credentials": visibility.cleartext_credentials or candystore.cleartext_credentials,
             "data_dir": candystore.data_dir,
         }
     )

@@ -2,7 +2,8 @@
 
 The database defaults to Candystore's: ``VISIBILITY_DATABASE_URL``, else
 ``CANDYSTORE_DATABASE_URL``, else the SQLite file Candystore uses under the data
-directory; the tables are prefixed ``visibility_`` and migrated on their own.
+directory; the tables are prefixed ``visibility_`` and migrated on their own. Its TLS
+settings (CA file, clear-text consent) default to Candystore's the same way.
 Alerting is off while ``VISIBILITY_SLACK_WEBHOOK_URL`` is unset: nothing is queued.
 """
 
@@ -29,6 +30,18 @@ class VisibilitySettings(ServiceSettings):
         default=None,
         validation_alias=AliasChoices("VISIBILITY_DATABASE_URL", "CANDYSTORE_DATABASE_URL", "database_url"),
         description="postgresql+asyncpg://…; unset: CANDYSTORE_DATABASE_URL, else SQLite in data_dir",
+    )
+    database_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VISIBILITY_DATABASE_CA_FILE", "CANDYSTORE_DATABASE_CA_FILE", "database_ca_file"),
+        description="PostgreSQL TLS: the CA bundle the server's certificate must chain to; unset: Candystore's",
+    )
+    cleartext_credentials: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "VISIBILITY_CLEARTEXT_CREDENTIALS", "CANDYSTORE_CLEARTEXT_CREDENTIALS", "cleartext_credentials"
+        ),
+        description="allow a database password without TLS to a host that is not this machine; unset: Candystore's",
     )
     rules: Path | None = Field(default=None, description="the YAML rules file; unset: the shipped default rules")
     port: int = Field(default=8685, gt=0, lt=65536)

@@ -192,7 +192,12 @@ class _Publishing:
         """The request's JSON, once its signature is checked (when it is signed or must be)."""
         body = await _read_body(request, limit=self.settings.max_body_bytes)
         if client.authenticated:
-            await self.state.signatures.check(client, body, request.headers)
+            try:
+                await self.state.signatures.check(client, body, request.headers)
+            except GatewayError as exc:
+                if exc.status == 401:  # noqa: PLR2004 - refused, not a replay check that could not run (503)
+                    self.state.metrics.signatures_refused.labels("request").inc()
+                raise
         try:
             return decode_json(body)
         except InvalidJson as exc:  # not JSON, or a duplicate key, nesting too deep, U+0000, a number beyond a double

@@ -12,6 +12,7 @@ from bloodbank.errors import BrokerUnavailable
 from candystore.settings import CandystoreSettings
 from candystore.store import DatabaseUnavailable, EventStore, StoreError
 from gumdrop.console import EXIT_INVALID, EXIT_UNAVAILABLE, err, logs_on_stderr, out, read_settings
+from gumdrop.unavailable import SettingRefused
 
 __all__ = [
     "EXIT_INVALID",
@@ -36,8 +37,13 @@ def bloodbank_settings() -> BloodbankSettings:
 
 @asynccontextmanager
 async def open_store(config: CandystoreSettings) -> AsyncIterator[EventStore]:
-    """The store, closed afterwards; an unreachable database exits with code 2, another store error with 1."""
-    store = EventStore.open(config.sqlalchemy_url, connect_args=config.connect_args)
+    """The store, closed afterwards; an unreachable database exits with code 2, a refused setting or another
+    store error with 1."""
+    try:
+        store = EventStore.open(config.sqlalchemy_url, connect_args=config.connect_args)
+    except SettingRefused as exc:  # a password in clear text to another host, TLS files that do not fit
+        err.print(str(exc))
+        raise typer.Exit(EXIT_INVALID) from exc
     try:
         yield store
     except DatabaseUnavailable as exc:

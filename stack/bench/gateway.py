@@ -11,9 +11,11 @@ keys file, every request signed (Standard Webhooks; the client ``require_signatu
 bus message signed (``BLOODBANK_SIGNING_KEYS``), and the client's token bucket taken from on
 every request, at a rate far above the benchmark's so that none is refused (a 401 or 429
 fails the run). The client's requests are signed before each measured phase. Plain and
-secured alternate for a few rounds, the first of each pair swapped every round, because the
-machine's state drifts during a run (best of each); ``secured_ratio`` and
-``secured_batch_ratio`` are secured ÷ plain: what those checks cost.
+secured alternate for six rounds of half ``--seconds`` each, the first of each pair swapped every
+round. The figures are each side's best round; ``secured_ratio`` and ``secured_batch_ratio`` are
+the median over the rounds of secured ÷ plain, each round's two phases back to back, because on a
+shared machine a rate moves by a quarter from one phase to the next and a best-of ratio measures
+whichever side was lucky: what those checks cost.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import math
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -52,7 +55,9 @@ CONNECTIONS = 32
 BATCH_SIZE = 100
 BATCH_CONNECTIONS = 16
 HOST = "127.0.0.1"
-ROUNDS = 3
+ROUNDS = 6
+"""Plain and secured alternate this many times per load, each phase half of ``--seconds``: more pairs of
+short phases give the median ratio more to stand on than a few long ones."""
 SETTLE_SECONDS = 0.5
 """Idle time before each phase: the previous burst's clean-up (a WAL checkpoint, a GC) is not the next one's cost."""
 SIGNED_MARGIN = 3
@@ -191,28 +196,40 @@ def _private_broker(broker_url: str | None) -> Iterator[str | None]:
 
 
 @dataclass
-class _Best:
-    """Per side and load, over the rounds: the best rate (requests per second) and the least CPU per request.
+class _Rounds:
+    """Per side and load, each round's rate (requests per second) and the gateway's CPU time per request.
 
-    The gateway's CPU time per request moves much less than its rate when other work shares the
-    machine: the rates say what a client gets, the CPU what the checks cost.
+    The rates say what a client gets; the ratios compare the two sides round by round, each
+    round's phases back to back, so that what the machine does meanwhile (a rate here moves by
+    a quarter from one phase to the next) weighs on both: their median is what the checks cost.
     """
 
-    rates: dict[tuple[Side, str], float] = field(default_factory=dict)
-    cpu: dict[tuple[Side, str], float] = field(default_factory=dict)
+    rates: dict[tuple[Side, str], list[float]] = field(default_factory=dict)
+    cpu: dict[tuple[Side, str], list[float]] = field(default_factory=dict)
     late_signed: int = 0
 
     def keep(self, side: Side, load: _Load, rate: float, cpu: float | None) -> None:
-        key = (side, load.path)
-        self.rates[key] = max(self.rates.get(key, 0.0), rate)
+        self.rates.setdefault((side, load.path), []).append(rate)
         if cpu is not None:
-            self.cpu[key] = min(self.cpu.get(key, math.inf), cpu)
+            self.cpu.setdefault((side, load.path), []).append(cpu)
 
-    def of(self, side: Side, load: _Load) -> float:
-        return self.rates.get((side, load.path), 0.0)
+    def best(self, side: Side, load: _Load) -> float:
+        return max(self.rates.get((side, load.path), [0.0]))
 
-    def cpu_of(self, side: Side, load: _Load) -> float | None:
-        return self.cpu.get((side, load.path))
+    def least_cpu(self, side: Side, load: _Load) -> float | None:
+        return min(self.cpu.get((side, load.path), ()), default=None)
+
+    def rate_ratio(self, load: _Load) -> float:
+        """The median over the rounds of secured ÷ plain."""
+        pairs = zip(self.rates[("secured", load.path)], self.rates[("plain", load.path)], strict=True)
+        return statistics.median(secured / plain for secured, plain in pairs)
+
+    def cpu_ratio(self, load: _Load) -> float | None:
+        """The median over the rounds of plain ÷ secured CPU per request (the share of the plain cost left)."""
+        secured, plain = self.cpu.get(("secured", load.path)), self.cpu.get(("plain", load.path))
+        if not secured or not plain or len(secured) != len(plain):
+            return None
+        return statistics.median(p / s for p, s in zip(plain, secured, strict=True))
 
 
 @dataclass(frozen=True)
@@ -245,9 +262,9 @@ class _Gateways:
             )
 
 
-def _phase(gateways: _Gateways, side: Side, load: _Load, *, seconds: float, best: _Best) -> None:
+def _phase(gateways: _Gateways, side: Side, load: _Load, *, seconds: float, rounds: _Rounds) -> None:
     """Measure one side with one load; keep its rate and the gateway's CPU time per request."""
-    plain_rate = best.of("plain", load) or 100.0  # the plain side runs first in the first round
+    plain_rate = rounds.best("plain", load) or 100.0  # the plain side runs first in the first round
     requests = gateways.requests(side, load, math.ceil(plain_rate * seconds * SIGNED_MARGIN))
     pid = gateways.pids[side]
     cpu_before = _cpu_seconds(pid)
@@ -257,21 +274,21 @@ def _phase(gateways: _Gateways, side: Side, load: _Load, *, seconds: float, best
     cpu_after = _cpu_seconds(pid)
     _check(result, load.status, f"{load.label} ({side})")
     if isinstance(requests, SignedRequests):
-        best.late_signed += requests.late
+        rounds.late_signed += requests.late
     cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / result.requests
-    best.keep(side, load, result.rate, cpu)
+    rounds.keep(side, load, result.rate, cpu)
 
 
-def _rounds(gateways: _Gateways, loads: tuple[_Load, ...], *, seconds: float, status: Status) -> _Best:
-    best = _Best()
+def _rounds(gateways: _Gateways, loads: tuple[_Load, ...], *, seconds: float, status: Status) -> _Rounds:
+    rounds = _Rounds()
     for number in range(ROUNDS):
         order: tuple[Side, Side] = ("plain", "secured") if number % 2 == 0 else ("secured", "plain")
         for load in loads:
             for side in order:
                 status.update(f"round {number + 1}/{ROUNDS}: {load.label}, {side} gateway…")
                 time.sleep(SETTLE_SECONDS)
-                _phase(gateways, side, load, seconds=seconds, best=best)
-    return best
+                _phase(gateways, side, load, seconds=seconds / 2, rounds=rounds)
+    return rounds
 
 
 def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
@@ -322,28 +339,29 @@ def run_gateway(*, seconds: float, console: Console) -> dict[str, Any]:
             ports: dict[Side, int] = {"plain": gateway_port, "secured": secured_port}
             gateways = _Gateways(ports, {"plain": plain, "secured": secured}, client)
             gateways.check_refuses_unsigned(single)
-            best = _rounds(gateways, loads, seconds=seconds, status=status)
-    figures = _figures(best, loads, base, settings)
-    _report(console, figures, best)
+            rounds = _rounds(gateways, loads, seconds=seconds, status=status)
+    figures = _figures(rounds, loads, base, settings)
+    _report(console, figures, rounds)
     return figures
 
 
-def _figures(best: _Best, loads: tuple[_Load, _Load], base: LoadResult, settings: BloodbankSettings) -> dict[str, Any]:
+def _figures(
+    rounds: _Rounds, loads: tuple[_Load, _Load], base: LoadResult, settings: BloodbankSettings
+) -> dict[str, Any]:
     single, batch = loads
-    plain, secured = best.of("plain", single), best.of("secured", single)
-    plain_batch, secured_batch = best.of("plain", batch), best.of("secured", batch)
+    plain = rounds.best("plain", single)
     return {
         "bench": "gateway",
         "unit": "events/s",
         "ours": round(plain),
         "baseline": {"name": "bare ASGI endpoint on the same uvicorn (202, no work)", "value": round(base.rate)},
         "ratio": round(plain / base.rate, 2),
-        "batch_events_per_s": round(plain_batch * BATCH_SIZE),
-        "secured": round(secured),
-        "secured_ratio": round(secured / plain, 2),
-        "secured_batch_events_per_s": round(secured_batch * BATCH_SIZE),
-        "secured_batch_ratio": round(secured_batch / plain_batch, 2),
-        **_cpu_figures(best, loads),
+        "batch_events_per_s": round(rounds.best("plain", batch) * BATCH_SIZE),
+        "secured": round(rounds.best("secured", single)),
+        "secured_ratio": round(rounds.rate_ratio(single), 2),
+        "secured_batch_events_per_s": round(rounds.best("secured", batch) * BATCH_SIZE),
+        "secured_batch_ratio": round(rounds.rate_ratio(batch), 2),
+        **_cpu_figures(rounds, loads),
         "secured_rate_limits": "redis" if settings.redis_url else "memory",
         "batch_size": BATCH_SIZE,
         "connections": CONNECTIONS,
@@ -353,21 +371,22 @@ def _figures(best: _Best, loads: tuple[_Load, _Load], base: LoadResult, settings
     }
 
 
-def _cpu_figures(best: _Best, loads: tuple[_Load, _Load]) -> dict[str, Any]:
-    """The gateways' CPU time per event and plain ÷ secured (the share of the plain cost left); none without /proc."""
+def _cpu_figures(rounds: _Rounds, loads: tuple[_Load, _Load]) -> dict[str, Any]:
+    """The gateways' least CPU time per event, and the median plain ÷ secured of the rounds; none without /proc."""
     single, batch = loads
     cpu = (
-        best.cpu_of("plain", single),
-        best.cpu_of("secured", single),
-        best.cpu_of("plain", batch),
-        best.cpu_of("secured", batch),
+        rounds.least_cpu("plain", single),
+        rounds.least_cpu("secured", single),
+        rounds.least_cpu("plain", batch),
+        rounds.least_cpu("secured", batch),
     )
-    if None in cpu:
+    single_ratio, batch_ratio = rounds.cpu_ratio(single), rounds.cpu_ratio(batch)
+    if None in cpu or single_ratio is None or batch_ratio is None:
         return {}
     plain, secured, plain_batch, secured_batch = (value * 1e6 for value in cpu if value is not None)
     return {
-        "secured_cpu_ratio": round(plain / secured, 2),
-        "secured_batch_cpu_ratio": round(plain_batch / secured_batch, 2),
+        "secured_cpu_ratio": round(single_ratio, 2),
+        "secured_batch_cpu_ratio": round(batch_ratio, 2),
         "cpu_us_per_event": {
             "plain": round(plain, 1),
             "secured": round(secured, 1),
@@ -377,7 +396,7 @@ def _cpu_figures(best: _Best, loads: tuple[_Load, _Load]) -> dict[str, Any]:
     }
 
 
-def _report(console: Console, figures: dict[str, Any], best: _Best) -> None:
+def _report(console: Console, figures: dict[str, Any], rounds: _Rounds) -> None:
     console.print(
         f"POST /events        {figures['ours']:>9,} events/s (baseline {figures['baseline']['value']:,} requests/s)"
     )
@@ -394,8 +413,8 @@ def _report(console: Console, figures: dict[str, Any], best: _Best) -> None:
             f"(plain ÷ secured {figures['secured_cpu_ratio']}); batches {cpu['plain_batch']:,} and "
             f"{cpu['secured_batch']:,} µs ({figures['secured_batch_cpu_ratio']})"
         )
-    if best.late_signed:
+    if rounds.late_signed:
         console.print(
-            f"[yellow]{best.late_signed:,} secured requests were signed while measured (more than prepared): "
+            f"[yellow]{rounds.late_signed:,} secured requests were signed while measured (more than prepared): "
             "the secured figures include their signing[/yellow]"
         )

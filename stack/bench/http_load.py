@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["LoadResult", "run_load"]
+__all__ = ["LoadResult", "exchange", "request_bytes", "run_load"]
 
 
 @dataclass
@@ -35,6 +35,23 @@ def request_bytes(host: str, port: int, path: str, body: bytes, headers: dict[st
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, result: LoadResult
+) -> None:
+    """Send one request on a keep-alive connection, read its whole answer, count its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    result.statuses[status] = result.statuses.get(status, 0) + 1
+    result.requests += 1
+
+
 async def _connection(  # noqa: PLR0917 - one call site, all positional for brevity
     host: str, port: int, requests: list[bytes], deadline: float, result: LoadResult, offset: int
 ) -> None:
@@ -42,18 +59,8 @@ async def _connection(  # noqa: PLR0917 - one call site, all positional for brev
     index = offset
     try:
         while time.perf_counter() < deadline:
-            writer.write(requests[index % len(requests)])
+            await exchange(reader, writer, requests[index % len(requests)], result)
             index += 1
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
-            result.requests += 1
     finally:
         writer.close()
         await writer.wait_closed()

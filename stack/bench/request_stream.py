@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 
-from stack.bench.http_load import LoadResult
+from stack.bench.http_load import LoadResult, exchange
 
 __all__ = ["RequestsExhausted", "run_stream"]
 
@@ -35,17 +35,7 @@ async def _connection(
             request = next(requests, None)
             if request is None:
                 return True
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
-            result.requests += 1
+            await exchange(reader, writer, request, result)
         return False
     finally:
         writer.close()

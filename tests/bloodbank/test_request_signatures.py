@@ -90,6 +90,8 @@ def test_a_forged_signature_is_refused(gateway: TestClient) -> None:
     assert "does not match the body" in message
     other = signed(body, "whsec_" + "b3RoZXItc2VjcmV0LW5vYm9keS1rbm93cw==")
     assert refusal(gateway.post("/events", content=body, headers=other))[:2] == (401, "header.webhook-signature")
+    registry = gateway.app.state.gateway.metrics.registry  # type: ignore[attr-defined]
+    assert registry.get_sample_value("bloodbank_signatures_refused_total", {"stage": "request"}) == 2
 
 
 @pytest.mark.parametrize("offset", [-301, 301, -3600])

@@ -258,6 +258,7 @@ async def test_a_tampered_or_unsigned_message_is_dead_lettered_and_never_handled
         assert handled == [event_id]
         assert counted(bus, "bloodbank_consume_total", {"consumer": "signing.consumer", "outcome": "dlq"}) == 2
         assert counted(bus, "bloodbank_validation_total", {"stage": "consume", "result": "invalid"}) == 2
+        assert counted(bus, "bloodbank_signatures_refused_total", {"stage": "consume"}) == 2
     finally:
         await bus.close(timeout=5)
 

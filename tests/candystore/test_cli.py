@@ -84,6 +84,16 @@ def test_migrate_brings_a_new_database_to_head(tmp_path: Path) -> None:
     assert "is at revision 0004" in result.stdout
 
 
+def test_migrate_refuses_a_password_in_clear_text_in_one_line(tmp_path: Path) -> None:
+    """A URL that would send a password unencrypted to another host: exit 1, the setting named, no traceback."""
+    url = "postgresql+asyncpg://owner:hunter2@db.example.com/events"
+    result = invoke(tmp_path, "migrate", env={"CANDYSTORE_DATABASE_URL": url, "CANDYSTORE_CLEARTEXT_CREDENTIALS": None})
+    assert result.exit_code == 1, result.output
+    assert "CANDYSTORE_CLEARTEXT_CREDENTIALS=true" in result.stderr
+    assert "Traceback" not in result.output
+    assert "hunter2" not in result.output
+
+
 def test_trace_prints_the_chain_as_a_tree(tmp_path: Path, chain: dict[str, dict[str, Any]]) -> None:
     """The tree starts at the root, marks the event asked for, and names the two parents of the brainstorm."""
     started = chain["started"]["event_id"]

@@ -79,6 +79,7 @@ async def test_a_tampered_message_ends_in_the_dead_letters_not_in_the_events(ser
     assert {letter.raw_body for letter in letters} == {messages[1].body}
     counted = service.registry.get_sample_value("candystore_store_total", {"outcome": "invalid"})
     assert counted == 2
+    assert service.registry.get_sample_value("candystore_signatures_refused_total") == 2
 
 
 async def test_a_replayed_dead_letter_is_signed_anew_and_stored(service: CandystoreService) -> None:

@@ -32,12 +32,14 @@ SERIES = frozenset(
         "bloodbank_broker_blocked",
         "bloodbank_queue_messages",
         "bloodbank_consumers",
+        "bloodbank_signatures_refused_total",
         # candystore
         "candystore_store_total",
         "candystore_dead_letters",
         "candystore_dead_letters_drained_total",
         "candystore_ingest_oldest_held_seconds",
         "candystore_unrouted_total",
+        "candystore_signatures_refused_total",
         # visibility
         "visibility_conflicts_total",
         "visibility_events_total",

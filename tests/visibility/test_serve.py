@@ -34,6 +34,23 @@ def test_the_database_defaults_to_candystores(monkeypatch, tmp_path):
     assert VisibilitySettings().ui_base == "http://ui:9000"
 
 
+def test_the_database_tls_settings_default_to_candystores(monkeypatch, tmp_path):
+    """Sharing Candystore's database, visibility also takes its CA file and clear-text consent; its own win."""
+    for name in ("VISIBILITY_DATABASE_CA_FILE", "VISIBILITY_CLEARTEXT_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
+    candystore_ca, own_ca = tmp_path / "candystore-ca.pem", tmp_path / "visibility-ca.pem"
+    monkeypatch.setenv("CANDYSTORE_DATABASE_CA_FILE", str(candystore_ca))
+    monkeypatch.setenv("CANDYSTORE_CLEARTEXT_CREDENTIALS", "true")
+    inherited = VisibilitySettings()
+    assert inherited.database_ca_file == candystore_ca
+    assert inherited.cleartext_credentials is True
+    monkeypatch.setenv("VISIBILITY_DATABASE_CA_FILE", str(own_ca))
+    monkeypatch.setenv("VISIBILITY_CLEARTEXT_CREDENTIALS", "false")
+    own = VisibilitySettings()
+    assert own.database_ca_file == own_ca
+    assert own.cleartext_credentials is False
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

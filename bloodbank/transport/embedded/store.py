@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from bloodbank.errors import BloodbankError, BrokerUnavailable, TopologyMismatch
 from bloodbank.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -379,8 +381,13 @@ def _migrate(connection: sqlite3.Connection, location: str) -> None:
 
 
 def _encode(headers: Mapping[str, HeaderValue] | Mapping[str, Any]) -> str:
-    return json.dumps(dict(headers), separators=(",", ":")) if headers else "{}"
+    # msgspec rather than json: every signed message has headers, and this is per message.
+    return _HEADERS_ENCODER.encode(dict(headers)).decode() if headers else "{}"
 
 
 def _decode(headers: str) -> dict[str, Any]:
-    return {} if headers == "{}" else dict(json.loads(headers))
+    return {} if headers == "{}" else dict(_HEADERS_DECODER.decode(headers))
+
+
+_HEADERS_ENCODER = msgspec.json.Encoder()
+_HEADERS_DECODER = msgspec.json.Decoder(dict[str, Any])
