@@ -45,7 +45,7 @@ class RequestSignatures:
 
     async def check(self, client: Client, body: bytes, headers: Mapping[str, str]) -> None:
         """Nothing when ``body`` is signed well by ``client`` (or need not be); else a 401 saying what is wrong."""
-        given = {name: headers[name] for name in SIGNATURE_HEADERS if name in headers}
+        given = {name: value for name in SIGNATURE_HEADERS if (value := headers.get(name)) is not None}
         if not given:
             if client.require_signature:
                 raise _refused(
