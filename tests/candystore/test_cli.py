@@ -28,7 +28,7 @@ def example(event_type: str) -> dict[str, Any]:
     return next(s.examples[0] for s in default_catalog().payload_schemas() if str(s.event_type) == event_type)
 
 
-def invoke(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+def invoke(tmp_path: Path, *args: str, env: dict[str, str | None] | None = None) -> Any:
     environment: dict[str, str | None] = {
         "CANDYSTORE_DATA_DIR": str(tmp_path),
         "CANDYSTORE_DATABASE_URL": None,
