@@ -5,8 +5,9 @@ what ``aiormq.Channel.basic_publish`` does for one message, from outside aiormq:
 the channel's lock it takes delivery tags, registers each confirmation future where
 aiormq's confirm and return handlers look for it, and puts ready-made frames on the
 connection's write queue. Content header frames are made from templates, with the body
-size patched in at the offset where pamqp writes it. None of this is public API, so
-every private name is read here, through :class:`ChannelWire`, and nowhere else.
+size, the message id and the header values patched in at the offsets where pamqp writes
+them. None of this is public API, so every private name is read here, through
+:class:`ChannelWire`, and nowhere else.
 
 :func:`fast_path_problem` checks the installed aiormq and pamqp against what this module
 expects (attributes present and of the expected types, the handlers that read the
@@ -24,7 +25,7 @@ import inspect
 import operator
 from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import aiormq
 import pamqp.frame
@@ -58,7 +59,7 @@ FRAME_FIELDS: Final = ("payload", "should_close")
 """Fields of ``aiormq.abc.ChannelFrame`` the fast path fills."""
 
 _METHOD_FRAMES_KEPT = 4096  # exchanges x routing keys: event types, retry and dead-letter keys
-_HEADER_TEMPLATES_KEPT = 256  # kinds of message: properties other than the id, and the id's length
+_HEADER_TEMPLATES_KEPT = 256  # kinds of message: properties other than the id and header values, and their lengths
 _PROBE_SIZE = 0x0102030405060708  # every byte distinct: a shifted offset cannot match by chance
 _OTHER_PROPERTIES = operator.attrgetter(
     "content_type",
@@ -74,6 +75,17 @@ _OTHER_PROPERTIES = operator.attrgetter(
     "app_id",
     "cluster_id",
 )
+_SIGNED_HEADERS: Final = (
+    {"x-bloodbank-key-id": "k1", "x-bloodbank-signature": "s" * 44, "traceparent": "", "tracestate": "ü=1"},
+    {"x-bloodbank-key-id": "k2", "x-bloodbank-signature": "ß" * 22, "traceparent": "", "tracestate": "é=2"},
+)
+"""Two messages of one kind with str headers (a multi-byte and an empty value among them), for the frame check."""
+
+_STR_ENCODE: Final[Callable[[Any], bytes]] = str.encode
+"""UTF-8 bytes of a ``str``; a ``TypeError`` for any other value, which a template cannot hold."""
+
+_Template: TypeAlias = tuple[list[bytes], Callable[[list[bytes]], tuple[bytes, ...]]]
+"""A frame's fixed pieces with gaps between them, and what picks the gaps' values from a message's."""
 
 
 def fast_path_problem(channel: object) -> str | None:
@@ -124,12 +136,15 @@ def frame_problem() -> str | None:
             f"pamqp no longer writes a content header's body size at bytes {BODY_SIZE.start}-{BODY_SIZE.stop - 1} "
             "of the frame (wire.BODY_SIZE)"
         )
-    for message_id in ("0193a1b2-0000-7000-8000-000000000001", "ü" * 18):
-        properties = copy.copy(probe)
-        properties.message_id = message_id
-        expected = pamqp.frame.marshal(ContentHeader(properties=properties, body_size=1234), 1)
-        if HeaderFrames().frame(1, properties, 1234) != expected:
-            return "a content header frame made from a template differs from the one pamqp marshals"
+    frames = HeaderFrames()
+    for message_id, headers in zip(("0193a1b2-0000-7000-8000-000000000001", "ü" * 18), _SIGNED_HEADERS, strict=True):
+        for with_headers in (False, True):
+            properties = copy.copy(probe)
+            properties.message_id = message_id
+            properties.headers = dict(headers) if with_headers else None
+            expected = pamqp.frame.marshal(ContentHeader(properties=properties, body_size=1234), 1)
+            if frames.frame(1, properties, 1234) != expected:
+                return "a content header frame made from a template differs from the one pamqp marshals"
     return None
 
 
@@ -192,49 +207,82 @@ class ChannelWire:
 class HeaderFrames:
     """Content header frames, as pamqp marshals them, made from one template per kind of message.
 
-    A kind is a channel and every property except ``message_id`` and ``headers``, plus the
-    id's length in bytes. Its template is marshalled twice with different placeholder ids;
-    where the two differ is where an id goes. A message with ``headers`` (a retry or
-    dead-letter copy) is marshalled by pamqp as it is.
+    A kind is a channel, every property except ``message_id`` and the header values, the
+    header names in order, and the length in bytes of the id and of each header value.
+    Its template is marshalled with placeholders of those lengths, once with every
+    placeholder ``a`` and once more per placeholder with it alone ``b``; the first byte
+    that differs is where that value goes. A frame is then the template's fixed pieces
+    joined with the body size and the values. Only headers whose values are all ``str``
+    fit a template, as the signature and trace headers of every bus message do; other
+    headers (a retry or dead-letter copy), empty headers and messages without an id are
+    marshalled by pamqp as they are.
     """
 
     def __init__(self) -> None:
-        self._templates: dict[tuple[object, ...], tuple[bytes, int]] = {}
+        self._templates: dict[tuple[object, ...], _Template] = {}
 
     def frame(self, number: int, properties: Basic.Properties, body_size: int) -> bytes:
         message_id = properties.message_id
-        if properties.headers is not None or not message_id:
+        headers = properties.headers
+        if not message_id:
             return pamqp.frame.marshal(ContentHeader(properties=properties, body_size=body_size), number)
-        id_bytes = message_id.encode()
-        key = (number, len(id_bytes), *_OTHER_PROPERTIES(properties))
+        if headers is None:
+            names = None
+            values = [body_size.to_bytes(8, "big"), message_id.encode()]
+        elif headers:
+            names = tuple(headers)
+            try:
+                values = [body_size.to_bytes(8, "big"), message_id.encode(), *map(_STR_ENCODE, headers.values())]
+            except TypeError:
+                return pamqp.frame.marshal(ContentHeader(properties=properties, body_size=body_size), number)
+        else:
+            return pamqp.frame.marshal(ContentHeader(properties=properties, body_size=body_size), number)
+        key = (number, names, *map(len, values), _OTHER_PROPERTIES(properties))
         template = self._templates.get(key)
         if template is None:
-            template = self._template(number, properties, len(id_bytes))
+            template = self._template(number, properties, names, [len(value) for value in values[1:]])
             if len(self._templates) >= _HEADER_TEMPLATES_KEPT:
                 self._templates.clear()
             self._templates[key] = template
-        frame, at = template
-        return b"".join(
-            (
-                frame[: BODY_SIZE.start],
-                body_size.to_bytes(8, "big"),
-                frame[BODY_SIZE.stop : at],
-                id_bytes,
-                frame[at + len(id_bytes) :],
-            )
-        )
+        fixed, pick = template
+        parts = fixed.copy()
+        parts[1::2] = pick(values)
+        return b"".join(parts)
 
     @staticmethod
-    def _template(number: int, properties: Basic.Properties, id_length: int) -> tuple[bytes, int]:
-        """The frame with a placeholder id and no body, and the offset of the id in it."""
+    def _template(
+        number: int, properties: Basic.Properties, names: tuple[str, ...] | None, lengths: list[int]
+    ) -> _Template:
+        """The frame's fixed pieces with an empty gap between each two, and what picks the gaps' values in order.
+
+        ``lengths`` are the byte lengths of the id and the header values; the values are
+        picked from the body size, the id and the header values, in that order. An empty
+        header value is in the fixed pieces already: it has no gap.
+        """
         placeholder = copy.copy(properties)
-        frames = []
-        for filler in ("a", "b"):
-            placeholder.message_id = filler * id_length
-            frames.append(pamqp.frame.marshal(ContentHeader(properties=placeholder, body_size=0), number))
-        first, second = frames
-        at = next(index for index, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
-        return first, at
+
+        def marshal(changed: int | None) -> bytes:
+            fillers = [("b" if index == changed else "a") * length for index, length in enumerate(lengths)]
+            placeholder.message_id = fillers[0]
+            if names is not None:
+                placeholder.headers = dict(zip(names, fillers[1:], strict=True))
+            return pamqp.frame.marshal(ContentHeader(properties=placeholder, body_size=0), number)
+
+        base = marshal(None)
+        gaps = [(BODY_SIZE.start, 0, BODY_SIZE.stop - BODY_SIZE.start)]
+        for index, length in enumerate(lengths):
+            if length:
+                other = marshal(index)
+                at = next(at for at, (a, b) in enumerate(zip(base, other, strict=True)) if a != b)
+                gaps.append((at, index + 1, length))
+        gaps.sort()
+        fixed: list[bytes] = []
+        start = 0
+        for at, _, length in gaps:
+            fixed += (base[start:at], b"")
+            start = at + length
+        fixed.append(base[start:])
+        return fixed, operator.itemgetter(*(index for _, index, _ in gaps))
 
 
 class PublishFrames:
