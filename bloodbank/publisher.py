@@ -3,7 +3,8 @@
 ``publish`` returns only after the broker confirmed; nothing invalid reaches the broker;
 when the broker is unreachable the publish is retried until ``publish_timeout``, then
 :class:`~bloodbank.errors.BrokerUnavailable` is raised. With signing keys each message
-carries the signature headers of :mod:`bloodbank.signing`, computed over its final body.
+carries the signature headers of :mod:`bloodbank.signing`, computed over its final body. Every message
+carries the CloudEvents AMQP binding's ``cloudEvents:*`` properties (:mod:`bloodbank.cloudevents`).
 
 ``publish_many`` is where a batch meets the broker: it splits the batch into windows of
 unconfirmed messages, retries the unconfirmed ones, and answers every event with a
@@ -29,6 +30,7 @@ import msgspec
 import structlog
 from opentelemetry.trace import Span, StatusCode
 
+from bloodbank import cloudevents
 from bloodbank.correlation import CorrelationTracker, Link
 from bloodbank.envelope import build_envelope
 from bloodbank.errors import BrokerUnavailable, PublishFailed
@@ -204,7 +206,10 @@ class Publisher:
                 counts[event_type if event_type in self._known_types else "unknown", "invalid"] += 1
                 outcomes[index] = PublishOutcome.invalid(_event_id(envelope), issues)
                 continue
-            message_headers = dict(headers or {})
+            # A consumer that knows only CloudEvents reads the event's attributes (the AMQP binding).
+            message_headers = cloudevents.amqp_properties(envelope)
+            if headers:
+                message_headers.update(headers)
             published = envelope
             if traced:  # the envelope and the message headers carry the publish span's context
                 span = spans[index] = publish_span(envelope, transport=self.transport.name)

@@ -18,9 +18,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from bloodbank import cloudevents as ce
 from bloodbank.errors import BrokerUnavailable
 from bloodbank.gateway.errors import ERROR_RESPONSES, ErrorItem, GatewayError, issues_as_json, json_response
-from bloodbank.gateway.intake import Intake, batch_items
+from bloodbank.gateway.intake import Intake, batch_items, json_type
 from bloodbank.gateway.state import GatewayState
 from bloodbank.openapi import EVENT, reference
 from bloodbank.publisher import PublishOutcome, PublishStatus
@@ -84,10 +85,36 @@ _BATCH_SCHEMA: dict[str, Any] = {
 }
 
 
-def _documented(body: dict[str, Any]) -> dict[str, Any]:
+_CLOUDEVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A CloudEvent 1.0 in structured mode; its mapping to the envelope is design.md's (Interop).",
+    "required": ["specversion", "id", "type", "source"],
+    "properties": {
+        "specversion": {"type": "string", "enum": ["1.0"]},
+        "id": {"type": "string", "description": "a UUID is the event_id; any other id is kept and mapped to one"},
+        "type": {"type": "string", "description": "the event type, e.g. retail.offer.surfaced.v1"},
+        "source": {"type": "string", "description": "/{source.type}/{source.host}/{source.app}, or any URI"},
+        "time": {"type": "string", "format": "date-time"},
+        "datacontenttype": {"type": "string", "enum": ["application/json"]},
+        "dataschema": {"type": "string", "description": "the $id of the type's payload schema"},
+        "data": {"type": "object", "description": "the payload"},
+        "correlationids": {"type": "string", "description": "the parent event ids, comma-separated"},
+        "agentcontext": {"type": "string", "description": "the agent context as JSON text"},
+        "traceparent": {"type": "string", "description": "W3C traceparent"},
+        "tracestate": {"type": "string", "description": "W3C tracestate"},
+    },
+    "additionalProperties": {"type": "string", "description": "other extension attributes, kept with the event"},
+}
+
+
+def _documented(body: dict[str, Any], cloudevents: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     """The request body and the ``legacy`` flag, read by hand (no per-request model or dependency) but documented."""
+    media_type, schema = cloudevents
     return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": body}, media_type: {"schema": schema}},
+        },
         "parameters": [_LEGACY_PARAMETER],
     }
 
@@ -102,9 +129,11 @@ def event_routes(state: GatewayState) -> APIRouter:
         status_code=202,
         response_model=EventAccepted,
         summary="Publish one event",
-        description="Answers 202 with the event's id once the broker confirmed it; never a 2xx before.",
+        description="Answers 202 with the event's id once the broker confirmed it; never a 2xx before. "
+        f"Takes an envelope, a CloudEvent in structured mode (`{ce.STRUCTURED}`) or in binary mode "
+        "(`ce-*` headers, the payload as the body).",
         operation_id="publishEvent",
-        openapi_extra=_documented(_EVENT_SCHEMA),
+        openapi_extra=_documented(_EVENT_SCHEMA, (ce.STRUCTURED, _CLOUDEVENT_SCHEMA)),
     )
     async def publish_event(request: Request, client: Annotated[Client, requires(Scope.PUBLISH)]) -> Response:
         with state.in_flight:
@@ -115,9 +144,10 @@ def event_routes(state: GatewayState) -> APIRouter:
         response_model=BatchResults,
         summary="Publish many events",
         description=f"Up to BLOODBANK_MAX_BATCH ({state.settings.max_batch}) events, as an array or "
-        '`{"events": [...]}`, pipelined to the broker; one result per event, in order.',
+        f'`{{"events": [...]}}`, or CloudEvents as `{ce.BATCH}`, pipelined to the broker; one result per '
+        "event, in order.",
         operation_id="publishBatch",
-        openapi_extra=_documented(_BATCH_SCHEMA),
+        openapi_extra=_documented(_BATCH_SCHEMA, (ce.BATCH, {"type": "array", "items": _CLOUDEVENT_SCHEMA})),
     )
     async def publish_batch(request: Request, client: Annotated[Client, requires(Scope.PUBLISH)]) -> Response:
         with state.in_flight:
@@ -137,7 +167,7 @@ class _Publishing:
     async def one(self, request: Request, client: Client) -> Response:
         document = await self._read(request, client)
         try:
-            envelope = self._intake(request).envelope(document)
+            envelope = self._intake(request).envelope(self._cloudevent(request, document))
         except InvalidEvent as exc:
             self._count_refused()
             return answer([PublishOutcome.invalid(None, _hint_batch(document, exc.issues))], batch=False)
@@ -147,8 +177,9 @@ class _Publishing:
 
     async def batch(self, request: Request, client: Client) -> Response:
         document = await self._read(request, client)
+        cloudevents = _media_type(request) == ce.BATCH
         try:
-            items = batch_items(document)
+            items = _cloudevents_batch(document) if cloudevents else batch_items(document)
         except InvalidEvent as exc:
             raise GatewayError(422, exc.issues) from exc
         if len(items) > self.settings.max_batch:
@@ -163,8 +194,11 @@ class _Publishing:
         envelopes: list[dict[str, Any]] = []
         positions: list[int] = []
         convert = self._intake(request).envelope
+        catalog = self.state.validator.catalog
         for index, item in enumerate(items):
             try:
+                if cloudevents:
+                    item = ce.envelope_document(item, catalog=catalog, path=f"$[{index}]")  # noqa: PLW2901
                 envelope = convert(item)
             except InvalidEvent as exc:
                 self._count_refused()
@@ -203,6 +237,14 @@ class _Publishing:
         except InvalidJson as exc:  # not JSON, or a duplicate key, nesting too deep, U+0000, a number beyond a double
             raise GatewayError(422, [ValidationIssue(exc.path, exc.message)]) from exc
 
+    def _cloudevent(self, request: Request, document: Any) -> Any:
+        """The envelope document of a CloudEvent sent structured or binary; any other document as it is."""
+        if ce.is_binary(request.headers):
+            document = ce.binary_event(request.headers, document)
+        elif _media_type(request) != ce.STRUCTURED:
+            return document
+        return ce.envelope_document(document, catalog=self.state.validator.catalog)
+
     def _refusal(self, client: Client, envelope: dict[str, Any]) -> ValidationIssue | None:
         """Why ``client`` may not publish ``envelope`` (a type outside its patterns); None when it may."""
         if not client.publish_patterns:
@@ -233,6 +275,19 @@ class _Publishing:
         """Count an event refused before validation (not an object, or a refused legacy envelope)."""
         self.state.metrics.validation.labels("publish", "invalid").inc()
         self.state.metrics.publish.labels("unknown", "invalid").inc()
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def _cloudevents_batch(document: object) -> list[Any]:
+    """The events of a CloudEvents batch: a JSON array of structured events, nothing else."""
+    if not isinstance(document, list):
+        raise InvalidEvent(
+            [ValidationIssue("$", f"a {ce.BATCH} body is an array of CloudEvents, got {json_type(document)}")]
+        )
+    return document
 
 
 def _legacy_flag(request: Request) -> bool | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
+import msgspec
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from bloodbank import cloudevents
 from candystore.api.errors import error_responses
 from candystore.api.models import EventPage
 from candystore.api.params import EVENT_FILTER_NAMES, Cursor, Timestamp, TypePatternText, event_filter, only_query
@@ -15,6 +17,7 @@ from candystore.store import EventStore
 from gumdrop.access_control import requires
 from gumdrop.http_errors import ApiError, json_response
 from gumdrop.principals import Scope
+from holyfields import Catalog, default_catalog
 from holyfields.generated.python import EventEnvelope
 
 __all__ = ["event_routes"]
@@ -31,7 +34,8 @@ next page: pages stay stable while events arrive.
 """
 
 
-def event_routes(store: EventStore) -> APIRouter:
+def event_routes(store: EventStore, *, catalog: Catalog | None = None) -> APIRouter:
+    catalog = catalog or default_catalog()
     router = APIRouter(tags=["events"], dependencies=[requires(Scope.READ)])
 
     @router.get(
@@ -77,14 +81,24 @@ def event_routes(store: EventStore) -> APIRouter:
         "/events/{event_id}",
         response_model=EventEnvelope,
         summary="One event, exactly as published (timestamp in UTC)",
+        description=f"With `Accept: {cloudevents.STRUCTURED}`, the event as a CloudEvent in structured mode "
+        "(design.md, Interop).",
         operation_id="getEvent",
-        responses=error_responses(404, 422, 503),
+        responses={
+            **error_responses(404, 422, 503),
+            200: {"content": {cloudevents.STRUCTURED: {"schema": {"type": "object"}}}},
+        },
         dependencies=[Depends(only_query())],
     )
-    async def get_event(event_id: Annotated[uuid.UUID, Path(description="the event's id")]) -> Response:
+    async def get_event(
+        request: Request, event_id: Annotated[uuid.UUID, Path(description="the event's id")]
+    ) -> Response:
         document = await store.document(event_id)
         if document is None:
             raise ApiError.at(404, "path.event_id", f"no event {event_id} is stored")
+        if cloudevents.STRUCTURED in request.headers.get("accept", ""):
+            event = cloudevents.structured(msgspec.json.decode(document), catalog=catalog)
+            return Response(msgspec.json.encode(event), media_type=cloudevents.STRUCTURED)
         return Response(document, media_type="application/json")
 
     return router

@@ -14,11 +14,15 @@ from typing import Any
 import httpx2 as httpx
 import msgspec
 import pytest
+from cloudevents.core.bindings import http
+from cloudevents.core.formats.json import JSONFormat
 from hypothesis import HealthCheck, given, settings
 from prometheus_client import CollectorRegistry, Counter
 
+from bloodbank import cloudevents
 from candystore.store import EventStore
 from candystore.store.dead_letters import DeadLetter
+from holyfields import default_catalog
 from tests.candystore.api_helpers import OFFER_TYPE, client_for, errors_of, make_api
 from tests.candystore.test_store_contract import envelope, json_values
 
@@ -193,6 +197,35 @@ async def test_get_event_returns_the_envelope_exactly_as_published(store, client
     assert got == expected
     assert repr(got) == repr(expected)  # 1 vs 1.0, -0.0, key order
     assert response.text == await store.document(event["event_id"])
+
+
+async def test_get_event_as_a_cloudevent_gives_back_what_a_producer_sent(store, client):
+    """A CloudEvent from a foreign producer, stored as its envelope, comes back with its own id, source and extension
+    when asked for CloudEvents; the SDK reads it."""
+    sent = {
+        "specversion": "1.0",
+        "id": "delivery-42",
+        "source": "https://github.com/acme/shop",
+        "type": OFFER_TYPE,
+        "time": "2026-03-01T12:00:00.5Z",
+        "datacontenttype": "application/json",
+        "region": "eu-west-1",
+        "data": default_catalog().get(OFFER_TYPE).examples[0],  # type: ignore[union-attr]
+    }
+    document = cloudevents.envelope_document(sent, catalog=default_catalog())
+    event = {**document, "version": "1.0.0", "correlation_ids": []}
+    await store.store_batch([event])
+    response = await client.get(f"/events/{event['event_id']}", headers={"accept": cloudevents.STRUCTURED})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == cloudevents.STRUCTURED
+    got = msgspec.json.decode(response.content)
+    assert {key: got[key] for key in sent} == sent
+    assert got["dataschema"] == default_catalog().get(OFFER_TYPE).schema_id  # type: ignore[union-attr]
+    parsed = http.from_http(http.HTTPMessage(dict(response.headers), response.content), JSONFormat())
+    assert (parsed.get_id(), parsed.get_source(), parsed.get_data()) == (sent["id"], sent["source"], sent["data"])
+    plain = await client.get(f"/events/{event['event_id']}")
+    assert plain.headers["content-type"] == "application/json"
+    assert msgspec.json.decode(plain.content)["event_id"] == event["event_id"]
 
 
 async def test_get_event_unknown_is_404_and_malformed_is_422(client):

@@ -107,7 +107,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One event, exactly as published (timestamp in UTC) */
+        /**
+         * One event, exactly as published (timestamp in UTC)
+         * @description With `Accept: application/cloudevents+json`, the event as a CloudEvent in structured mode (design.md, Interop).
+         */
         get: operations["getEvent"];
         put?: never;
         post?: never;
@@ -1024,6 +1027,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/cloudevents+json": Record<string, never>;
                     "application/json": components["schemas"]["EventEnvelope"];
                 };
             };

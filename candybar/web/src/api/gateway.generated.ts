@@ -11,7 +11,7 @@ export interface paths {
         put?: never;
         /**
          * Publish one event
-         * @description Answers 202 with the event's id once the broker confirmed it; never a 2xx before.
+         * @description Answers 202 with the event's id once the broker confirmed it; never a 2xx before. Takes an envelope, a CloudEvent in structured mode (`application/cloudevents+json`) or in binary mode (`ce-*` headers, the payload as the body).
          */
         post: operations["publishEvent"];
         delete?: never;
@@ -31,7 +31,7 @@ export interface paths {
         put?: never;
         /**
          * Publish many events
-         * @description Up to BLOODBANK_MAX_BATCH (1000) events, as an array or `{"events": [...]}`, pipelined to the broker; one result per event, in order.
+         * @description Up to BLOODBANK_MAX_BATCH (1000) events, as an array or `{"events": [...]}`, or CloudEvents as `application/cloudevents-batch+json`, pipelined to the broker; one result per event, in order.
          */
         post: operations["publishBatch"];
         delete?: never;
@@ -2287,6 +2287,34 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/cloudevents+json": {
+                    /** @description the agent context as JSON text */
+                    agentcontext?: string;
+                    /** @description the parent event ids, comma-separated */
+                    correlationids?: string;
+                    /** @description the payload */
+                    data?: Record<string, never>;
+                    /** @enum {string} */
+                    datacontenttype?: "application/json";
+                    /** @description the $id of the type's payload schema */
+                    dataschema?: string;
+                    /** @description a UUID is the event_id; any other id is kept and mapped to one */
+                    id: string;
+                    /** @description /{source.type}/{source.host}/{source.app}, or any URI */
+                    source: string;
+                    /** @enum {string} */
+                    specversion: "1.0";
+                    /** Format: date-time */
+                    time?: string;
+                    /** @description W3C traceparent */
+                    traceparent?: string;
+                    /** @description W3C tracestate */
+                    tracestate?: string;
+                    /** @description the event type, e.g. retail.offer.surfaced.v1 */
+                    type: string;
+                } & {
+                    [key: string]: string;
+                };
                 "application/json": components["schemas"]["Event"];
             };
         };
@@ -2368,6 +2396,34 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/cloudevents-batch+json": ({
+                    /** @description the agent context as JSON text */
+                    agentcontext?: string;
+                    /** @description the parent event ids, comma-separated */
+                    correlationids?: string;
+                    /** @description the payload */
+                    data?: Record<string, never>;
+                    /** @enum {string} */
+                    datacontenttype?: "application/json";
+                    /** @description the $id of the type's payload schema */
+                    dataschema?: string;
+                    /** @description a UUID is the event_id; any other id is kept and mapped to one */
+                    id: string;
+                    /** @description /{source.type}/{source.host}/{source.app}, or any URI */
+                    source: string;
+                    /** @enum {string} */
+                    specversion: "1.0";
+                    /** Format: date-time */
+                    time?: string;
+                    /** @description W3C traceparent */
+                    traceparent?: string;
+                    /** @description W3C tracestate */
+                    tracestate?: string;
+                    /** @description the event type, e.g. retail.offer.surfaced.v1 */
+                    type: string;
+                } & {
+                    [key: string]: string;
+                })[];
                 "application/json": components["schemas"]["Event"][] | {
                     events: components["schemas"]["Event"][];
                 };
