@@ -56,8 +56,9 @@ _SOURCE_TYPES = frozenset(("manual", "agent", "scheduled", "webhook", "system"))
 _FOREIGN_HOST = "cloudevents"
 _MAX_HOST, _MAX_APP = 255, 128
 _CONTEXT = frozenset(("specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject"))
-_MAPPED = frozenset(("correlationids", "agentcontext", "traceparent"))
-"""Extensions with an envelope field; ``tracestate`` too, when it comes with a ``traceparent``."""
+_MAPPED = frozenset(("correlationids", "agentcontext", "traceparent", "tracestate"))
+"""Extensions with an envelope field (a ``tracestate`` without a ``traceparent`` is discarded, as W3C says)."""
+_MAX_TRACESTATE = 512
 _DATA = ("data", "data_base64")
 _NAME = re.compile(r"[a-z0-9]{1,20}")
 _UUID = re.compile(UUID_PATTERN)
@@ -217,11 +218,10 @@ def _envelope_identity(ce_id: str, ce_source: str) -> tuple[str, dict[str, Any]]
 
 def _extensions(attributes: Mapping[str, Any], path: str, issues: list[ValidationIssue]) -> dict[str, Any]:
     """The extension attributes the envelope has no field for, kept as they are."""
-    traced = "traceparent" in attributes
     extensions = {
         name: value
         for name, value in attributes.items()
-        if name not in _CONTEXT and name not in _MAPPED and name not in _DATA and not (traced and name == "tracestate")
+        if name not in _CONTEXT and name not in _MAPPED and name not in _DATA
     }
     for name in ("subject", *extensions):
         if name in attributes and not isinstance(attributes[name], _SCALARS):
@@ -372,6 +372,12 @@ def _agent_context(value: object, path: str, issues: list[ValidationIssue]) -> d
 
 
 def _trace_context(attributes: Mapping[str, Any], path: str, issues: list[ValidationIssue]) -> dict[str, str] | None:
+    """The trace context of ``traceparent`` and ``tracestate``; a lone tracestate is discarded (W3C)."""
+    state = attributes.get("tracestate")
+    if state is not None and not isinstance(state, str):
+        issues.append(_issue(path, "tracestate", f"expected a string, got {_json_type(state)}"))
+    elif state is not None and len(state) > _MAX_TRACESTATE:
+        issues.append(_issue(path, "tracestate", f"is longer than {_MAX_TRACESTATE} characters"))
     value = attributes.get("traceparent")
     if value is None:
         return None
@@ -381,9 +387,7 @@ def _trace_context(attributes: Mapping[str, Any], path: str, issues: list[Valida
         issues.append(_issue(path, "traceparent", message))
         return None
     context = dict(zip(("trace_id", "span_id", "trace_flags"), match.groups(), strict=True))
-    if (state := attributes.get("tracestate")) is not None:
-        if not isinstance(state, str):
-            issues.append(_issue(path, "tracestate", f"expected a string, got {_json_type(state)}"))
+    if isinstance(state, str):
         context["tracestate"] = state
     return context
 

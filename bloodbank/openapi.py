@@ -21,6 +21,8 @@ from holyfields.catalog import SchemaDocument
 from holyfields.timestamps import InvalidTimestamp, parse_timestamp
 
 __all__ = [
+    "AGENT_CONTEXT_FORMAT",
+    "CLOUD_EVENT",
     "CURSOR_SCHEMA",
     "EVENT",
     "TIMESTAMP_PATTERN",
@@ -78,6 +80,14 @@ CURSOR_SCHEMA: dict[str, Any] = {
 
 EVENT = "Event"
 """The component ``POST /events`` takes: one of the registered event types."""
+
+CLOUD_EVENT = "CloudEvent"
+"""The component ``POST /events`` takes as ``application/cloudevents+json``: a CloudEvent of a registered type."""
+
+AGENT_CONTEXT_FORMAT = "x-agent-context"
+"""The ``agentcontext`` extension's format: an agent context (the envelope's ``agent_context``) as JSON text."""
+
+_UUID_TEXT = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 _OMITTED = frozenset(("$schema", "$id", "definitions"))
 _ENVELOPE_OPTIONAL = ("event_id", "timestamp", "version", "source", "correlation_ids", "agent_context", "trace_context")
@@ -148,6 +158,7 @@ def event_components(catalog: Catalog) -> dict[str, Any]:
                 **optional,
             },
         }
+        rewriter.components[f"{name}CloudEvent"] = _cloud_event(document, f"{name}Payload")
         variants[str(document.event_type)] = f"{name}Event"
     rewriter.components[EVENT] = {
         "description": "One event: `event_type` and its `payload`, and any other envelope field; the gateway fills "
@@ -158,4 +169,68 @@ def event_components(catalog: Catalog) -> dict[str, Any]:
             "mapping": {event_type: reference(name)["$ref"] for event_type, name in variants.items()},
         },
     }
+    rewriter.components[CLOUD_EVENT] = {
+        "description": "One CloudEvent 1.0 in structured mode, mapped to the envelope as design.md says (Interop); "
+        "extension attributes the envelope has no field for are kept with the event.",
+        "oneOf": [reference(f"{name.removesuffix('Event')}CloudEvent") for name in variants.values()],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {
+                event_type: reference(f"{name.removesuffix('Event')}CloudEvent")["$ref"]
+                for event_type, name in variants.items()
+            },
+        },
+    }
     return rewriter.components
+
+
+def _cloud_event(document: SchemaDocument, payload: str) -> dict[str, Any]:
+    """The structured CloudEvent of one event type, as :mod:`bloodbank.cloudevents` maps it to the envelope.
+
+    Optional attributes may be null (the JSON event format reads null as absent).
+    """
+    optional: dict[str, Any] = {
+        "time": {**TIMESTAMP_SCHEMA, "type": ["string", "null"]},
+        "datacontenttype": {"enum": ["application/json", None]},
+        "dataschema": {"enum": [document.schema_id, None]},
+        "subject": {"type": ["string", "number", "boolean", "null"]},
+        "correlationids": {
+            "type": ["string", "null"],
+            "pattern": f"^(?:{_UUID_TEXT}(?:,{_UUID_TEXT})*)?$",
+            "description": "the parent event ids, comma-separated",
+        },
+        "agentcontext": {
+            "type": ["string", "null"],
+            "format": AGENT_CONTEXT_FORMAT,
+            "contentMediaType": "application/json",
+            "description": "the agent context (the envelope's `agent_context`) as JSON text",
+        },
+        "traceparent": {"type": ["string", "null"], "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+        "tracestate": {
+            "type": ["string", "null"],
+            "maxLength": 512,
+            "description": "W3C tracestate, read with a traceparent (without one it is discarded, as W3C says)",
+        },
+    }
+    return {
+        "type": "object",
+        "title": f"{document.event_type} as a CloudEvent",
+        "required": ["specversion", "id", "type", "source", "data"],
+        "properties": {
+            "specversion": {"type": "string", "const": "1.0"},
+            "id": {"type": "string", "minLength": 1, "description": "a UUID is the event_id; any other id is kept"},
+            "type": {"type": "string", "const": str(document.event_type)},
+            "source": {
+                "type": "string",
+                "minLength": 1,
+                "description": "`/{source.type}/{source.host}/{source.app}`, or any other URI (kept as sent)",
+            },
+            "data": reference(payload),
+            **optional,
+        },
+        "propertyNames": {"pattern": "^(?:[a-z0-9]{1,20}|data)$"},
+        "additionalProperties": {
+            "type": ["string", "number", "boolean", "null"],
+            "description": "another extension attribute, kept with the event",
+        },
+    }

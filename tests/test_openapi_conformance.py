@@ -20,6 +20,7 @@ bounded number of examples per operation. Four settings shape the run:
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 
 from bloodbank import Publisher
 from bloodbank.gateway import create_gateway
+from bloodbank.openapi import AGENT_CONTEXT_FORMAT
 from bloodbank.settings import BloodbankSettings
 from bloodbank.transport.embedded import EmbeddedTransport
 from candystore.api import create_api as create_candystore_api
@@ -73,6 +75,19 @@ def _cursors() -> st.SearchStrategy[str]:
 
 
 schemathesis.openapi.format("x-cursor", _cursors())
+
+
+def _agent_contexts() -> st.SearchStrategy[str]:
+    """The ``agentcontext`` CloudEvents extension: an agent context (core/agent-context.v1) as JSON text."""
+    names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=128)
+    context = st.fixed_dictionaries(
+        {"type": st.sampled_from(["claude", "letta", "custom"]), "name": names},
+        optional={"instance_id": st.uuids().map(str), "mcp_servers": st.lists(names.filter(bool), max_size=3)},
+    )
+    return context.map(json.dumps)
+
+
+schemathesis.openapi.format(AGENT_CONTEXT_FORMAT, _agent_contexts())
 
 
 def _config() -> SchemathesisConfig:

@@ -23,7 +23,7 @@ from bloodbank.errors import BrokerUnavailable
 from bloodbank.gateway.errors import ERROR_RESPONSES, ErrorItem, GatewayError, issues_as_json, json_response
 from bloodbank.gateway.intake import Intake, batch_items, json_type
 from bloodbank.gateway.state import GatewayState
-from bloodbank.openapi import EVENT, reference
+from bloodbank.openapi import CLOUD_EVENT, EVENT, reference
 from bloodbank.publisher import PublishOutcome, PublishStatus
 from gumdrop.access_control import requires
 from gumdrop.principals import Client, Scope
@@ -85,26 +85,7 @@ _BATCH_SCHEMA: dict[str, Any] = {
 }
 
 
-_CLOUDEVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A CloudEvent 1.0 in structured mode; its mapping to the envelope is design.md's (Interop).",
-    "required": ["specversion", "id", "type", "source"],
-    "properties": {
-        "specversion": {"type": "string", "enum": ["1.0"]},
-        "id": {"type": "string", "description": "a UUID is the event_id; any other id is kept and mapped to one"},
-        "type": {"type": "string", "description": "the event type, e.g. retail.offer.surfaced.v1"},
-        "source": {"type": "string", "description": "/{source.type}/{source.host}/{source.app}, or any URI"},
-        "time": {"type": "string", "format": "date-time"},
-        "datacontenttype": {"type": "string", "enum": ["application/json"]},
-        "dataschema": {"type": "string", "description": "the $id of the type's payload schema"},
-        "data": {"type": "object", "description": "the payload"},
-        "correlationids": {"type": "string", "description": "the parent event ids, comma-separated"},
-        "agentcontext": {"type": "string", "description": "the agent context as JSON text"},
-        "traceparent": {"type": "string", "description": "W3C traceparent"},
-        "tracestate": {"type": "string", "description": "W3C tracestate"},
-    },
-    "additionalProperties": {"type": "string", "description": "other extension attributes, kept with the event"},
-}
+_CLOUDEVENT_SCHEMA = reference(CLOUD_EVENT)
 
 
 def _documented(body: dict[str, Any], cloudevents: tuple[str, dict[str, Any]]) -> dict[str, Any]:
