@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bloodbank.signing import parse_signing_keys
 
 __all__ = ["BloodbankSettings"]
+
+_MIN_WEBHOOK_SECRET_BYTES = 16
+_MAKE_ONE = "e.g. whsec_$(openssl rand -base64 32)"
 
 
 class BloodbankSettings(BaseSettings):
@@ -62,6 +67,16 @@ class BloodbankSettings(BaseSettings):
         description="comma-separated consumers whose queues (and retry tiers) the gateway reports on /metrics",
     )
     watch_seconds: float = Field(default=5.0, gt=0, description="seconds between two readings of the queues")
+    github_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="the secret of the GitHub webhooks that POST /webhooks/github verifies (X-Hub-Signature-256); "
+        "unset: that intake is off",
+    )
+    n8n_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="the Standard Webhooks secret (whsec_ and base64) n8n signs POST /webhooks/n8n with; "
+        "unset: that intake is off",
+    )
 
     @field_validator("signing_keys", "cors_origins", "watch_consumers", mode="before")
     @classmethod
@@ -77,6 +92,40 @@ class BloodbankSettings(BaseSettings):
         parse_signing_keys(value)
         return value
 
+    @field_validator("github_webhook_secret")
+    @classmethod
+    def _github_secret_given(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError(
+                "is empty: set the secret of the GitHub webhook, or unset the variable to turn that intake off"
+            )
+        return value
+
+    @field_validator("n8n_webhook_secret")
+    @classmethod
+    def _n8n_secret_decodes(cls, value: SecretStr | None) -> SecretStr | None:
+        # At start, in one clear line: the signing library skips what is not base64, so a mistyped secret would
+        # start and then refuse every request.
+        if value is not None:
+            _check_standard_webhooks_secret(value.get_secret_value())
+        return value
+
     @property
     def embedded_path(self) -> Path:
         return self.data_dir / "bloodbank.sqlite3"
+
+
+def _check_standard_webhooks_secret(secret: str) -> None:
+    """Refuse a secret that is not ``whsec_`` and base64 of enough random bytes, without quoting it."""
+    text = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(
+            f"is not a Standard Webhooks secret: expected whsec_ followed by base64 ({_MAKE_ONE})"
+        ) from exc
+    if len(key) < _MIN_WEBHOOK_SECRET_BYTES:
+        raise ValueError(
+            f"decodes to {len(key)} bytes: a secret needs at least {_MIN_WEBHOOK_SECRET_BYTES} random bytes "
+            f"({_MAKE_ONE})"
+        )

@@ -46,8 +46,9 @@ from visibility.store import VisibilityStore
 UI_ORIGIN = "http://127.0.0.1:8684"
 KEYS = {scope: f"{scope.value}-key-{uuid.uuid4().hex}" for scope in Scope}
 """One key per scope, its client named after the scope."""
-OPEN_OPERATIONS = frozenset({"checkLiveness", "checkReadiness"})
-"""The probes: orchestrators call them without keys."""
+OPEN_OPERATIONS = frozenset({"checkLiveness", "checkReadiness", "receiveGithubWebhook", "receiveN8nWebhook"})
+"""The probes, which orchestrators call without keys, and the webhook intakes, which their sender's signature
+authenticates (docs/runbooks/webhooks.md)."""
 
 
 def keyed_access(*, origins: tuple[str, ...] = (UI_ORIGIN,)) -> Access:

@@ -14,6 +14,7 @@ from bloodbank.gateway.errors import install_error_handlers
 from bloodbank.gateway.events import event_routes
 from bloodbank.gateway.health import gateway_health_routes
 from bloodbank.gateway.state import GatewayState
+from bloodbank.gateway.webhooks import webhook_routes
 from bloodbank.metrics import BloodbankMetrics
 from bloodbank.openapi import event_components
 from bloodbank.settings import BloodbankSettings
@@ -107,6 +108,7 @@ def create_gateway(
     install_error_handlers(app)
     _document_events(app, catalog)
     app.include_router(event_routes(state))
+    app.include_router(webhook_routes(state))
     app.include_router(
         schema_router(catalog), dependencies=[requires(Scope.READ)], responses={404: {"description": "Not found"}}
     )

@@ -7,8 +7,13 @@ from holyfields.generated.python.core.event_envelope_v1 import AgentContext, Eve
 from holyfields.generated.python.fireflies.transcript_ready_v1 import FirefliesTranscriptReadyV1
 from holyfields.generated.python.fireflies.transcript_segment_v1 import FirefliesTranscriptSegmentV1
 from holyfields.generated.python.fireflies.transcript_upload_v1 import FirefliesTranscriptUploadV1
+from holyfields.generated.python.github.check_suite_completed_v1 import GithubCheckSuiteCompletedV1
 from holyfields.generated.python.github.issue_created_v1 import GithubIssueCreatedV1
+from holyfields.generated.python.github.pr_closed_v1 import GithubPrClosedV1
 from holyfields.generated.python.github.pr_opened_v1 import GithubPrOpenedV1
+from holyfields.generated.python.github.pr_synchronized_v1 import GithubPrSynchronizedV1
+from holyfields.generated.python.github.ref_pushed_v1 import GithubRefPushedV1
+from holyfields.generated.python.github.webhook_received_v1 import GithubWebhookReceivedV1
 from holyfields.generated.python.github.workflow_completed_v1 import GithubWorkflowCompletedV1
 from holyfields.generated.python.n8n.workflow_completed_v1 import N8nWorkflowCompletedV1
 from holyfields.generated.python.n8n.workflow_started_v1 import N8nWorkflowStartedV1
@@ -26,8 +31,13 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "fireflies.transcript.ready.v1": FirefliesTranscriptReadyV1,
     "fireflies.transcript.segment.v1": FirefliesTranscriptSegmentV1,
     "fireflies.transcript.upload.v1": FirefliesTranscriptUploadV1,
+    "github.check_suite.completed.v1": GithubCheckSuiteCompletedV1,
     "github.issue.created.v1": GithubIssueCreatedV1,
+    "github.pr.closed.v1": GithubPrClosedV1,
     "github.pr.opened.v1": GithubPrOpenedV1,
+    "github.pr.synchronized.v1": GithubPrSynchronizedV1,
+    "github.ref.pushed.v1": GithubRefPushedV1,
+    "github.webhook.received.v1": GithubWebhookReceivedV1,
     "github.workflow.completed.v1": GithubWorkflowCompletedV1,
     "n8n.workflow.completed.v1": N8nWorkflowCompletedV1,
     "n8n.workflow.started.v1": N8nWorkflowStartedV1,
@@ -49,8 +59,13 @@ __all__ = [
     "FirefliesTranscriptReadyV1",
     "FirefliesTranscriptSegmentV1",
     "FirefliesTranscriptUploadV1",
+    "GithubCheckSuiteCompletedV1",
     "GithubIssueCreatedV1",
+    "GithubPrClosedV1",
     "GithubPrOpenedV1",
+    "GithubPrSynchronizedV1",
+    "GithubRefPushedV1",
+    "GithubWebhookReceivedV1",
     "GithubWorkflowCompletedV1",
     "N8nWorkflowCompletedV1",
     "N8nWorkflowStartedV1",

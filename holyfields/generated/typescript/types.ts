@@ -116,6 +116,33 @@ export interface FirefliesTranscriptUploadV1 {
   uploaded_at: string;
 }
 
+// github/check_suite.completed.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake when every check run of a check suite (the checks one app runs on one commit) has completed (GitHub's check_suite delivery with action 'completed'). */
+export interface GithubCheckSuiteCompletedV1 {
+  /** Repository the checks ran for, as 'owner/name'. */
+  repository: string;
+  /** GitHub's identifier of the check suite. */
+  suite_id: number;
+  /** The GitHub App that ran the checks: its slug (e.g. 'github-actions'), or its name when it has no slug. */
+  app: string;
+  /** Commit SHA the checks ran on. */
+  head_sha: string;
+  /** Branch of the commit; null when GitHub reports none (e.g. a commit of a fork's pull request). */
+  head_branch: string | null;
+  /** How the suite ended, as GitHub reports it; null when GitHub reports none. */
+  conclusion: "success" | "failure" | "neutral" | "cancelled" | "skipped" | "timed_out" | "action_required" | "stale" | "startup_failure" | null;
+  /** Numbers of the open pull requests of the same repository whose head is this commit; empty when none. */
+  pull_request_numbers: Array<number>;
+  /** Number of check runs in the suite's latest attempt. */
+  check_runs: number;
+  /** When the suite was created, RFC 3339 with an offset. */
+  created_at: string;
+  /** When the suite completed (GitHub's last update of it), RFC 3339 with an offset. */
+  completed_at: string;
+  /** The check suite in GitHub's REST API. */
+  url: string;
+}
+
 // github/issue.created.v1.schema.json
 /** Published by the GitHub webhook receiver when an issue is opened in a watched repository. */
 export interface GithubIssueCreatedV1 {
@@ -137,6 +164,47 @@ export interface GithubIssueCreatedV1 {
   url: string;
   /** When the issue was opened, RFC 3339 with an offset. */
   created_at: string;
+}
+
+// github/pr.closed.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake when a pull request is closed in a watched repository, merged or not (GitHub's pull_request delivery with action 'closed'). */
+export interface GithubPrClosedV1 {
+  /** Repository the pull request targets, as 'owner/name'. */
+  repository: string;
+  /** Pull request number within the repository. */
+  number: number;
+  /** Title of the pull request when it was closed. */
+  title: string;
+  /** GitHub login of the person or app that opened the pull request. */
+  author: string;
+  /** Branch with the changes, e.g. 'fix/quorum-retry-queues'. */
+  head_branch: string;
+  /** Branch the changes were to be merged into, e.g. 'main'. */
+  base_branch: string;
+  /** Full commit SHA of the head of the pull request when it was closed. */
+  head_sha: string;
+  /** Whether the pull request was merged; false when it was closed without merging. */
+  merged: boolean;
+  /** When it was merged, RFC 3339 with an offset; null when it was closed without merging. */
+  merged_at: string | null;
+  /** Commit that merged the pull request into the base branch; null when it was not merged. */
+  merge_commit_sha: string | null;
+  /** GitHub login of the person or app that closed or merged the pull request (the delivery's sender). */
+  closed_by: string;
+  /** Names of the labels on the pull request when it was closed; empty when none. */
+  labels: Array<string>;
+  /** Lines added. */
+  additions: number;
+  /** Lines deleted. */
+  deletions: number;
+  /** Number of files changed. */
+  changed_files: number;
+  /** Link to the pull request on GitHub. */
+  url: string;
+  /** When the pull request was opened, RFC 3339 with an offset. */
+  opened_at: string;
+  /** When the pull request was closed, RFC 3339 with an offset. */
+  closed_at: string;
 }
 
 // github/pr.opened.v1.schema.json
@@ -172,6 +240,103 @@ export interface GithubPrOpenedV1 {
   opened_at: string;
 }
 
+// github/pr.synchronized.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake when a pull request's head branch moves: commits were pushed to it, or it was force-pushed or rebased (GitHub's pull_request delivery with action 'synchronize'). */
+export interface GithubPrSynchronizedV1 {
+  /** Repository the pull request targets, as 'owner/name'. */
+  repository: string;
+  /** Pull request number within the repository. */
+  number: number;
+  /** Title of the pull request. */
+  title: string;
+  /** GitHub login of the person or app that opened the pull request. */
+  author: string;
+  /** Branch with the changes, e.g. 'fix/quorum-retry-queues'. */
+  head_branch: string;
+  /** Branch the changes are to be merged into, e.g. 'main'. */
+  base_branch: string;
+  /** Commit SHA the head branch pointed at before the push. */
+  before_sha: string;
+  /** Commit SHA the head branch points at now; CI runs for the pull request build this commit. */
+  head_sha: string;
+  /** GitHub login of the person or app whose push moved the head branch (the delivery's sender). */
+  pushed_by: string;
+  /** Number of commits in the pull request after the push. */
+  commits: number;
+  /** Link to the pull request on GitHub. */
+  url: string;
+  /** When GitHub updated the pull request for the push, RFC 3339 with an offset. */
+  synchronized_at: string;
+}
+
+// github/ref.pushed.v1.schema.json
+export interface GithubRefPushedV1CommitsItem {
+  /** Commit SHA. */
+  sha: string;
+  /** Commit message. */
+  message: string;
+  /** Author name recorded in the commit. */
+  author_name: string;
+  /** GitHub login of the author when GitHub matched the commit's e-mail to an account; null otherwise. */
+  author_login: string | null;
+  /** Author date of the commit, RFC 3339 with an offset. */
+  timestamp: string;
+  /** Link to the commit on GitHub. */
+  url: string;
+  /** Paths of the files the commit added. */
+  added: Array<string>;
+  /** Paths of the files the commit removed. */
+  removed: Array<string>;
+  /** Paths of the files the commit modified. */
+  modified: Array<string>;
+}
+/** Published by the Bloodbank gateway's GitHub webhook intake when a branch or tag of a watched repository is pushed to, created or deleted (GitHub's push delivery). */
+export interface GithubRefPushedV1 {
+  /** Repository pushed to, as 'owner/name'. */
+  repository: string;
+  /** Full Git ref that was pushed, e.g. 'refs/heads/main' or 'refs/tags/v1.2.0'. */
+  ref: string;
+  /** Kind of ref: 'branch' for refs/heads/…, 'tag' for refs/tags/…, 'other' for any other ref. */
+  ref_type: "branch" | "tag" | "other";
+  /** The ref without its 'refs/heads/' or 'refs/tags/' prefix, e.g. 'main' or 'v1.2.0'. */
+  ref_name: string;
+  /** Commit SHA the ref pointed at before the push; forty zeros when the push created it. */
+  before: string;
+  /** Commit SHA the ref points at after the push; forty zeros when the push deleted it. */
+  after: string;
+  /** Whether the push created the ref. */
+  created: boolean;
+  /** Whether the push deleted the ref. */
+  deleted: boolean;
+  /** Whether the push was forced (history was rewritten). */
+  forced: boolean;
+  /** For a pushed tag, the branch it was pushed from when GitHub reports one; null otherwise. */
+  base_ref?: string | null;
+  /** GitHub login of the person or app that pushed (the delivery's sender). */
+  pusher: string;
+  /** The pushed commits as GitHub lists them in the delivery, oldest first; empty for a deletion or a push of known commits. */
+  commits: Array<GithubRefPushedV1CommitsItem>;
+  /** Link to GitHub's comparison of before and after (or to the commit, for a new ref). */
+  compare_url: string;
+  /** When GitHub received the push, RFC 3339 in UTC. */
+  pushed_at: string;
+}
+
+// github/webhook.received.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake for a verified delivery whose event and action have no type of their own (e.g. a star, a release, or an issue being labeled): the delivery is kept whole, never dropped. The events with a type of their own are listed in docs/adr/0019-webhook-intake.md. */
+export interface GithubWebhookReceivedV1 {
+  /** GitHub's event name, from the X-GitHub-Event header, e.g. 'release' or 'issues'. */
+  event: string;
+  /** The delivery's 'action' (e.g. 'published', 'labeled'); null for events without one. */
+  action: string | null;
+  /** Repository the delivery is about, as 'owner/name'; null for events outside a repository (e.g. an organization's). */
+  repository: string | null;
+  /** GitHub login of the person or app that caused the delivery; null when GitHub names none. */
+  sender: string | null;
+  /** GitHub's delivery body exactly as received. */
+  payload: Record<string, unknown>;
+}
+
 // github/workflow.completed.v1.schema.json
 /** Published by the GitHub webhook receiver when a GitHub Actions workflow run (one attempt) completes, whatever its conclusion. */
 export interface GithubWorkflowCompletedV1 {
@@ -189,8 +354,8 @@ export interface GithubWorkflowCompletedV1 {
   head_sha: string;
   /** Branch the workflow ran on; null when GitHub reports none (e.g. some tag or release runs). */
   head_branch: string | null;
-  /** How the run ended, as GitHub reports it. */
-  conclusion: "success" | "failure" | "cancelled" | "skipped" | "timed_out" | "action_required" | "neutral";
+  /** How the run ended, as GitHub reports it ('startup_failure' when the workflow file could not start, 'stale' when GitHub gave up on it). */
+  conclusion: "success" | "failure" | "cancelled" | "skipped" | "timed_out" | "action_required" | "neutral" | "stale" | "startup_failure";
   /** When this attempt started running, RFC 3339 with an offset. */
   started_at: string;
   /** When this attempt completed, RFC 3339 with an offset. */
@@ -239,8 +404,8 @@ export interface N8nWorkflowStartedV1 {
   workflow_name: string;
   /** n8n identifier of this execution, e.g. '48213'. */
   execution_id: string;
-  /** How the execution was started. */
-  mode: "manual" | "trigger" | "webhook" | "schedule" | "retry";
+  /** How the execution was started; besides the first five, n8n's own modes: 'integrated' (a sub-workflow run by another workflow), 'error' (an error workflow), 'cli', 'internal', 'evaluation' and 'chat'. */
+  mode: "manual" | "trigger" | "webhook" | "schedule" | "retry" | "integrated" | "error" | "cli" | "internal" | "evaluation" | "chat";
   /** Execution this one retries, when mode is 'retry'; null otherwise. */
   retry_of?: string | null;
   /** When the execution started, RFC 3339 with an offset. */
@@ -535,8 +700,13 @@ export type EventType =
   | "fireflies.transcript.ready.v1"
   | "fireflies.transcript.segment.v1"
   | "fireflies.transcript.upload.v1"
+  | "github.check_suite.completed.v1"
   | "github.issue.created.v1"
+  | "github.pr.closed.v1"
   | "github.pr.opened.v1"
+  | "github.pr.synchronized.v1"
+  | "github.ref.pushed.v1"
+  | "github.webhook.received.v1"
   | "github.workflow.completed.v1"
   | "n8n.workflow.completed.v1"
   | "n8n.workflow.started.v1"
@@ -555,8 +725,13 @@ export interface PayloadByType {
   "fireflies.transcript.ready.v1": FirefliesTranscriptReadyV1;
   "fireflies.transcript.segment.v1": FirefliesTranscriptSegmentV1;
   "fireflies.transcript.upload.v1": FirefliesTranscriptUploadV1;
+  "github.check_suite.completed.v1": GithubCheckSuiteCompletedV1;
   "github.issue.created.v1": GithubIssueCreatedV1;
+  "github.pr.closed.v1": GithubPrClosedV1;
   "github.pr.opened.v1": GithubPrOpenedV1;
+  "github.pr.synchronized.v1": GithubPrSynchronizedV1;
+  "github.ref.pushed.v1": GithubRefPushedV1;
+  "github.webhook.received.v1": GithubWebhookReceivedV1;
   "github.workflow.completed.v1": GithubWorkflowCompletedV1;
   "n8n.workflow.completed.v1": N8nWorkflowCompletedV1;
   "n8n.workflow.started.v1": N8nWorkflowStartedV1;

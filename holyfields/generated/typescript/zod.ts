@@ -79,6 +79,23 @@ export const FirefliesTranscriptUploadV1Schema = z.strictObject({
 });
 export type FirefliesTranscriptUploadV1Parsed = z.infer<typeof FirefliesTranscriptUploadV1Schema>;
 
+// github/check_suite.completed.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake when every check run of a check suite (the checks one app runs on one commit) has completed (GitHub's check_suite delivery with action 'completed'). */
+export const GithubCheckSuiteCompletedV1Schema = z.strictObject({
+  repository: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")),
+  suite_id: z.number().int().gte(1),
+  app: z.string().min(1).max(255),
+  head_sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  head_branch: z.string().min(1).max(255).nullable(),
+  conclusion: z.enum(["success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required", "stale", "startup_failure"]).nullable(),
+  pull_request_numbers: z.array(z.number().int().gte(1)),
+  check_runs: z.number().int().gte(0),
+  created_at: z.iso.datetime({ offset: true }),
+  completed_at: z.iso.datetime({ offset: true }),
+  url: z.url(),
+});
+export type GithubCheckSuiteCompletedV1Parsed = z.infer<typeof GithubCheckSuiteCompletedV1Schema>;
+
 // github/issue.created.v1.schema.json
 /** Published by the GitHub webhook receiver when an issue is opened in a watched repository. */
 export const GithubIssueCreatedV1Schema = z.strictObject({
@@ -93,6 +110,30 @@ export const GithubIssueCreatedV1Schema = z.strictObject({
   created_at: z.iso.datetime({ offset: true }),
 });
 export type GithubIssueCreatedV1Parsed = z.infer<typeof GithubIssueCreatedV1Schema>;
+
+// github/pr.closed.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake when a pull request is closed in a watched repository, merged or not (GitHub's pull_request delivery with action 'closed'). */
+export const GithubPrClosedV1Schema = z.strictObject({
+  repository: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")),
+  number: z.number().int().gte(1),
+  title: z.string().min(1).max(256),
+  author: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")),
+  head_branch: z.string().min(1).max(255),
+  base_branch: z.string().min(1).max(255),
+  head_sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  merged: z.boolean(),
+  merged_at: z.iso.datetime({ offset: true }).nullable(),
+  merge_commit_sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")).nullable(),
+  closed_by: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")),
+  labels: z.array(z.string().min(1).max(50)).refine((items) => new Set(items.map((i) => JSON.stringify(i))).size === items.length, { message: "items must be unique" }),
+  additions: z.number().int().gte(0),
+  deletions: z.number().int().gte(0),
+  changed_files: z.number().int().gte(0),
+  url: z.url(),
+  opened_at: z.iso.datetime({ offset: true }),
+  closed_at: z.iso.datetime({ offset: true }),
+});
+export type GithubPrClosedV1Parsed = z.infer<typeof GithubPrClosedV1Schema>;
 
 // github/pr.opened.v1.schema.json
 /** Published by the GitHub webhook receiver when a pull request is opened (as a draft or ready for review) in a watched repository. */
@@ -114,6 +155,67 @@ export const GithubPrOpenedV1Schema = z.strictObject({
 });
 export type GithubPrOpenedV1Parsed = z.infer<typeof GithubPrOpenedV1Schema>;
 
+// github/pr.synchronized.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake when a pull request's head branch moves: commits were pushed to it, or it was force-pushed or rebased (GitHub's pull_request delivery with action 'synchronize'). */
+export const GithubPrSynchronizedV1Schema = z.strictObject({
+  repository: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")),
+  number: z.number().int().gte(1),
+  title: z.string().min(1).max(256),
+  author: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")),
+  head_branch: z.string().min(1).max(255),
+  base_branch: z.string().min(1).max(255),
+  before_sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  head_sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  pushed_by: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")),
+  commits: z.number().int().gte(0),
+  url: z.url(),
+  synchronized_at: z.iso.datetime({ offset: true }),
+});
+export type GithubPrSynchronizedV1Parsed = z.infer<typeof GithubPrSynchronizedV1Schema>;
+
+// github/ref.pushed.v1.schema.json
+export const GithubRefPushedV1CommitsItemSchema = z.strictObject({
+  sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  message: z.string(),
+  author_name: z.string().max(255),
+  author_login: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")).nullable(),
+  timestamp: z.iso.datetime({ offset: true }),
+  url: z.url(),
+  added: z.array(z.string()),
+  removed: z.array(z.string()),
+  modified: z.array(z.string()),
+});
+export type GithubRefPushedV1CommitsItemParsed = z.infer<typeof GithubRefPushedV1CommitsItemSchema>;
+/** Published by the Bloodbank gateway's GitHub webhook intake when a branch or tag of a watched repository is pushed to, created or deleted (GitHub's push delivery). */
+export const GithubRefPushedV1Schema = z.strictObject({
+  repository: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")),
+  ref: z.string().min(1).max(512),
+  ref_type: z.enum(["branch", "tag", "other"]),
+  ref_name: z.string().min(1).max(512),
+  before: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  after: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
+  created: z.boolean(),
+  deleted: z.boolean(),
+  forced: z.boolean(),
+  base_ref: z.string().max(512).nullable().optional(),
+  pusher: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\\[bot\\])?$")),
+  commits: z.array(GithubRefPushedV1CommitsItemSchema),
+  compare_url: z.url(),
+  pushed_at: z.iso.datetime({ offset: true }),
+});
+export type GithubRefPushedV1Parsed = z.infer<typeof GithubRefPushedV1Schema>;
+
+// github/webhook.received.v1.schema.json
+/** Published by the Bloodbank gateway's GitHub webhook intake for a verified delivery whose event and action have no type of their own (e.g. a star, a release, or an issue being labeled): the delivery is kept whole, never dropped. The events with a type of their own are listed in docs/adr/0019-webhook-intake.md. */
+export const GithubWebhookReceivedV1Schema = z.strictObject({
+  event: z.string().regex(new RegExp("^[a-z_]{1,64}$")),
+  action: z.string().max(64).nullable(),
+  repository: z.string().max(140).nullable(),
+  sender: z.string().max(64).nullable(),
+  payload: z.record(z.string(), z.unknown()),
+});
+export type GithubWebhookReceivedV1Parsed = z.infer<typeof GithubWebhookReceivedV1Schema>;
+
 // github/workflow.completed.v1.schema.json
 /** Published by the GitHub webhook receiver when a GitHub Actions workflow run (one attempt) completes, whatever its conclusion. */
 export const GithubWorkflowCompletedV1Schema = z.strictObject({
@@ -124,7 +226,7 @@ export const GithubWorkflowCompletedV1Schema = z.strictObject({
   event: z.string().regex(new RegExp("^[a-z_]+$")).optional(),
   head_sha: z.string().regex(new RegExp("^[0-9a-f]{40}$")),
   head_branch: z.string().min(1).max(255).nullable(),
-  conclusion: z.enum(["success", "failure", "cancelled", "skipped", "timed_out", "action_required", "neutral"]),
+  conclusion: z.enum(["success", "failure", "cancelled", "skipped", "timed_out", "action_required", "neutral", "stale", "startup_failure"]),
   started_at: z.iso.datetime({ offset: true }),
   completed_at: z.iso.datetime({ offset: true }),
   duration_seconds: z.number().gte(0),
@@ -156,7 +258,7 @@ export const N8nWorkflowStartedV1Schema = z.strictObject({
   workflow_id: z.string().regex(new RegExp("^[A-Za-z0-9]{1,64}$")),
   workflow_name: z.string().min(1).max(128),
   execution_id: z.string().regex(new RegExp("^[A-Za-z0-9]{1,64}$")),
-  mode: z.enum(["manual", "trigger", "webhook", "schedule", "retry"]),
+  mode: z.enum(["manual", "trigger", "webhook", "schedule", "retry", "integrated", "error", "cli", "internal", "evaluation", "chat"]),
   retry_of: z.string().regex(new RegExp("^[A-Za-z0-9]{1,64}$")).nullable().optional(),
   started_at: z.iso.datetime({ offset: true }),
   input: z.record(z.string(), z.unknown()),
@@ -361,8 +463,13 @@ export const payloadSchemas = {
   "fireflies.transcript.ready.v1": FirefliesTranscriptReadyV1Schema,
   "fireflies.transcript.segment.v1": FirefliesTranscriptSegmentV1Schema,
   "fireflies.transcript.upload.v1": FirefliesTranscriptUploadV1Schema,
+  "github.check_suite.completed.v1": GithubCheckSuiteCompletedV1Schema,
   "github.issue.created.v1": GithubIssueCreatedV1Schema,
+  "github.pr.closed.v1": GithubPrClosedV1Schema,
   "github.pr.opened.v1": GithubPrOpenedV1Schema,
+  "github.pr.synchronized.v1": GithubPrSynchronizedV1Schema,
+  "github.ref.pushed.v1": GithubRefPushedV1Schema,
+  "github.webhook.received.v1": GithubWebhookReceivedV1Schema,
   "github.workflow.completed.v1": GithubWorkflowCompletedV1Schema,
   "n8n.workflow.completed.v1": N8nWorkflowCompletedV1Schema,
   "n8n.workflow.started.v1": N8nWorkflowStartedV1Schema,

@@ -43,9 +43,9 @@ class GithubWorkflowCompletedV1(BaseModel):
     """
     Branch the workflow ran on; null when GitHub reports none (e.g. some tag or release runs).
     """
-    conclusion: Literal["success", "failure", "cancelled", "skipped", "timed_out", "action_required", "neutral"]
+    conclusion: Literal["success", "failure", "cancelled", "skipped", "timed_out", "action_required", "neutral", "stale", "startup_failure"]
     """
-    How the run ended, as GitHub reports it.
+    How the run ended, as GitHub reports it ('startup_failure' when the workflow file could not start, 'stale' when GitHub gave up on it).
     """
     started_at: AwareDatetime
     """

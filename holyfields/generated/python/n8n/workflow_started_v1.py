@@ -27,9 +27,9 @@ class N8nWorkflowStartedV1(BaseModel):
     """
     n8n identifier of this execution, e.g. '48213'.
     """
-    mode: Literal["manual", "trigger", "webhook", "schedule", "retry"]
+    mode: Literal["manual", "trigger", "webhook", "schedule", "retry", "integrated", "error", "cli", "internal", "evaluation", "chat"]
     """
-    How the execution was started.
+    How the execution was started; besides the first five, n8n's own modes: 'integrated' (a sub-workflow run by another workflow), 'error' (an error workflow), 'cli', 'internal', 'evaluation' and 'chat'.
     """
     retry_of: Annotated[str | None, Field(pattern="^[A-Za-z0-9]{1,64}$")] = None
     """
