@@ -10,10 +10,16 @@ Every difference between two versions of a schema is classified:
 ``x-version`` must be bumped at least as much as the largest change, and a major
 change is never allowed inside an existing ``vN`` file: it needs a new
 ``v(N+1)`` file (a new event type) instead.
+
+``holyfields diff`` compares directories (:func:`compare_directories`,
+:func:`compare_with_git_ref`); the registry's ``POST /schemas/{event_type}/compatibility``
+compares one candidate with the registered schema (:func:`candidate_issues`, then
+:func:`compare_schema`). Both classify with the same code.
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -22,10 +28,36 @@ from enum import IntEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from holyfields.catalog import read_schema_files
-from holyfields.validation import json_path
+import jsonschema
+import jsonschema_rs
 
-__all__ = ["ChangeLevel", "CompatReport", "SchemaChange", "SchemaDiff", "compare_directories", "compare_with_git_ref"]
+from holyfields.catalog import read_schema_files
+from holyfields.validation import ValidationIssue, json_path
+
+__all__ = [
+    "CLASSIFIED_KEYWORDS",
+    "DRAFT7_URIS",
+    "ChangeLevel",
+    "CompatReport",
+    "SchemaChange",
+    "SchemaDiff",
+    "candidate_issues",
+    "compare_directories",
+    "compare_schema",
+    "compare_with_git_ref",
+]
+
+DRAFT7_URIS = ("http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-07/schema")
+"""The ``$schema`` a candidate may declare (the first is what the registry's files say)."""
+
+_JSON_KINDS: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 class ChangeLevel(IntEnum):
@@ -126,6 +158,73 @@ def compare_with_git_ref(ref: str, new_root: Path) -> CompatReport:
         return compare_directories(Path(tmp), new_root)
 
 
+def compare_schema(file: str, current: Mapping[str, Any], candidate: Mapping[str, Any]) -> SchemaDiff:
+    """The changes from ``current`` to ``candidate``, the schema file at ``file``, and every versioning rule broken.
+
+    ``candidate`` is expected to have passed :func:`candidate_issues`.
+    """
+    return _compare_file(file, dict(current), dict(candidate))
+
+
+def candidate_issues(candidate: Any) -> list[ValidationIssue]:
+    """Why ``candidate`` cannot be classified against a registered schema; empty when it can.
+
+    It must be a JSON object, a valid draft-07 schema (formats are annotations, as draft-07 has
+    them by default), declare no other ``$schema`` than draft-07, and use only
+    :data:`CLASSIFIED_KEYWORDS`, in every subschema: a change to any other keyword would go
+    unseen. Each issue is at its JSON path in ``candidate``.
+    """
+    if not isinstance(candidate, Mapping):
+        kind = _JSON_KINDS.get(type(candidate), type(candidate).__name__)
+        return [ValidationIssue("$", f"a schema must be a JSON object (a .schema.json file's content), got {kind}")]
+    issues = [
+        ValidationIssue(json_path(list(error.instance_path)), f"not a valid draft-07 schema: {error.message}")
+        for error in _draft7_meta_validator().iter_errors(dict(candidate))
+    ]
+    return issues or list(_dialect_issues(candidate, []))
+
+
+@functools.cache
+def _draft7_meta_validator() -> jsonschema_rs.Draft7Validator:
+    return jsonschema_rs.Draft7Validator(dict(jsonschema.Draft7Validator.META_SCHEMA), validate_formats=False)
+
+
+def _dialect_issues(schema: Any, where: list[str | int]) -> Iterator[ValidationIssue]:
+    """What the registry's schemas never hold, in ``schema`` and every subschema of it.
+
+    Keywords the classification does not compare, another draft, and the two forms the code
+    generators do not read (a list of item schemas, a schema as ``additionalProperties``).
+    """
+    if not isinstance(schema, Mapping):
+        return  # true or false: a subschema with nothing to compare inside
+    for keyword, value in schema.items():
+        if keyword not in CLASSIFIED_KEYWORDS:
+            yield ValidationIssue(
+                json_path([*where, keyword]),
+                f"keyword {keyword!r} is not supported by the registry (holyfields validate refuses it), "
+                "so a change to it cannot be classified",
+            )
+        elif keyword == "$schema" and value not in DRAFT7_URIS:
+            yield ValidationIssue(
+                json_path([*where, keyword]), f"the registry's schemas are draft-07: expected {DRAFT7_URIS[0]!r}"
+            )
+    for group in ("properties", "definitions"):
+        for name, sub in (schema.get(group) or {}).items():
+            yield from _dialect_issues(sub, [*where, group, name])
+    items = schema.get("items")
+    if isinstance(items, list):
+        yield ValidationIssue(
+            json_path([*where, "items"]), "a list of item schemas (tuple validation) is not supported by the registry"
+        )
+    else:
+        yield from _dialect_issues(items, [*where, "items"])
+    if isinstance(schema.get("additionalProperties"), Mapping):
+        yield ValidationIssue(
+            json_path([*where, "additionalProperties"]),
+            "must be true or false: an object of the registry is open or closed, a schema here is not supported",
+        )
+
+
 def _git(cwd: Path, *args: str) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603, S607
     if result.returncode != 0:
@@ -218,6 +317,24 @@ _PATCH_KEYS = frozenset(
 )
 _LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems")
 _UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems")
+CLASSIFIED_KEYWORDS = _PATCH_KEYS | {
+    "x-version",
+    "type",
+    "$ref",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "definitions",
+    "pattern",
+    "format",
+    "const",
+    "enum",
+    "uniqueItems",
+    *_LOWER_BOUNDS,
+    *_UPPER_BOUNDS,
+}
+"""Every keyword whose changes are classified: the ones the registry's schemas may use."""
 
 
 def _types(schema: Mapping[str, Any]) -> set[str]:
