@@ -1,5 +1,5 @@
 """Candystore running on a bus: the migrated store, the ingestor, the dead-letter keeper, the unrouted drain,
-retention, readiness and the API.
+the outbound deliveries, retention, readiness and the API.
 
 ``candystore serve`` runs one service with its own bus; ``33god up`` runs it beside the
 gateway on the same bus. Start order: migrate, start consuming, then serve; stop order:
@@ -8,6 +8,8 @@ stop serving, store the batch in hand and acknowledge it, release the rest, clos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -15,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from bloodbank import Bus
 from candystore.api import create_api
 from candystore.dead_letters import DeadLetterKeeper
+from candystore.deliveries import DeliveryManager, Subscription, SubscriptionCatalog, load_deliveries_file
 from candystore.ingest import Ingestor
 from candystore.live import LiveHub
 from candystore.readiness import Readiness
@@ -34,7 +37,13 @@ DEAD_LETTER_COUNT_PERIOD = 10.0
 
 
 class CandystoreService:
-    """Candystore's consumers, retention job and API over one started :class:`~bloodbank.Bus`."""
+    """Candystore's consumers, retention job and API over one started :class:`~bloodbank.Bus`.
+
+    ``DELIVERIES_FILE`` is read here: a file that cannot be used raises
+    :class:`~candystore.deliveries.DeliveriesFileError` naming the line and the field.
+    ``subscriptions`` are defined by the program running Candystore (``33god up --demo`` adds its
+    receiver's) and are read-only through the API, like the file's, which come first.
+    """
 
     def __init__(
         self,
@@ -43,6 +52,7 @@ class CandystoreService:
         *,
         registry: CollectorRegistry | None = None,
         access: Access | None = None,
+        subscriptions: Sequence[Subscription] = (),
     ) -> None:
         self.settings = settings
         self.access = access or Access.from_settings(origins=settings.cors_origins, host=settings.host)
@@ -60,6 +70,9 @@ class CandystoreService:
             signatures=bus.signatures,
         )
         self.keeper = DeadLetterKeeper(bus.transport, self.store, settings=settings, registry=self.registry)
+        file_subscriptions = load_deliveries_file(settings.deliveries_file) if settings.deliveries_file else []
+        self.subscriptions = SubscriptionCatalog(self.store, [*file_subscriptions, *subscriptions])
+        self.deliveries = DeliveryManager(self.subscriptions, bus, settings=settings, registry=self.registry)
         self.unrouted = UnroutedDrain(
             bus.transport, registry=self.registry, publish_timeout=bus.settings.publish_timeout
         )
@@ -79,19 +92,26 @@ class CandystoreService:
             publisher=bus.publisher,
             broker_connected=lambda: bus.transport.connected,
             readiness=self.readiness.problems,
+            subscriptions=self.subscriptions,
+            deliveries=self.deliveries,
         )
         self.background = Background()
 
     async def start(self, *, migrate: bool = True) -> None:
-        """Migrate the database (unless told not to), then consume events, dead letters and unrouted events, and
-        apply retention."""
+        """Migrate the database (unless told not to), then consume events, dead letters and unrouted events,
+        deliver the subscriptions' events, and apply retention."""
         if migrate:
             await upgrade(self.store.engine)
         self.readiness.start()
         await self.ingestor.start()
         await self.keeper.start()
         await self.unrouted.start()
+        await self.deliveries.start()
         self.background.every(self.settings.purge_interval, self._apply_retention, name="candystore-retention")
+        # Subscriptions changed through another Candystore process start and stop their consumers here too.
+        self.background.every(
+            self.settings.delivery_refresh_interval, self.deliveries.refresh, name="candystore-delivery-refresh"
+        )
         # Replays and discards through the API change the states too; the gauge follows within this period.
         self.background.every(
             DEAD_LETTER_COUNT_PERIOD, self.keeper.refresh_counts, name="candystore-dead-letter-counts"
@@ -101,6 +121,7 @@ class CandystoreService:
         """Store what is in hand (within ``timeout``), release the rest unacknowledged, close the live streams."""
         await self.background.stop()
         await self.unrouted.stop(timeout=timeout)
+        await self.deliveries.stop(timeout=timeout)
         await self.ingestor.stop(timeout=timeout)
         await self.keeper.stop(timeout=timeout)
         self.hub.close()
@@ -110,3 +131,4 @@ class CandystoreService:
     async def _apply_retention(self) -> None:
         if deleted := await self.store.purge(self.settings.retention_days):
             log.info("retention applied", deleted=deleted)
+        await self.deliveries.forget_old_deliveries()

@@ -1,8 +1,9 @@
-"""Candystore's API factory: query, trace, stats, dead letters, the live stream, health and metrics.
+"""Candystore's API factory: query, trace, stats, dead letters, delivery subscriptions, the live stream, health
+and metrics.
 
 The API does not own ingestion: whoever runs Candystore (``candystore.service``) builds
-the store, the hub the ingestor publishes to, the registry and the publisher, and hands
-them in. The app has no lifespan of its own.
+the store, the hub the ingestor publishes to, the registry, the publisher and the delivery
+manager, and hands them in. The app has no lifespan of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from candystore.api.errors import BODY_ERRORS, TRANSLATIONS
 from candystore.api.events import event_routes
 from candystore.api.stats import stats_routes
 from candystore.api.stream import stream_routes
+from candystore.api.subscriptions import subscription_routes
 from candystore.api.trace import trace_routes
+from candystore.deliveries import DeliveryDefaults, DeliveryManager, SubscriptionCatalog
 from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
@@ -31,7 +34,8 @@ __all__ = ["create_api"]
 _DESCRIPTION = """\
 The 33GOD event store: every event as published, queried, traced along its causes,
 streamed live (WebSocket `/events/stream`, the filters of `GET /events`), and the dead
-letters kept for replay or discard. Every error answer has one shape:
+letters kept for replay or discard; outbound delivery subscriptions (`/subscriptions`) POST
+matching events to HTTP receivers, signed as Standard Webhooks says. Every error answer has one shape:
 `{"errors": [{"path", "message"}]}`.
 """
 
@@ -46,12 +50,16 @@ def create_api(
     publisher: Publisher | None = None,
     broker_connected: Callable[[], bool] | None = None,
     readiness: Callable[[], Sequence[str]] | None = None,
+    subscriptions: SubscriptionCatalog | None = None,
+    deliveries: DeliveryManager | None = None,
 ) -> FastAPI:
     """The HTTP and WebSocket API over ``store``.
 
     Without ``publisher``, ``POST /dlq/replay`` answers 503; ``broker_connected`` (e.g.
     ``lambda: transport.connected``) makes ``/health/ready`` report the broker too, and
     ``readiness`` (e.g. :meth:`candystore.readiness.Readiness.problems`) whatever else makes it not ready.
+    ``subscriptions`` (by default the database's alone) are served under ``/subscriptions``; ``deliveries``,
+    when this process delivers them, starts and stops their consumers as they change.
     """
     app = service_api(
         ServiceApi(
@@ -63,7 +71,7 @@ def create_api(
             max_body_bytes=settings.max_body_bytes,
             body_setting="CANDYSTORE_MAX_BODY_BYTES",
             cors_origins=settings.cors_origins,
-            methods=("GET", "POST", "DELETE"),
+            methods=("GET", "POST", "PUT", "PATCH", "DELETE"),
             translations=TRANSLATIONS,
             body_errors=BODY_ERRORS,
             access=access,
@@ -75,6 +83,8 @@ def create_api(
     app.include_router(stream_routes(hub))
     app.include_router(stats_routes(store))
     app.include_router(dead_letter_routes(store, publisher))
+    catalog = subscriptions or SubscriptionCatalog(store)
+    app.include_router(subscription_routes(catalog, DeliveryDefaults.of(settings), deliveries))
     readiness_check = StoreReadiness(store.ping, broker_connected, readiness or (lambda: ()))
     app.include_router(
         health_routes(

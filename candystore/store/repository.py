@@ -37,6 +37,18 @@ from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
 from candystore.store.schema import events
 from candystore.store.stats import Stats, compute_stats, count_events
+from candystore.store.subscriptions import (
+    DeliveryRecord,
+    SubscriptionRecord,
+    delete_subscription,
+    delivered_events,
+    get_subscription,
+    insert_deliveries,
+    insert_subscription,
+    list_subscriptions,
+    purge_deliveries,
+    update_subscription,
+)
 from candystore.store.trace import Trace, trace_event
 from candystore.store.writes import StoreResult, write_batch
 
@@ -58,7 +70,8 @@ def _translated() -> Iterator[None]:
 
 
 class EventStore:
-    """Stores, reads, traces and purges events, and keeps and works dead letters, in one database."""
+    """Stores, reads, traces and purges events, keeps and works dead letters, and keeps the outbound delivery
+    subscriptions and what they delivered, in one database."""
 
     def __init__(self, engine: AsyncEngine, *, autocommit_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
@@ -229,3 +242,47 @@ class EventStore:
     async def dead_letter_counts(self) -> dict[DeadLetterState, int]:
         """How many dead letters are in each state."""
         return await self._read(count_dead_letters)
+
+    # --- outbound delivery subscriptions ---------------------------------------------------------
+
+    async def subscriptions(self) -> list[SubscriptionRecord]:
+        """Every subscription made through the API, by name."""
+        return await self._read(list_subscriptions)
+
+    async def subscription(self, name: str) -> SubscriptionRecord | None:
+        return await self._read(lambda connection: get_subscription(connection, name))
+
+    async def add_subscription(self, record: SubscriptionRecord) -> bool:
+        """Keep a new subscription; False (and nothing kept) when its name is taken."""
+        async with self._transaction() as connection:
+            return await insert_subscription(connection, record)
+
+    async def change_subscription(self, name: str, values: Mapping[str, Any]) -> SubscriptionRecord | None:
+        """Change the given columns of a subscription; the changed record, or None when there is no such one."""
+        async with self._transaction() as connection:
+            return await update_subscription(connection, name, values)
+
+    async def remove_subscription(self, name: str) -> SubscriptionRecord | None:
+        """Delete a subscription and the record of what it delivered; the deleted record, or None."""
+        async with self._transaction() as connection:
+            return await delete_subscription(connection, name)
+
+    async def delivered(self, subscription: str, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``event_ids`` that ``subscription`` delivered already."""
+        return await self._read(lambda connection: delivered_events(connection, subscription, event_ids))
+
+    async def record_deliveries(
+        self, records: Sequence[DeliveryRecord], *, then_find: tuple[str, Sequence[uuid.UUID]] | None = None
+    ) -> set[uuid.UUID]:
+        """Remember deliveries in one transaction (committed when this returns); with ``then_find``
+        (a subscription and event ids), in the same round trip, those of the ids it delivered already."""
+        async with self._transaction() as connection:
+            await insert_deliveries(connection, records)
+            if then_find is None:
+                return set()
+            return await delivered_events(connection, *then_find)
+
+    async def forget_deliveries(self, *, before: datetime) -> int:
+        """Delete the delivery records older than ``before``; how many there were."""
+        async with self._transaction() as connection:
+            return await purge_deliveries(connection, before=before)

@@ -14,14 +14,20 @@ the parent need not be stored (yet), so there is no foreign key on it.
 
 ``dead_letters`` keeps what Bloodbank dead-lettered (``dlq.all``), with its headers and raw body,
 and who replayed or discarded it, when and why (rows are never deleted: they are the audit trail).
+
+``subscriptions`` holds the outbound delivery subscriptions made through the API (those of
+``DELIVERIES_FILE`` are read from the file); ``deliveries`` remembers each event a subscription
+delivered, so that a copy arriving later is not sent again.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -36,7 +42,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from holyfields.generated.sql.envelope import envelope_table
 
-__all__ = ["causation", "dead_letters", "events", "exists_on", "metadata"]
+__all__ = ["causation", "dead_letters", "deliveries", "events", "exists_on", "metadata", "subscriptions"]
 
 metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
 
@@ -125,4 +131,38 @@ dead_letters = Table(
     Index("ix_dead_letters_event_type_received_at", "event_type", "received_at"),
     Index("ix_dead_letters_received_at", "received_at"),
     Index("ix_dead_letters_event_id", "event_id"),
+)
+
+# Outbound delivery subscriptions made through the API; the secret is kept as given: it signs every request.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("name", Text(), nullable=False, comment="The subscription's name; its consumer is delivery.{name}."),
+    Column("patterns", JSON(), nullable=False, comment="Event-type patterns it is bound to (JSON list)."),
+    Column("filters", JSON(), nullable=False, comment="Payload conditions every delivered event meets (JSON list)."),
+    Column("url", Text(), nullable=False, comment="Where events are POSTed (http or https)."),
+    Column("secret", Text(), nullable=False, comment="The Standard Webhooks secret (whsec_…) signing each request."),
+    Column("retry_delays", JSON(), nullable=True, comment="Its own retry tiers in seconds; null: the default."),
+    Column("concurrency", Integer(), nullable=True, comment="Requests in flight at most; null: the default."),
+    Column("timeout", Float(), nullable=True, comment="Seconds a request may take; null: the default."),
+    Column("enabled", Boolean(), nullable=False, comment="Whether events are delivered (false: they wait)."),
+    Column("disabled_reason", Text(), nullable=True, comment="Why it was disabled (e.g. the receiver answered 410)."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When it was created (UTC)."),
+    Column("created_by", Text(), nullable=False, comment="Who created it."),
+    Column("updated_at", DateTime(timezone=True), nullable=False, comment="When it last changed (UTC)."),
+    Column("updated_by", Text(), nullable=False, comment="Who changed it last."),
+    PrimaryKeyConstraint("name"),
+)
+
+# One row per event a subscription delivered (2xx), written before the delivery is acknowledged.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("subscription", Text(), nullable=False, comment="The subscription that delivered it."),
+    Column("event_id", Uuid(), nullable=False, comment="The event delivered (its webhook-id)."),
+    Column("status", Integer(), nullable=False, comment="The HTTP status the receiver answered."),
+    Column("attempts", Integer(), nullable=False, comment="The attempt that succeeded (1: the first)."),
+    Column("delivered_at", DateTime(timezone=True), nullable=False, comment="When the receiver answered (UTC)."),
+    PrimaryKeyConstraint("subscription", "event_id"),
+    Index("ix_deliveries_delivered_at", "delivered_at"),
 )

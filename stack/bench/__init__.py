@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stack.bench.bus import run_bus
+from stack.bench.deliveries import run_deliveries
 from stack.bench.detector import run_detector
 from stack.bench.gateway import run_gateway
 from stack.bench.pipeline import run_pipeline
@@ -21,5 +22,6 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "store": run_store,
     "gateway": run_gateway,
     "detector": run_detector,
+    "deliveries": run_deliveries,
 }
 """Benchmarks by name; each takes ``seconds`` and a ``console`` and returns its JSON figures."""

@@ -81,7 +81,7 @@ def chain(tmp_path: Path) -> dict[str, dict[str, Any]]:
 def test_migrate_brings_a_new_database_to_head(tmp_path: Path) -> None:
     result = invoke(tmp_path, "migrate")
     assert result.exit_code == 0, result.output
-    assert "is at revision 0004" in result.stdout
+    assert "is at revision 0005" in result.stdout
 
 
 def test_migrate_refuses_a_password_in_clear_text_in_one_line(tmp_path: Path) -> None:

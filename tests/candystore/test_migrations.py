@@ -31,12 +31,12 @@ def _differences(sync_connection):
 
 
 async def test_fresh_database_reaches_head_with_the_schema_of_the_metadata(database):
-    """Upgrading an empty database reaches 0004 and yields exactly the tables and indexes of the metadata."""
+    """Upgrading an empty database reaches 0005 and yields exactly the tables and indexes of the metadata."""
     store = database.store()
     try:
         assert await current_revision(store.engine) is None
         await upgrade(store.engine)
-        assert await current_revision(store.engine) == "0004"
+        assert await current_revision(store.engine) == "0005"
         async with store.engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
         await downgrade(store.engine, "base")
@@ -106,7 +106,7 @@ async def test_legacy_database_is_upgraded_without_losing_a_row_or_a_value(datab
     try:
         await _create_legacy_table(store)
         await upgrade(store.engine)
-        assert await current_revision(store.engine) == "0004"
+        assert await current_revision(store.engine) == "0005"
         mapped_42 = str(uuid.uuid5(uuid.UUID("5f1d7f1e-33a0-4c5e-9a53-6c4e6f6c65a1"), "legacy-42"))
         mapped_43 = str(uuid.uuid5(uuid.UUID("5f1d7f1e-33a0-4c5e-9a53-6c4e6f6c65a1"), "legacy-43"))
         root = await store.get(ROOT_ID)
@@ -150,7 +150,7 @@ async def test_legacy_database_is_upgraded_without_losing_a_row_or_a_value(datab
             assert (await connection.execute(text("SELECT count(*) FROM legacy_events"))).scalar_one() == 4
         with pytest.raises(RuntimeError, match="restore the backup taken before upgrading"):
             await downgrade(store.engine, "0001")
-        assert await current_revision(store.engine) == "0004"
+        assert await current_revision(store.engine) == "0005"
     finally:
         await store.close()
 
@@ -215,5 +215,5 @@ async def test_three_migrations_started_at_once_all_succeed_and_apply_once(postg
         await watcher.close()
     for process, (stdout, stderr) in zip(processes, results, strict=True):
         assert process.returncode == 0, stderr.decode()
-        assert stdout.decode().strip().endswith("is at revision 0004"), stdout.decode()
-    assert [row["version_num"] for row in versions] == ["0004"]
+        assert stdout.decode().strip().endswith("is at revision 0005"), stdout.decode()
+    assert [row["version_num"] for row in versions] == ["0005"]

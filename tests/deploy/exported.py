@@ -11,6 +11,7 @@ HISTOGRAMS = frozenset(
         "http_request_duration_seconds",
         "bloodbank_publish_duration_seconds",
         "candystore_e2e_latency_seconds",
+        "candystore_delivery_seconds",
         "visibility_detect_latency_seconds",
     }
 )
@@ -33,6 +34,7 @@ SERIES = frozenset(
         "bloodbank_queue_messages",
         "bloodbank_consumers",
         "bloodbank_signatures_refused_total",
+        "bloodbank_webhooks_total",
         # candystore
         "candystore_store_total",
         "candystore_dead_letters",
@@ -40,6 +42,8 @@ SERIES = frozenset(
         "candystore_ingest_oldest_held_seconds",
         "candystore_unrouted_total",
         "candystore_signatures_refused_total",
+        "candystore_deliveries_total",
+        "candystore_deliveries_in_flight",
         # visibility
         "visibility_conflicts_total",
         "visibility_events_total",
