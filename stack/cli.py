@@ -36,6 +36,7 @@ def up(
     visibility_port: Annotated[int, typer.Option(help="Port of the visibility API.")] = 8685,
     demo: Annotated[bool, typer.Option("--demo", help="Publish realistic demo traffic, some of it failing.")] = False,
     demo_rate: Annotated[float, typer.Option(help="Demo flows per second.", min=0.01)] = 2.0,
+    receiver_port: Annotated[int, typer.Option(help="Port of the demo's delivery receiver (with --demo).")] = 8686,
 ) -> None:
     """Run the platform in one process: gateway, registry, Candystore, visibility and the UI, embedded by default."""
     try:
@@ -57,6 +58,7 @@ def up(
         visibility_port=visibility_port,
         demo=demo,
         demo_rate=demo_rate,
+        receiver_port=receiver_port,
     )
 
     def ready() -> None:
@@ -77,10 +79,12 @@ def _print_urls(options: PlatformOptions, catalog: Catalog, settings: PlatformSe
         ("event bus", describe_broker(settings.bloodbank)),
         ("event store", describe_database(settings.candystore)),
         ("publish", f"POST {gateway}/events, POST {gateway}/events/batch"),
-        ("schema registry", f"{gateway}/schemas"),
+        ("schema registry", f"{gateway}/schemas, {gateway}/asyncapi.json"),
+        ("webhooks", f"POST {gateway}/webhooks/github, POST {gateway}/webhooks/n8n"),
         ("events", f"{store}/events, {store}/events/trace/{{id}}, {store}/stats"),
         ("live stream", f"ws://{options.host}:{options.candystore_port}/events/stream"),
         ("dead letters", f"{store}/dlq"),
+        ("subscriptions", f"{store}/subscriptions"),
         ("conflicts", f"{visibility}/conflicts, {visibility}/okr"),
         ("API docs", f"{gateway}/docs, {store}/docs, {visibility}/docs"),
         ("health", f"{gateway}/health/ready, {store}/health/ready, {visibility}/health/ready"),
@@ -89,6 +93,13 @@ def _print_urls(options: PlatformOptions, catalog: Catalog, settings: PlatformSe
         console.print(f"  {label:<16} {where}", markup=False, soft_wrap=True)
     if options.demo:
         console.print(f"  {'demo traffic':<16} {options.demo_rate:g} flows/s", markup=False)
+        receiver = f"http://{options.host}:{options.receiver_port}/deliveries"
+        console.print(
+            f"  {'demo webhooks':<16} pull requests signed into {gateway}/webhooks/github, github.* delivered to "
+            f"{receiver} (subscription demo-receiver)",
+            markup=False,
+            soft_wrap=True,
+        )
     console.print("Press Ctrl-C to stop.")
 
 

@@ -6,7 +6,8 @@ the events that caused each one:
 - fireflies: an upload → its transcript (by an agent) → a few segments;
 - theboard: a meeting created → started → rounds → the brainstorm, whose parents
   are both the start and the last round (a multi-parent event);
-- github: a pull request → its workflow runs, some of them failing;
+- github: a pull request → its workflow runs, some of them failing; with ``github`` given, the
+  pull request enters as a signed delivery to the gateway's ``/webhooks/github``;
 - n8n: a workflow started by a transcript → completed, run by an agent;
 - retail: offers of three teams and inventory snapshots, prices sometimes disagreeing.
 
@@ -31,6 +32,7 @@ import structlog
 
 from bloodbank import Bus, Event, timestamp_text
 from holyfields import default_catalog
+from stack.demo_webhooks import GithubDeliveries, pull_request_opened
 
 __all__ = ["DEMO_CONSUMER", "DemoTraffic", "NotifierFailure", "notify"]
 
@@ -64,8 +66,16 @@ def _short_id(rng: random.Random, prefix: str) -> str:
 class DemoTraffic:
     """Publishes realistic correlated flows at about ``flows_per_second`` until stopped."""
 
-    def __init__(self, bus: Bus, *, flows_per_second: float = 1.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        flows_per_second: float = 1.0,
+        seed: int | None = None,
+        github: GithubDeliveries | None = None,
+    ) -> None:
         self.bus = bus
+        self.github_deliveries = github
         self.interval = 1.0 / flows_per_second
         self.rng = random.Random(seed)  # noqa: S311 - demo data, not security
         catalog = default_catalog()
@@ -83,6 +93,9 @@ class DemoTraffic:
     async def run(self, stop: asyncio.Event) -> None:
         """Start the failing demo consumer, then publish one flow per interval until ``stop`` is set."""
         await self.bus.subscribe(DEMO_CONSUMER, ["github.workflow.completed.v1", "n8n.workflow.completed.v1"], notify)
+        if self.github_deliveries is not None:  # the gateway starts listening just after this starts
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
         while not stop.is_set():
             try:
                 await self.rng.choice(self.flows)()
@@ -180,17 +193,22 @@ class DemoTraffic:
         number = self.rng.randint(100, 999)
         sha = "".join(self.rng.choices("0123456789abcdef", k=40))
         repository = self.rng.choice(("33god/bloodbank", "33god/candystore", "33god/holyfields"))
-        opened = await self._publish(
-            "github.pr.opened.v1",
-            {
-                "repository": repository,
-                "number": number,
-                "head_sha": sha,
-                "opened_at": _now(),
-                "url": f"https://github.com/{repository}/pull/{number}",
-            },
-            app="github",
-        )
+        if self.github_deliveries is not None:
+            body = pull_request_opened(self.rng, repository=repository, number=number, sha=sha)
+            opened = await self.github_deliveries.send("pull_request", body)
+            self.published += 1
+        else:
+            opened = await self._publish(
+                "github.pr.opened.v1",
+                {
+                    "repository": repository,
+                    "number": number,
+                    "head_sha": sha,
+                    "opened_at": _now(),
+                    "url": f"https://github.com/{repository}/pull/{number}",
+                },
+                app="github",
+            )
         for workflow in ("ci", "lint"):
             run_id = self.rng.randint(10**9, 10**10)
             conclusion = "failure" if self.rng.random() < 0.15 else "success"  # noqa: PLR2004 - demo share

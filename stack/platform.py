@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx2 as httpx
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import make_url
 
 from bloodbank import BloodbankSettings, Bus
 from candybar import CandybarSettings
 from candybar import create_app as create_ui
 from candystore import CandystoreSettings
+from candystore.deliveries import Subscription, SubscriptionSource
+from candystore.deliveries.subscription import new_secret
 from candystore.service import CandystoreService
 from gumdrop.access_control import Access
 from gumdrop.serving import Listener, serve_apps, tune_collector
@@ -28,12 +33,16 @@ from gumdrop.settings import AccessSettings
 from holyfields import Catalog
 from stack.app import create_app
 from stack.demo import DEMO_CONSUMER, DemoTraffic
+from stack.demo_webhooks import RECEIVER_PATH, DeliveryReceiver, GithubDeliveries
 from visibility.service import VisibilityService
 from visibility.settings import VisibilitySettings
 
 __all__ = ["PlatformOptions", "PlatformSettings", "describe_database", "run_platform"]
 
 log = structlog.get_logger(__name__)
+
+DEMO_SUBSCRIPTION = "demo-receiver"
+"""The subscription ``--demo`` adds: every ``github.*`` event to the demo's receiver."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,8 @@ class PlatformOptions:
     candystore_port: int = 8683
     candybar_port: int = 8684
     visibility_port: int = 8685
+    receiver_port: int = 8686
+    """The demo's delivery receiver (with ``demo`` only)."""
     demo: bool = False
     demo_rate: float = 2.0
 
@@ -93,6 +104,29 @@ def _shared_database(visibility: VisibilitySettings, candystore: CandystoreSetti
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _DemoWebhooks:
+    """What ``--demo`` adds over HTTP: the GitHub secret it signs with, and the subscription to its receiver."""
+
+    github_secret: str
+    subscription: Subscription
+
+    @classmethod
+    def of(cls, options: PlatformOptions, bloodbank: BloodbankSettings) -> _DemoWebhooks:
+        given = bloodbank.github_webhook_secret
+        receiver = f"http://{_browsable(options.host)}:{options.receiver_port}{RECEIVER_PATH}"
+        return cls(
+            github_secret=given.get_secret_value() if given is not None else secrets.token_urlsafe(32),
+            subscription=Subscription(
+                name=DEMO_SUBSCRIPTION,
+                patterns=("github.#",),
+                url=receiver,
+                secret=new_secret(),
+                source=SubscriptionSource.FILE,
+            ),
+        )
+
+
 async def run_platform(
     options: PlatformOptions,
     *,
@@ -106,6 +140,9 @@ async def run_platform(
     bloodbank = settings.bloodbank.model_copy(
         update={"cors_origins": [*settings.bloodbank.cors_origins, *ui], "watch_consumers": watched}
     )
+    demo = _DemoWebhooks.of(options, bloodbank) if options.demo else None
+    if demo is not None:
+        bloodbank = bloodbank.model_copy(update={"github_webhook_secret": SecretStr(demo.github_secret)})
     candystore = settings.candystore.model_copy(update={"cors_origins": [*settings.candystore.cors_origins, *ui]})
     visibility = _shared_database(settings.visibility, candystore).model_copy(
         update={
@@ -119,7 +156,10 @@ async def run_platform(
         running.push_async_callback(bus.close, timeout=timeout)
         access = settings.access
         store = CandystoreService(
-            candystore, bus, access=Access.from_settings(access, origins=candystore.cors_origins, host=options.host)
+            candystore,
+            bus,
+            access=Access.from_settings(access, origins=candystore.cors_origins, host=options.host),
+            subscriptions=[demo.subscription] if demo is not None else [],
         )
         await store.start()
         running.push_async_callback(store.stop, timeout=timeout)
@@ -129,7 +169,7 @@ async def run_platform(
         await detector.start()
         running.push_async_callback(detector.stop, timeout=timeout)
         tune_collector()
-        await _serve(options, bus, store, detector, catalog=catalog, access=access, ready=ready)
+        await _serve(options, bus, store, detector, catalog=catalog, access=access, demo=demo, ready=ready)
 
 
 async def _serve(
@@ -140,6 +180,7 @@ async def _serve(
     *,
     catalog: Catalog,
     access: AccessSettings,
+    demo: _DemoWebhooks | None,
     ready: Callable[[], None] | None,
 ) -> None:
     stop = asyncio.Event()
@@ -169,16 +210,21 @@ async def _serve(
             "Candybar UI",
         ),
     ]
-    demo_task = None
-    if options.demo:
-        demo = DemoTraffic(bus, flows_per_second=options.demo_rate)
-        demo_task = asyncio.create_task(demo.run(stop), name="demo-traffic")
-    if ready is not None:
-        ready()
-    try:
-        await serve_apps(listeners, stop=stop)
-    finally:
-        stop.set()
-        if demo_task is not None:
-            with contextlib.suppress(Exception):
-                await demo_task
+    async with contextlib.AsyncExitStack() as running:
+        demo_task = None
+        if demo is not None:
+            receiver = DeliveryReceiver(demo.subscription.secret)
+            listeners.append(Listener(receiver.app, options.host, options.receiver_port, "demo delivery receiver"))
+            client = await running.enter_async_context(httpx.AsyncClient(timeout=bus.settings.publish_timeout))
+            github = GithubDeliveries(f"http://{host}:{options.gateway_port}", demo.github_secret, client)
+            traffic = DemoTraffic(bus, flows_per_second=options.demo_rate, github=github)
+            demo_task = asyncio.create_task(traffic.run(stop), name="demo-traffic")
+        if ready is not None:
+            ready()
+        try:
+            await serve_apps(listeners, stop=stop)
+        finally:
+            stop.set()
+            if demo_task is not None:
+                with contextlib.suppress(Exception):
+                    await demo_task

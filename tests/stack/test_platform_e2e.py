@@ -3,7 +3,8 @@
 `33god up --demo` runs as its own process on an isolated vhost and schema; the test
 publishes a correlated chain through the gateway, watches it arrive on the live stream,
 reads it back exactly, traces it, and sends a failing run through the demo notifier into
-the dead letters and back out with a replay.
+the dead letters and back out with a replay. The demo's own pull requests enter as signed
+GitHub deliveries and go out again to the demo's receiver.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def platform(tmp_path: Path, rabbitmq_url: str, postgres_schema: Any) -> Any:
             str(ui_port),
             "--visibility-port",
             str(free_port()),
+            "--receiver-port",
+            str(free_port()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,6 +100,7 @@ def platform(tmp_path: Path, rabbitmq_url: str, postgres_schema: Any) -> Any:
             output, _ = process.communicate()
     assert process.returncode == 0, output
     assert "PostgreSQL at postgresql+asyncpg://postgres@" in output
+    assert "demo receiver refused" not in output
 
 
 async def test_a_correlated_chain_is_streamed_stored_read_back_and_traced(platform: tuple[str, str]) -> None:
@@ -186,3 +190,45 @@ async def test_a_failing_run_is_dead_lettered_kept_and_replayed(platform: tuple[
         assert after["state"] == "resolved"
         assert after["resolved_by"] == "e2e"
         assert (await client.get(f"/events/{event_id}")).json()["payload"]["run_id"] == 424242
+
+
+async def test_a_signed_github_delivery_is_stored_traced_and_delivered_out(platform: tuple[str, str]) -> None:
+    """The demo's pull requests enter as signed GitHub deliveries; their runs trace back to them, and the
+    demo subscription delivers them to the demo receiver, which verified each signature."""
+    _, store = platform
+    async with httpx.AsyncClient(base_url=store, timeout=30) as client:
+
+        async def traced_pull_request() -> dict[str, Any] | None:
+            opened = (await client.get("/events", params={"event_type": "github.pr.opened.v1"})).json()["items"]
+            for event in opened:
+                children = (await client.get("/events", params={"correlation_id": event["event_id"]})).json()
+                if event["source"]["type"] == "webhook" and children["items"]:
+                    return event
+            return None
+
+        pull_request = await _eventually(traced_pull_request, "no pull request came in by webhook", timeout=120)
+        assert pull_request["source"]["app"] == "github"
+        trace = (await client.get(f"/events/trace/{pull_request['event_id']}")).json()
+        assert {node["event_type"] for node in trace["nodes"]} >= {
+            "github.pr.opened.v1",
+            "github.workflow.completed.v1",
+        }
+        subscription = (await client.get("/subscriptions/demo-receiver")).json()
+        assert subscription["patterns"] == ["github.#"]
+        assert "secret" not in subscription
+
+        async def delivered() -> bool:
+            metrics = (await client.get("/metrics")).text
+            line = next(
+                (
+                    line
+                    for line in metrics.splitlines()
+                    if line.startswith("candystore_deliveries_total{")
+                    and 'subscription="demo-receiver"' in line
+                    and 'outcome="delivered"' in line
+                ),
+                None,
+            )
+            return line is not None and float(line.rsplit(" ", 1)[1]) > 0
+
+        await _eventually(delivered, "nothing was delivered to the demo receiver", timeout=60)

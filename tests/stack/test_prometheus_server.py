@@ -116,6 +116,7 @@ def start_platform(tmp_path: Path, ports: Mapping[str, int], log: TextIO) -> sub
         "--candystore-port": ports["candystore"],
         "--candybar-port": ports["candybar"],
         "--visibility-port": ports["visibility"],
+        "--receiver-port": free_port(),
     }
     return subprocess.Popen(
         [
