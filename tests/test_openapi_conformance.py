@@ -79,7 +79,7 @@ schemathesis.openapi.format("x-cursor", _cursors())
 
 def _agent_contexts() -> st.SearchStrategy[str]:
     """The ``agentcontext`` CloudEvents extension: an agent context (core/agent-context.v1) as JSON text."""
-    names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=128)
+    names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=128)
     context = st.fixed_dictionaries(
         {"type": st.sampled_from(["claude", "letta", "custom"]), "name": names},
         optional={"instance_id": st.uuids().map(str), "mcp_servers": st.lists(names.filter(bool), max_size=3)},
