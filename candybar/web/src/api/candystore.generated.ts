@@ -188,6 +188,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the outbound delivery subscriptions (the file's first) */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /** Create a subscription; the answer shows its secret, once */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/subscriptions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One subscription */
+        get: operations["getSubscription"];
+        /** Replace a subscription's settings (its secret is kept unless one is given) */
+        put: operations["replaceSubscription"];
+        post?: never;
+        /** Delete a subscription and the record of what it delivered */
+        delete: operations["deleteSubscription"];
+        options?: never;
+        head?: never;
+        /** Change some of a subscription's settings (e.g. `{"enabled": false}`) */
+        patch: operations["updateSubscription"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -567,6 +605,294 @@ export interface components {
              */
             until: string;
         };
+        /**
+         * SubscriptionCreatedModel
+         * @description The subscription just made, with its secret: the only answer that shows it.
+         */
+        SubscriptionCreatedModel: {
+            /**
+             * Concurrency
+             * @description requests in flight at most
+             */
+            concurrency: number;
+            /**
+             * Consumer
+             * @description its queue, and the `consumer` of its dead letters: `delivery.{name}`
+             */
+            consumer: string;
+            /** Created At */
+            created_at?: string | null;
+            /** Created By */
+            created_by?: string | null;
+            /**
+             * Disabled Reason
+             * @description why the platform disabled it (the receiver answered 410)
+             */
+            disabled_reason: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Filters */
+            filters: string[];
+            /** Name */
+            name: string;
+            /** Patterns */
+            patterns: string[];
+            /**
+             * Retry Delays
+             * @description its own retry tiers in seconds; null: the platform's
+             */
+            retry_delays: number[] | null;
+            /**
+             * Retry Schedule
+             * @description seconds waited before each retry, as applied (the tiers spread per subscription)
+             */
+            retry_schedule: number[];
+            /**
+             * Running
+             * @description whether this Candystore process consumes its queue now; null: this process delivers nothing
+             */
+            running: boolean | null;
+            /**
+             * Secret
+             * @description the Standard Webhooks secret receivers verify with; keep it, it is not shown again
+             */
+            secret: string;
+            /** @description `file`: DELIVERIES_FILE, read-only here; `api`: made here */
+            source: components["schemas"]["SubscriptionSource"];
+            /**
+             * Timeout
+             * @description seconds one request may take
+             */
+            timeout: number;
+            /** Updated At */
+            updated_at?: string | null;
+            /** Updated By */
+            updated_by?: string | null;
+            /** Url */
+            url: string;
+        };
+        /**
+         * SubscriptionFields
+         * @description What defines a subscription, as the file and ``POST /subscriptions`` give it: its name and settings.
+         */
+        SubscriptionFields: {
+            /**
+             * Concurrency
+             * @description requests in flight at most
+             */
+            concurrency?: number | null;
+            /**
+             * Enabled
+             * @description false: nothing is sent; matching events wait in the queue
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Filters
+             * @description payload conditions every delivered event meets: `payload.PATH[op]=value`, op one of eq (the default), ne, lt, gt, contains, exists
+             * @example [
+             *       "payload.store_id=S-42",
+             *       "payload.price[gt]=30"
+             *     ]
+             */
+            filters?: string[];
+            /**
+             * Name
+             * @description its consumer queue is `delivery.{name}`
+             * @example crm-offers
+             */
+            name: string;
+            /**
+             * Patterns
+             * @description event types to deliver
+             * @example [
+             *       "retail.offer.#"
+             *     ]
+             */
+            patterns: string[];
+            /**
+             * Retry Delays
+             * @description seconds before each retry; null: the platform's tiers (10 s … 6 h)
+             */
+            retry_delays?: number[] | null;
+            /**
+             * Secret
+             * @description the Standard Webhooks secret; one is made (and shown once) when left out
+             */
+            secret?: string | null;
+            /**
+             * Timeout
+             * @description seconds one request may take
+             */
+            timeout?: number | null;
+            /**
+             * Url
+             * @description where events are POSTed
+             * @example https://crm.example.com/hooks/33god
+             */
+            url: string;
+        };
+        /** SubscriptionList */
+        SubscriptionList: {
+            /** Items */
+            items: components["schemas"]["SubscriptionModel"][];
+        };
+        /**
+         * SubscriptionModel
+         * @description A subscription as it runs (never its secret).
+         */
+        SubscriptionModel: {
+            /**
+             * Concurrency
+             * @description requests in flight at most
+             */
+            concurrency: number;
+            /**
+             * Consumer
+             * @description its queue, and the `consumer` of its dead letters: `delivery.{name}`
+             */
+            consumer: string;
+            /** Created At */
+            created_at?: string | null;
+            /** Created By */
+            created_by?: string | null;
+            /**
+             * Disabled Reason
+             * @description why the platform disabled it (the receiver answered 410)
+             */
+            disabled_reason: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Filters */
+            filters: string[];
+            /** Name */
+            name: string;
+            /** Patterns */
+            patterns: string[];
+            /**
+             * Retry Delays
+             * @description its own retry tiers in seconds; null: the platform's
+             */
+            retry_delays: number[] | null;
+            /**
+             * Retry Schedule
+             * @description seconds waited before each retry, as applied (the tiers spread per subscription)
+             */
+            retry_schedule: number[];
+            /**
+             * Running
+             * @description whether this Candystore process consumes its queue now; null: this process delivers nothing
+             */
+            running: boolean | null;
+            /** @description `file`: DELIVERIES_FILE, read-only here; `api`: made here */
+            source: components["schemas"]["SubscriptionSource"];
+            /**
+             * Timeout
+             * @description seconds one request may take
+             */
+            timeout: number;
+            /** Updated At */
+            updated_at?: string | null;
+            /** Updated By */
+            updated_by?: string | null;
+            /** Url */
+            url: string;
+        };
+        /**
+         * SubscriptionPatch
+         * @description Some settings of a subscription; those left out keep their values (null resets an optional one).
+         */
+        SubscriptionPatch: {
+            /**
+             * Concurrency
+             * @description null: the default
+             */
+            concurrency?: number | null;
+            /** Enabled */
+            enabled?: boolean;
+            /** Filters */
+            filters?: string[];
+            /** Patterns */
+            patterns?: string[];
+            /**
+             * Retry Delays
+             * @description null: the platform's tiers
+             */
+            retry_delays?: number[] | null;
+            /**
+             * Secret
+             * @description a new secret (never answered); null keeps it
+             */
+            secret?: string | null;
+            /**
+             * Timeout
+             * @description null: the default
+             */
+            timeout?: number | null;
+            /** Url */
+            url?: string;
+        };
+        /**
+         * SubscriptionSettings
+         * @description What a subscription does, all but its name: the body of ``PUT /subscriptions/{name}``.
+         */
+        SubscriptionSettings: {
+            /**
+             * Concurrency
+             * @description requests in flight at most
+             */
+            concurrency?: number | null;
+            /**
+             * Enabled
+             * @description false: nothing is sent; matching events wait in the queue
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Filters
+             * @description payload conditions every delivered event meets: `payload.PATH[op]=value`, op one of eq (the default), ne, lt, gt, contains, exists
+             * @example [
+             *       "payload.store_id=S-42",
+             *       "payload.price[gt]=30"
+             *     ]
+             */
+            filters?: string[];
+            /**
+             * Patterns
+             * @description event types to deliver
+             * @example [
+             *       "retail.offer.#"
+             *     ]
+             */
+            patterns: string[];
+            /**
+             * Retry Delays
+             * @description seconds before each retry; null: the platform's tiers (10 s … 6 h)
+             */
+            retry_delays?: number[] | null;
+            /**
+             * Secret
+             * @description the Standard Webhooks secret; one is made (and shown once) when left out
+             */
+            secret?: string | null;
+            /**
+             * Timeout
+             * @description seconds one request may take
+             */
+            timeout?: number | null;
+            /**
+             * Url
+             * @description where events are POSTed
+             * @example https://crm.example.com/hooks/33god
+             */
+            url: string;
+        };
+        /**
+         * SubscriptionSource
+         * @description Where a subscription is defined, and so who may change it.
+         * @enum {string}
+         */
+        SubscriptionSource: "file" | "api";
         /**
          * TraceContext
          * @description W3C trace context of the OpenTelemetry span that published the event.
@@ -1162,6 +1488,411 @@ export interface operations {
                 };
             };
             /** @description The database (or, for replays, the bus) is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionList"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionFields"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionCreatedModel"];
+                };
+            };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The name is taken, or the subscription comes from DELIVERIES_FILE and is changed there */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than `CANDYSTORE_MAX_BODY_BYTES` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/json` in UTF-8, or has no Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the subscription's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionModel"];
+                };
+            };
+            /** @description No subscription has this name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replaceSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the subscription's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionSettings"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionModel"];
+                };
+            };
+            /** @description No subscription has this name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The name is taken, or the subscription comes from DELIVERIES_FILE and is changed there */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than `CANDYSTORE_MAX_BODY_BYTES` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/json` in UTF-8, or has no Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the subscription's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionModel"];
+                };
+            };
+            /** @description No subscription has this name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The name is taken, or the subscription comes from DELIVERIES_FILE and is changed there */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the subscription's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionModel"];
+                };
+            };
+            /** @description No subscription has this name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in time after the headers: the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The name is taken, or the subscription comes from DELIVERIES_FILE and is changed there */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than `CANDYSTORE_MAX_BODY_BYTES` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/json` in UTF-8, or has no Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: every problem, each with the path parameter or JSON path at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable: retry after `Retry-After` seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
