@@ -199,7 +199,9 @@ async def test_a_signed_github_delivery_is_stored_traced_and_delivered_out(platf
     async with httpx.AsyncClient(base_url=store, timeout=30) as client:
 
         async def traced_pull_request() -> dict[str, Any] | None:
-            opened = (await client.get("/events", params={"event_type": "github.pr.opened.v1"})).json()["items"]
+            opened: list[dict[str, Any]] = (
+                await client.get("/events", params={"event_type": "github.pr.opened.v1"})
+            ).json()["items"]
             for event in opened:
                 children = (await client.get("/events", params={"correlation_id": event["event_id"]})).json()
                 if event["source"]["type"] == "webhook" and children["items"]:
