@@ -35,11 +35,18 @@ _MAX_REMEMBERED = 1_000_000
 
 
 class RequestSignatures:
-    """Verifies signed requests; remembers the ids it accepted (in Redis when given, shared by every gateway)."""
+    """Verifies signed requests; remembers the ids it accepted (in Redis when given, shared by every gateway).
 
-    def __init__(self, *, redis: Redis | None = None, prefix: str = "bloodbank:webhook-id:") -> None:
+    ``refuse_replays=False`` accepts an id seen before: for senders that retry with the same id
+    and an idempotency record that answers the retry.
+    """
+
+    def __init__(
+        self, *, redis: Redis | None = None, prefix: str = "bloodbank:webhook-id:", refuse_replays: bool = True
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.refuse_replays = refuse_replays
         self._verifiers: dict[tuple[str, ...], list[Webhook]] = {}
         self._seen: dict[str, float] = {}
 
@@ -68,7 +75,7 @@ class RequestSignatures:
                 "the signature does not match the body under any of the client's secrets "
                 "(sign `{webhook-id}.{webhook-timestamp}.{body}` with HMAC-SHA256)",
             )
-        if not await self._first_use(f"{client.name}:{given['webhook-id']}"):
+        if self.refuse_replays and not await self._first_use(f"{client.name}:{given['webhook-id']}"):
             raise _refused("webhook-id", "this webhook-id was used already: a replayed request is refused")
 
     def _verifiers_of(self, client: Client) -> list[Webhook]:

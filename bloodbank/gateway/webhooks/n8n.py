@@ -76,7 +76,7 @@ class N8nSignatures(RequestSignatures):
     """
 
     def __init__(self, secret: str) -> None:
-        super().__init__()
+        super().__init__(refuse_replays=False)
         self.client = Client("n8n", frozenset(), webhook_secrets=(secret,), require_signature=True)
 
     async def verify(self, body: bytes, headers: Mapping[str, str]) -> str:
@@ -88,9 +88,6 @@ class N8nSignatures(RequestSignatures):
                 422, "header.webhook-id", f"is {len(webhook_id)} characters long; at most {MAX_WEBHOOK_ID} are kept"
             )
         return webhook_id
-
-    async def _first_use(self, key: str) -> bool:  # noqa: ARG002 - every use is a first use here
-        return True
 
 
 @dataclass(frozen=True, slots=True)
