@@ -13,7 +13,6 @@ misspelt filter never silently answers everything.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
@@ -23,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, with_config
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from typing only on Python 3.12+
 
 from gumdrop.http_errors import ApiError, documented, json_response
+from gumdrop.query_params import only_query
 from gumdrop.strict_json import InvalidJson, decode_json
 from holyfields.catalog import Catalog, SchemaDocument
 from holyfields.codegen.asyncapi import asyncapi_document
 from holyfields.compat import ChangeLevel, SchemaChange, SchemaDiff, candidate_issues, compare_schema
-from holyfields.validation import ValidationIssue
 
 __all__ = ["CompatibilityAnswer", "RegistrySchema", "SchemaDetail", "SchemaStatus", "SchemaSummary", "schema_router"]
 
@@ -215,18 +214,6 @@ _ASYNCAPI_ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _only_query(*known: str) -> Callable[[Request], None]:
-    """A dependency refusing (422) every query parameter but ``known``, each at ``query.NAME``."""
-    listed = ", ".join(known) or "no query parameters"
-
-    def refuse_unknown(request: Request) -> None:
-        if unknown := [name for name in dict.fromkeys(request.query_params.keys()) if name not in known]:
-            message = f"unknown query parameter; this route takes {listed}"
-            raise ApiError(422, [ValidationIssue(f"query.{name}", message) for name in unknown])
-
-    return refuse_unknown
-
-
 def schema_router(catalog: Catalog) -> APIRouter:
     """Routes that serve ``catalog``; the catalog is loaded once, by the caller."""
     router = APIRouter(tags=["schemas"])
@@ -240,7 +227,7 @@ def schema_router(catalog: Catalog) -> APIRouter:
         response_model=SchemaList,
         summary="List the event types",
         operation_id="listSchemas",
-        dependencies=[Depends(_only_query("domain", "owner", "status"))],
+        dependencies=[Depends(only_query("domain", "owner", "status"))],
         responses={422: documented("A filter is malformed, or a query parameter is not one of this route's")},
     )
     def list_schemas(
@@ -270,7 +257,7 @@ def schema_router(catalog: Catalog) -> APIRouter:
     @router.get(
         "/schemas/{event_type}",
         response_class=Response,
-        dependencies=[Depends(_only_query())],
+        dependencies=[Depends(only_query())],
         responses={
             200: {"model": SchemaDetail, "description": "The event type, its schema exactly as registered"},
             404: {"description": "No schema is registered for this event type"},
@@ -288,7 +275,7 @@ def schema_router(catalog: Catalog) -> APIRouter:
     @router.post(
         "/schemas/{event_type}/compatibility",
         response_model=CompatibilityAnswer,
-        dependencies=[Depends(_only_query())],
+        dependencies=[Depends(only_query())],
         responses={
             404: documented("No schema is registered for this event type"),
             422: documented(
@@ -321,7 +308,7 @@ def schema_router(catalog: Catalog) -> APIRouter:
         "/asyncapi.json",
         tags=["asyncapi"],
         response_class=Response,
-        dependencies=[Depends(_only_query())],
+        dependencies=[Depends(only_query())],
         responses={**_ASYNCAPI_ANSWER, 422: documented("A query parameter was given: this route takes none")},
         summary="The AsyncAPI 3 document of the bus",
         operation_id="getAsyncApi",

@@ -10,7 +10,7 @@ event types (:data:`TypePatternText`) are patterns of :mod:`holyfields.wildcards
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -22,6 +22,7 @@ from starlette.datastructures import QueryParams
 
 from bloodbank.openapi import CURSOR_SCHEMA, Timestamp
 from candystore.store import EventFilter
+from gumdrop import query_params
 from gumdrop.http_errors import ApiError, issues_from_pydantic
 from holyfields import ValidationIssue
 from holyfields.wildcards import MAX_PATTERN_LENGTH, SYNTAX, InvalidPattern, TypePattern
@@ -100,31 +101,9 @@ def payload_filters(query: QueryParams) -> dict[str, JsonScalar]:
     return found
 
 
-def _unknown(query: QueryParams, known: Iterable[str], *, payload: bool) -> list[ValidationIssue]:
-    """Unknown names, and values holding U+0000 (no stored text can: PostgreSQL refuses it outright)."""
-    names = set(known)
-    listed = ", ".join(sorted(names)) + (", payload.FIELD" if payload else "")
-    issues = [
-        ValidationIssue(f"query.{name}", f"unknown query parameter; this route takes {listed}")
-        for name in dict.fromkeys(query.keys())
-        if name not in names and not (payload and name.startswith(PAYLOAD_PREFIX))
-    ]
-    issues += [
-        ValidationIssue(f"query.{name}", "contains the character U+0000, which no stored value holds")
-        for name, value in query.multi_items()
-        if "\x00" in value or "\x00" in name
-    ]
-    return issues
-
-
 def only_query(*known: str, payload: bool = False) -> Callable[[Request], None]:
     """A dependency refusing (422) any query parameter but ``known`` (and ``payload.*`` when allowed)."""
-
-    def check(request: Request) -> None:
-        if issues := _unknown(request.query_params, known, payload=payload):
-            raise ApiError(422, issues)
-
-    return check
+    return query_params.only_query(*known, prefix=PAYLOAD_PREFIX if payload else None)
 
 
 def event_filter(
@@ -164,7 +143,7 @@ class StreamQuery(BaseModel):
 
 def parse_stream_filter(query: QueryParams) -> EventFilter:
     """The stream's :class:`EventFilter`; raises :class:`ApiError` naming each bad parameter."""
-    if issues := _unknown(query, EVENT_FILTER_NAMES, payload=True):
+    if issues := query_params.query_issues(query, frozenset(EVENT_FILTER_NAMES), prefix=PAYLOAD_PREFIX):
         raise ApiError(422, issues)
     plain: Mapping[str, str] = {name: value for name, value in query.items() if not name.startswith(PAYLOAD_PREFIX)}
     try:
