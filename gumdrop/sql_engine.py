@@ -1,7 +1,8 @@
 """The async SQL engine of every store: asyncpg on PostgreSQL, aiosqlite on SQLite (a file under ``./.33god/``).
 
 On SQLite each connection gets the same pragmas (WAL, a busy timeout, foreign keys) and
-the SQL functions its store registers; on PostgreSQL connections are pinged before use.
+the SQL functions its store registers; on PostgreSQL connections are pinged before use
+(a SQLite file needs no ping).
 TLS to PostgreSQL comes from the URL (``?ssl=verify-full``, or libpq's ``sslmode``, which
 asyncpg is given as ``ssl``) and from an SSL context in ``connect_args``
 (:mod:`gumdrop.database_tls`).
@@ -54,10 +55,15 @@ def create_engine(
 ) -> AsyncEngine:
     """An engine for ``url``; on SQLite, the file's folder is created and every connection configured."""
     parsed = driver_url(make_url(url))
+    sqlite = parsed.get_backend_name() == "sqlite"
     engine = create_async_engine(
-        parsed, connect_args=dict(connect_args or {}), json_serializer=_json_text, pool_pre_ping=True
+        # A file does not go away between two uses of a connection: a ping would only cost round trips.
+        parsed,
+        connect_args=dict(connect_args or {}),
+        json_serializer=_json_text,
+        pool_pre_ping=not sqlite,
     )
-    if parsed.get_backend_name() == "sqlite":
+    if sqlite:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 

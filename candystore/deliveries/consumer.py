@@ -77,7 +77,7 @@ class SubscriptionConsumer:
         self.plan = plan
         self.on_gone = on_gone
         self.sender = sender or WebhookSender(plan.url, plan.secret, timeout=plan.timeout, connections=plan.concurrency)
-        self.ledger = DeliveryLedger(store, plan.name, batch=plan.concurrency)
+        self.ledger = DeliveryLedger(store, plan.name)
         self._slots = asyncio.Semaphore(plan.concurrency)
         self._in_hand: dict[uuid.UUID, tuple[asyncio.Lock, int]] = {}
         """Events being delivered, by id, and how many copies hold or wait for the lock: a second copy arriving

@@ -1,51 +1,41 @@
-"""What one subscription delivered, asked and written in batches: one transaction for many events.
+"""What one subscription delivered, asked and written in batches: one statement for many events.
 
-A subscription has up to its concurrency of deliveries in hand, each asking "was this event
+A subscription has up to its prefetch of deliveries in hand, each asking "was this event
 delivered?" before it is sent and writing "delivered" after. A statement costs the database
-driver far more than a row, so questions and records are gathered: once one arrives, others
-are awaited for up to ``LINGER`` seconds (or until ``concurrency`` of them are there), then
-all go in one transaction that writes the records and answers the questions. A batch that
-fails raises its error in each of its callers; the next batch is tried afresh.
+driver far more than a row, so questions are gathered into one query and records into one
+transaction. Questions and records travel in two lanes of their own: a read never waits for
+a commit, and on SQLite (one writer) reads go beside the write. Each lane sends what arrived
+while its previous statement ran, after one turn of the event loop to let a burst arrive
+together. A batch that fails raises its error in each of its callers; the next one is tried
+afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 from candystore.store import EventStore
 from candystore.store.subscriptions import DeliveryRecord
 
-__all__ = ["LINGER", "DeliveryLedger"]
+__all__ = ["DeliveryLedger"]
 
-LINGER = 0.005
-"""Seconds a question or a record waits for others to share its transaction: at most a few milliseconds
-added to a delivery, for several times fewer round trips while deliveries arrive together."""
-
-_Item = uuid.UUID | DeliveryRecord
-"""A question (was this event delivered?) or a record (it was)."""
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
 
 
-class DeliveryLedger:
-    """Whether ``subscription`` delivered an event, and the record that it did, in shared transactions."""
+class _Lane(Generic[Item, Answer]):
+    """Items submitted one by one, handled ``handle(items)`` at a time, one batch after the other."""
 
-    def __init__(self, store: EventStore, subscription: str, *, batch: int) -> None:
-        self.store = store
-        self.subscription = subscription
-        self.batch = batch
-        self._pending: list[tuple[_Item, asyncio.Future[bool]]] = []
+    def __init__(self, handle: Callable[[list[Item]], Awaitable[Callable[[Item], Answer]]]) -> None:
+        self._handle = handle
+        self._pending: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._running: asyncio.Task[None] | None = None
 
-    async def delivered(self, event_id: uuid.UUID) -> bool:
-        """Whether the event was delivered by this subscription (its record exists)."""
-        return await self._submit(event_id)
-
-    async def record(self, record: DeliveryRecord) -> None:
-        """Keep the record of a delivery; returns once it is committed."""
-        await self._submit(record)
-
-    async def _submit(self, item: _Item) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: Item) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._running is None:
             # A task of its own: a caller cancelled while waiting must not cancel the batch the others wait for.
@@ -54,19 +44,16 @@ class DeliveryLedger:
 
     async def _run(self) -> None:
         try:
+            await asyncio.sleep(0)
             while self._pending:
-                if len(self._pending) < self.batch:
-                    await asyncio.sleep(LINGER)
                 batch, self._pending = self._pending, []
-                await self._write(batch)
+                await self._settle(batch)
         finally:
             self._running = None
 
-    async def _write(self, batch: list[tuple[_Item, asyncio.Future[bool]]]) -> None:
-        records = [item for item, _ in batch if isinstance(item, DeliveryRecord)]
-        questions = list(dict.fromkeys(item for item, _ in batch if isinstance(item, uuid.UUID)))
+    async def _settle(self, batch: list[tuple[Item, asyncio.Future[Answer]]]) -> None:
         try:
-            found = await self.store.record_deliveries(records, then_find=(self.subscription, questions))
+            answer = await self._handle([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - raised in each caller of the batch, which handles it
             for _, future in batch:
                 if not future.done():
@@ -74,4 +61,30 @@ class DeliveryLedger:
             return
         for item, future in batch:
             if not future.done():
-                future.set_result(isinstance(item, DeliveryRecord) or item in found)
+                future.set_result(answer(item))
+
+
+class DeliveryLedger:
+    """Whether ``subscription`` delivered an event, and the record that it did, in shared statements."""
+
+    def __init__(self, store: EventStore, subscription: str) -> None:
+        self.store = store
+        self.subscription = subscription
+        self._questions: _Lane[uuid.UUID, bool] = _Lane(self._find)
+        self._records: _Lane[DeliveryRecord, None] = _Lane(self._write)
+
+    async def delivered(self, event_id: uuid.UUID) -> bool:
+        """Whether the event was delivered by this subscription (its record exists)."""
+        return await self._questions.submit(event_id)
+
+    async def record(self, record: DeliveryRecord) -> None:
+        """Keep the record of a delivery; returns once it is committed."""
+        await self._records.submit(record)
+
+    async def _find(self, event_ids: Sequence[uuid.UUID]) -> Callable[[uuid.UUID], bool]:
+        found = await self.store.delivered(self.subscription, list(dict.fromkeys(event_ids)))
+        return found.__contains__
+
+    async def _write(self, records: Sequence[DeliveryRecord]) -> Callable[[DeliveryRecord], None]:
+        await self.store.record_deliveries(records)
+        return lambda _record: None

@@ -271,16 +271,11 @@ class EventStore:
         """Those of ``event_ids`` that ``subscription`` delivered already."""
         return await self._read(lambda connection: delivered_events(connection, subscription, event_ids))
 
-    async def record_deliveries(
-        self, records: Sequence[DeliveryRecord], *, then_find: tuple[str, Sequence[uuid.UUID]] | None = None
-    ) -> set[uuid.UUID]:
-        """Remember deliveries in one transaction (committed when this returns); with ``then_find``
-        (a subscription and event ids), in the same round trip, those of the ids it delivered already."""
-        async with self._transaction() as connection:
-            await insert_deliveries(connection, records)
-            if then_find is None:
-                return set()
-            return await delivered_events(connection, *then_find)
+    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
+        """Remember deliveries, all or none (committed when this returns; on PostgreSQL one statement)."""
+        with _translated():
+            async with self._statements() as connection:
+                await insert_deliveries(connection, records)
 
     async def forget_deliveries(self, *, before: datetime) -> int:
         """Delete the delivery records older than ``before``; how many there were."""

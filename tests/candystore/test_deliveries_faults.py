@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,16 +55,13 @@ class CrashingStore(EventStore):
     crash_after: int | None = None
     committed = 0
 
-    async def record_deliveries(
-        self, records: Sequence[DeliveryRecord], *, then_find: tuple[str, Sequence[uuid.UUID]] | None = None
-    ) -> set[uuid.UUID]:
-        found = await super().record_deliveries(records, then_find=then_find)  # returns once committed
+    async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
+        await super().record_deliveries(records)  # returns once committed
         if records:
             self.committed += 1
             if self.committed == self.crash_after:
                 print("crashing", *(record.event_id for record in records), flush=True)  # noqa: T201
                 os._exit(CRASH_STATUS)  # no ack leaves the process, no cleanup runs
-        return found
 
 
 async def deliver(options: argparse.Namespace) -> None:
