@@ -10,7 +10,8 @@ with ``GET /events``. A hub serves a bounded number of subscribers: one more is 
 Filters are :class:`~candystore.store.EventFilter` and mean what they mean for
 ``GET /events``: the type is a pattern (``*`` one word, ``#`` any number of words,
 matched in time linear in the type by :mod:`holyfields.wildcards`), payload values
-are compared by type and value (``1`` equals ``1.0``, never ``"1"`` or ``true``).
+are compared by type and value (``1`` equals ``1.0``, never ``"1"`` or ``true``), and payload
+conditions are checked by :meth:`candystore.conditions.Condition.matches`.
 
 Exceptions::
 
@@ -136,11 +137,13 @@ class _Matcher:
                 return False
             if filters.until is not None and moment >= filters.until:
                 return False
-        if filters.payload:
+        if filters.payload or filters.conditions:
             payload = envelope.get("payload")
             if not isinstance(payload, Mapping):
                 return False
-            return all(key in payload and _same_scalar(payload[key], value) for key, value in filters.payload.items())
+            if not all(key in payload and _same_scalar(payload[key], value) for key, value in filters.payload.items()):
+                return False
+            return all(condition.matches(payload) for condition in filters.conditions)
         return True
 
 

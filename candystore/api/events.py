@@ -13,6 +13,7 @@ from bloodbank import cloudevents
 from candystore.api.errors import error_responses
 from candystore.api.models import EventPage
 from candystore.api.params import EVENT_FILTER_NAMES, Cursor, Timestamp, TypePatternText, event_filter, only_query
+from candystore.conditions import CONDITION_SYNTAX, MAX_CONDITION_LENGTH
 from candystore.store import EventStore
 from gumdrop.access_control import requires
 from gumdrop.http_errors import ApiError, json_response
@@ -24,13 +25,30 @@ __all__ = ["event_routes"]
 
 _QUERY_NAMES = (*EVENT_FILTER_NAMES, "limit", "cursor", "order")
 
-_LIST_DESCRIPTION = """\
-Events matching every given filter, in (timestamp, event_id) order. Besides the named
-parameters, `payload.FIELD=value` keeps events whose top-level payload field equals the
-value (read as a JSON scalar when it is one: `payload.qty=3`, `payload.ok=true`,
-`payload.store_id=s1`). `event_type` takes wildcards: `*` is exactly one word, `#` zero or
-more words (`retail.#`, `*.workflow.*.v1`). Pass `next_cursor` back as `cursor` for the
-next page: pages stay stable while events arrive.
+_LIST_DESCRIPTION = f"""\
+Events matching every given filter, in (timestamp, event_id) order. `event_type` takes wildcards:
+`*` is exactly one word, `#` zero or more words (`retail.#`, `*.workflow.*.v1`). Pass `next_cursor`
+back as `cursor` for the next page: pages stay stable while events arrive.
+
+Besides the named parameters, payload conditions `payload.PATH[op]=value` keep the events whose
+payload meets each of them (the conditions of outbound delivery subscriptions mean the same):
+
+- `PATH` is dotted object keys into the payload (`payload.order.total`); a key of digits also
+  steps into an array by index (`payload.items.0.sku`).
+- `op` is `eq` (the default when `[op]` is left out), `ne`, `lt`, `gt`, `contains` or `exists`.
+- The value is read as a JSON scalar when it is one (`3`, `2.5`, `true`, `null`, `"3"`) and as
+  text otherwise (`payload.store_id=s1`). Numbers compare by value (`3` equals `3.0`); text never
+  equals a number, nor `true` the number 1.
+- `ne` holds for a present field that is not equal; `lt` and `gt` order numbers with numbers and
+  text with text by code point (RFC 3339 times in UTC compare as text), anything else never;
+  `contains` is a substring of text or an item of an array; `exists` takes `true` (present, null
+  included) or `false` (absent). Any other condition on an absent field is false:
+  `payload.status[ne]=cancelled` does not match an event without `status`.
+
+Each condition is one parameter, given once, at most {MAX_CONDITION_LENGTH} characters counting
+`payload.`, its path, its operator, `=` and its value, on one line (the whole parameter matches
+`{CONDITION_SYNTAX}`); an integer value must fit 64 bits. A condition that does not is a 422
+naming it (`query.payload.price[gt]`) and saying why.
 """
 
 

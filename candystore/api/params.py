@@ -1,9 +1,15 @@
-"""Query parameters shared by the routes: event filters, payload fields and the check for unknown names.
+"""Query parameters shared by the routes: event filters, payload conditions and the check for unknown names.
 
-``payload.FIELD=value`` filters on a top-level payload field; the value is read as a JSON
-scalar when it is one (``3``, ``true``, ``null``, ``"s1"``) and as a string otherwise.
-A query parameter no route knows is refused (422) rather than ignored, so a misspelt
-filter never silently returns everything. Times (:data:`Timestamp`) are read by the
+``payload.PATH[op]=value`` is a payload condition (design.md, Operations API), parsed by the one
+parser outbound deliveries use too (:class:`~candystore.conditions.Condition`): ``PATH`` a dotted
+path into the payload, ``op`` one of ``eq`` (the default), ``ne``, ``lt``, ``gt``, ``contains``,
+``exists``; the value is read as a JSON scalar when it is one (``3``, ``true``, ``null``, ``"s1"``)
+and as a string otherwise, so ``payload.store_id=s1`` is the plain equality it always was. The API
+is stricter than the parser on two points the store needs: an integer beyond 64 bits is refused
+(SQLite holds none exactly), and a parameter is given once.
+
+A query parameter no route knows is refused (422) rather than ignored, so a misspelt filter
+never silently returns everything. Times (:data:`Timestamp`) are read by the
 platform's one timestamp parser, so a time the store cannot hold is a 422, not a 500;
 event types (:data:`TypePatternText`) are patterns of :mod:`holyfields.wildcards`.
 """
@@ -14,13 +20,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated
 
-import msgspec
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import QueryParams
 
 from bloodbank.openapi import CURSOR_SCHEMA, Timestamp
+from candystore.conditions import Condition, InvalidCondition, Operator
 from candystore.store import EventFilter
 from gumdrop import query_params
 from gumdrop.http_errors import ApiError, issues_from_pydantic
@@ -37,12 +43,13 @@ __all__ = [
     "event_filter",
     "only_query",
     "parse_stream_filter",
+    "payload_conditions",
     "payload_filters",
 ]
 
 PAYLOAD_PREFIX = "payload."
 EVENT_FILTER_NAMES = ("event_type", "source_app", "since", "until", "correlation_id", "agent_name")
-"""The filters of ``GET /events`` and of the live stream, besides ``payload.FIELD``."""
+"""The filters of ``GET /events`` and of the live stream, besides ``payload.PATH[op]``."""
 
 JsonScalar = str | int | float | bool | None
 
@@ -71,33 +78,54 @@ INT64 = 2**63
 """Payload integers are compared within 64 bits: SQLite's JSON functions hold no larger integer exactly."""
 
 
-def _scalar(name: str, text: str) -> JsonScalar:
-    """The JSON scalar ``text`` stands for, or ``text`` itself; raises ApiError for a number too big to compare."""
+def _condition(name: str, text: str) -> Condition:
+    """The condition ``name=text`` stands for; raises :class:`ApiError` naming the parameter and saying why."""
+    where = f"query.{name}"
+    if name == PAYLOAD_PREFIX:
+        raise ApiError.at(422, where, "name a payload field, e.g. payload.store_id=s1")
+    if "=" in name:  # the parser would read it as the end of the path
+        raise ApiError.at(422, where, "a payload path holds no '=': name a field, e.g. payload.store_id=s1")
     try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
+        condition = Condition.parse(f"{name}={text}")
+    except InvalidCondition as exc:
+        raise ApiError.at(422, where, exc.reason) from None
+    value = condition.value
     if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
-        raise ApiError.at(422, f"query.{name}", f"{text} is beyond 64-bit integers, which are all a filter compares")
-    return value if value is None or isinstance(value, str | int | float | bool) else text
+        raise ApiError.at(422, where, f"{text} is beyond 64-bit integers, which are all a filter compares")
+    return condition
 
 
-def payload_filters(query: QueryParams) -> dict[str, JsonScalar]:
-    """The ``payload.FIELD=value`` parameters as field → value; 422 for an empty or repeated field."""
-    found: dict[str, JsonScalar] = {}
+def payload_conditions(query: QueryParams) -> tuple[Condition, ...]:
+    """The ``payload.PATH[op]=value`` parameters of ``query``, in order; 422 naming each bad or repeated one."""
+    found: dict[str, Condition] = {}
     issues: list[ValidationIssue] = []
     for name, text in query.multi_items():
         if not name.startswith(PAYLOAD_PREFIX):
             continue
-        field = name.removeprefix(PAYLOAD_PREFIX)
-        if not field:
-            issues.append(ValidationIssue(f"query.{name}", "name a payload field, e.g. payload.store_id=s1"))
-        elif field in found:
-            issues.append(ValidationIssue(f"query.{name}", "given more than once: a field can equal one value"))
-        else:
-            found[field] = _scalar(name, text)
+        if name in found:
+            repeated = "a field can equal one value" if found[name].operator is Operator.EQ else "give it once"
+            issues.append(ValidationIssue(f"query.{name}", f"given more than once: {repeated}"))
+            continue
+        try:
+            found[name] = _condition(name, text)
+        except ApiError as exc:
+            issues += exc.errors
     if issues:
         raise ApiError(422, issues)
+    return tuple(found.values())
+
+
+def payload_filters(query: QueryParams) -> dict[str, JsonScalar]:
+    """The ``payload.FIELD=value`` equalities as field → value, for a route that takes no other condition.
+
+    422 for a bad or repeated one, and for a condition with an operator or a nested path.
+    """
+    found: dict[str, JsonScalar] = {}
+    for condition in payload_conditions(query):
+        if condition.operator is not Operator.EQ or len(condition.path) != 1:
+            name = condition.text.split("=", 1)[0]
+            raise ApiError.at(422, f"query.{name}", "this route takes payload.FIELD=value equalities only")
+        found[condition.path[0]] = condition.value
     return found
 
 
@@ -116,7 +144,7 @@ def event_filter(
     correlation_id: str | None,
     agent_name: str | None,
 ) -> EventFilter:
-    """The :class:`EventFilter` of validated parameters plus the payload fields of ``query``."""
+    """The :class:`EventFilter` of validated parameters plus the payload conditions of ``query``."""
     return EventFilter(
         event_type=event_type,
         source_app=source_app,
@@ -124,7 +152,7 @@ def event_filter(
         until=until,
         correlation_id=correlation_id,
         agent_name=agent_name,
-        payload=payload_filters(query),
+        conditions=payload_conditions(query),
     )
 
 
@@ -150,4 +178,4 @@ def parse_stream_filter(query: QueryParams) -> EventFilter:
         parsed = StreamQuery.model_validate(plain)
     except ValidationError as exc:
         raise ApiError(422, issues_from_pydantic(exc.errors(), prefix=("query",))) from exc
-    return EventFilter(**parsed.model_dump(), payload=payload_filters(query))
+    return EventFilter(**parsed.model_dump(), conditions=payload_conditions(query))

@@ -42,7 +42,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from candystore.deliveries.conditions import CONDITION_SYNTAX, MAX_CONDITION_LENGTH, Condition, matches_all
+from candystore.conditions import CONDITION_SYNTAX, MAX_CONDITION_LENGTH, Condition, matches_all
 from candystore.settings import MAX_DELIVERY_DELAY, MAX_DELIVERY_TIERS, MIN_DELIVERY_DELAY
 from candystore.store.subscriptions import SubscriptionRecord
 from holyfields.wildcards import MAX_PATTERN_LENGTH, SYNTAX, TypePattern

@@ -7,7 +7,8 @@ A cursor the store did not issue (or one whose time is outside the years 1970 to
 with :class:`~candystore.store.errors.InvalidCursor`.
 
 Event types are filtered by pattern (:mod:`holyfields.wildcards`: ``*`` one word, ``#``
-any number of words).
+any number of words); payload conditions (``payload.PATH[op]=value``) are translated to SQL by
+:mod:`candystore.store.payload_conditions`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Boolean, ColumnElement, Select, String, and_, cast, false, func, literal, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, false, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.functions import Function
 
+from candystore.conditions import Condition, Operator
 from candystore.store.engine import EVENT_TYPE_MATCHES
+from candystore.store.payload_conditions import payload_condition
 from candystore.store.schema import causation, events
 from candystore.store.writes import normalise_timestamp
 from gumdrop.pagination import Keyset
@@ -56,6 +58,16 @@ class EventFilter:
     agent_name: str | None = None
     payload: Mapping[str, JsonScalar] = field(default_factory=dict)
     """Top-level payload fields and the scalar value each must equal (numbers compare by value)."""
+    conditions: tuple[Condition, ...] = ()
+    """Payload conditions (``payload.PATH[op]=value``), all of which must hold."""
+
+    def payload_conditions(self) -> tuple[Condition, ...]:
+        """Every payload test as a condition: ``payload`` fields as equalities, then ``conditions``."""
+        fields = tuple(
+            Condition(f"payload.{key}={msgspec.json.encode(value).decode()}", (key,), Operator.EQ, value)
+            for key, value in self.payload.items()
+        )
+        return fields + self.conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +103,6 @@ def event_type_condition(dialect: str, column: ColumnElement[str], pattern: str)
     return and_(*conditions)
 
 
-def _payload_condition(dialect: str, key: str, value: JsonScalar) -> ColumnElement[bool]:
-    payload: ColumnElement[Any] = events.c.payload
-    if dialect == "postgresql":  # containment uses the GIN (jsonb_path_ops) index
-        return payload.op("@>", return_type=Boolean)(cast(literal(msgspec.json.encode({key: value}).decode()), JSONB))
-    path = '$."' + key.replace('"', '\\"') + '"'
-    kind = func.json_type(events.c.payload, path)
-    if value is None:
-        return kind == "null"
-    if isinstance(value, bool):
-        return kind == ("true" if value else "false")
-    extracted = func.json_extract(events.c.payload, path)
-    if isinstance(value, str):
-        return and_(kind == "text", extracted == value)
-    return and_(kind.in_(("integer", "real")), extracted == value)
-
-
 def _conditions(dialect: str, filters: EventFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.event_type is not None:
@@ -127,7 +123,7 @@ def _conditions(dialect: str, filters: EventFilter) -> list[ColumnElement[bool]]
         else:
             children = select(causation.c.child_id).where(causation.c.parent_id == parent)
             conditions.append(events.c.event_id.in_(children))
-    conditions.extend(_payload_condition(dialect, key, value) for key, value in filters.payload.items())
+    conditions.extend(payload_condition(dialect, condition) for condition in filters.payload_conditions())
     return conditions
 
 

@@ -7,6 +7,8 @@ for another count) and one causation graph of 1,000 events. Then, each for ``--s
   turn, alternating with the same query as hand-written SQL through raw asyncpg (the
   baseline: the database's own cost plus decoding the documents);
 * ``EventStore.query`` with a ``#`` pattern (``retail.#``, every domain in turn);
+* ``EventStore.query`` with payload conditions (``GET /events?payload.PATH[op]=value``), one kind at a
+  time (:data:`CONDITIONS`: each operator, and equality on nested paths), its conditions in turn;
 * ``EventStore.trace`` from the graph's root with ``max_nodes=1000``: all 1,000 events.
 
 The unit is milliseconds (lower is better); ``ratio`` is the baseline's p95 over ours.
@@ -28,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candystore import CandystoreSettings, EventFilter, EventStore
+from candystore.conditions import Condition
 from candystore.store.migrate import upgrade
 from stack.bench.sandbox import DEFAULT_DATABASE_URL, BenchSchema, bench_schema, percentile
 from stack.bench.store_fill import CausationGraph, fill_events, store_graph
@@ -41,6 +44,18 @@ PAGE = 100
 MIN_ITERATIONS = 20
 WARM_UP = 5
 BASELINE_SQL = "SELECT document FROM events WHERE event_type = $1 ORDER BY timestamp, event_id LIMIT 100"
+CONDITIONS: dict[str, tuple[str, ...]] = {
+    # Equality on object keys is jsonb containment, served by the GIN index on the payload.
+    "eq": ("payload.store_id=store-0088", "payload.repository=33god/holyfields", "payload.status=error"),
+    # A digit key may step into an array: no containment, the path is walked row by row.
+    "eq_nested": ("payload.input.title=Weekly platform sync", 'payload.items.0.product_id="1004417382"'),
+    "ne": ("payload.conclusion[ne]=success", "payload.channel[ne]=web"),
+    "lt": ("payload.price[lt]=40", "payload.duration_seconds[lt]=60"),
+    "gt": ("payload.duration_ms[gt]=10000", "payload.quantity[gt]=5"),
+    "contains": ("payload.title[contains]=quorum", "payload.teams[contains]=sponsored"),
+    "exists": ("payload.retry_of[exists]=true", "payload.upload_id[exists]=false"),
+}
+"""Payload conditions by kind, each matching some of the realistic mix (the first page is checked)."""
 
 
 def _rows() -> int:
@@ -115,6 +130,25 @@ async def _patterns(store: EventStore, seconds: float) -> list[float]:
     )
 
 
+async def _conditions(store: EventStore, seconds: float) -> dict[str, list[float]]:
+    """Seconds each first page took, kind by kind, for ``seconds`` each (every page checked once first)."""
+    samples: dict[str, list[float]] = {}
+    for kind, texts in CONDITIONS.items():
+        filters = [EventFilter(conditions=(Condition.parse(text),)) for text in texts]
+        for text, checked in zip(texts, filters, strict=True):
+            page = await store.query(checked, limit=PAGE)
+            condition = checked.conditions[0]
+            if not page.items or not all(condition.matches(item["payload"]) for item in page.items):
+                raise RuntimeError(f"{text} does not select events of the mix that meet it")
+        samples[kind] = await _repeat(_first_pages(store, filters), seconds)
+    return samples
+
+
+def _first_pages(store: EventStore, filters: list[EventFilter]) -> Callable[[int], Awaitable[object]]:
+    """A call querying the first page of ``filters`` in turn."""
+    return lambda index: store.query(filters[index % len(filters)], limit=PAGE)
+
+
 async def _traces(store: EventStore, graph: CausationGraph, seconds: float) -> tuple[list[float], int]:
     trace = await store.trace(graph.root, max_nodes=GRAPH_NODES)
     if trace is None or len(trace.nodes) != graph.nodes or trace.truncated:
@@ -145,6 +179,8 @@ async def _measure(schema: BenchSchema, rows: int, seconds: float, console: Cons
             ours, raw = await _queries(store, connection, EnvelopeFactory().event_types, seconds)
             status.update(f"GET /events by pattern, {seconds:g} s…")
             patterns = await _patterns(store, seconds)
+            status.update(f"GET /events by payload condition, {len(CONDITIONS)} kinds, {seconds:g} s each…")
+            conditions = {kind: _millis(samples) for kind, samples in (await _conditions(store, seconds)).items()}
             status.update(f"trace of a {graph.nodes:,}-event graph, {seconds:g} s…")
             traces, nodes = await _traces(store, graph, seconds)
     finally:
@@ -156,6 +192,8 @@ async def _measure(schema: BenchSchema, rows: int, seconds: float, console: Cons
     console.print(f"by type     p50 {query['p50']} ms  p95 {query['p95']} ms  p99 {query['p99']} ms")
     console.print(f"raw asyncpg p50 {baseline['p50']} ms  p95 {baseline['p95']} ms  p99 {baseline['p99']} ms")
     console.print(f"by pattern  p50 {pattern['p50']} ms  p95 {pattern['p95']} ms  p99 {pattern['p99']} ms")
+    for kind, figures in conditions.items():
+        console.print(f"{kind + ' condition':<22} p50 {figures['p50']} ms  p95 {figures['p95']} ms")
     console.print(f"trace       p50 {trace['p50']} ms  p95 {trace['p95']} ms ({nodes:,} nodes, {graph.edges:,} links)")
     return {
         "bench": "store",
@@ -169,6 +207,7 @@ async def _measure(schema: BenchSchema, rows: int, seconds: float, console: Cons
         "pattern_p50_ms": pattern["p50"],
         "pattern_p95_ms": pattern["p95"],
         "pattern_p99_ms": pattern["p99"],
+        **{f"condition_{kind}_p95_ms": figures["p95"] for kind, figures in conditions.items()},
         "trace_p50_ms": trace["p50"],
         "trace_p95_ms": trace["p95"],
         "trace_nodes": nodes,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from candystore.conditions import matches_all
 from candystore.deliveries import Condition, InvalidCondition
-from candystore.deliveries.conditions import matches_all
 
 KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 SCALARS = st.one_of(

@@ -1,6 +1,12 @@
 """Payload conditions: ``payload.PATH[op]=value``, the syntax design.md gives ``GET /events``, checked in Python.
 
-``PATH`` is dot-separated object keys (``items.0.sku`` also steps into arrays by index);
+One parser and one meaning for every use: outbound deliveries check conditions here, in Python, and
+``GET /events`` has the store translate the same parsed conditions to SQL
+(:mod:`candystore.store.payload_conditions`), which must select exactly what :meth:`Condition.matches`
+accepts.
+
+``PATH`` is dot-separated object keys (``items.0.sku`` also steps into arrays by index: a key of
+ASCII digits, see :func:`array_index`);
 ``op`` is one of::
 
     eq        equal (the default when ``[op]`` is left out)
@@ -29,7 +35,15 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["CONDITION_SYNTAX", "MAX_CONDITION_LENGTH", "Condition", "InvalidCondition", "Operator", "matches_all"]
+__all__ = [
+    "CONDITION_SYNTAX",
+    "MAX_CONDITION_LENGTH",
+    "Condition",
+    "InvalidCondition",
+    "Operator",
+    "array_index",
+    "matches_all",
+]
 
 MAX_CONDITION_LENGTH = 1000
 """Characters a condition may have at most."""
@@ -153,14 +167,23 @@ _COMPARE: dict[Operator, Callable[[object, object], bool]] = {
 }
 
 
+def array_index(key: str) -> int | None:
+    """The array index a path key stands for when the step meets an array (``"0"``, ``"12"``), or None.
+
+    Only ASCII digits: ``str.isdigit`` also takes ``"²"`` or ``"٣"``, which no index is written as.
+    """
+    return int(key) if key.isascii() and key.isdigit() else None
+
+
 def _lookup(document: Any, path: Sequence[str]) -> Any:
     """The value at ``path`` (object keys, array indexes), or ``_ABSENT``."""
     current = document
     for key in path:
+        index = array_index(key)
         if isinstance(current, Mapping):
             current = current.get(key, _ABSENT)
-        elif isinstance(current, list) and key.isdigit() and int(key) < len(current):
-            current = current[int(key)]
+        elif isinstance(current, list) and index is not None and index < len(current):
+            current = current[index]
         else:
             return _ABSENT
         if current is _ABSENT:
