@@ -41,6 +41,7 @@ def create_transport(settings: BloodbankSettings, *, connection_name: str = "blo
             connection_name=connection_name,
             fast_publish=settings.fast_publish,
             ssl_context=broker_tls(settings),
+            management_url=settings.management_url,
         )
     from bloodbank.transport.embedded import EmbeddedTransport  # noqa: PLC0415 - only when configured
 

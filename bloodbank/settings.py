@@ -32,6 +32,11 @@ class BloodbankSettings(BaseSettings):
     broker_server_name: str | None = Field(
         default=None, description="amqps://: the name the broker's certificate must carry; unset: the URL's host"
     )
+    management_url: str | None = Field(
+        default=None,
+        description="RabbitMQ's management HTTP API (http://host:15672), read for unacknowledged counts and rates "
+        "of the queues; without credentials of its own it uses the broker URL's; unset: passive declarations",
+    )
     cleartext_credentials: bool = Field(
         default=False, description="allow amqp:// (no TLS) with a password to a host that is not this machine"
     )

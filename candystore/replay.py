@@ -174,12 +174,12 @@ async def replay_events(
     publisher: Publisher,
     filters: EventFilter,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[EventReplay], None] | None = None,
     page_size: int = 500,
 ) -> EventReplay:
     """Republish the stored events matching ``filters``, oldest first, a page at a time.
 
-    ``progress`` is called after each page with the number of events handled so far.
+    ``progress`` is called after each page with the counts so far.
     Raises :class:`~bloodbank.BrokerUnavailable` when the broker cannot be reached or stops confirming.
     """
     replayed = invalid = failed = 0
@@ -198,7 +198,7 @@ async def replay_events(
             else:
                 replayed += 1
         if progress is not None:
-            progress(replayed + invalid + failed)
+            progress(EventReplay(replayed, invalid, failed))
         if page.next_cursor is None:
             return EventReplay(replayed, invalid, failed)
         cursor = page.next_cursor

@@ -14,7 +14,7 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from bloodbank import Bus
+from bloodbank import Bus, ConsumerSpec
 from candystore.api import create_api
 from candystore.dead_letters import DeadLetterKeeper
 from candystore.deliveries import DeliveryManager, Subscription, SubscriptionCatalog, load_deliveries_file
@@ -94,6 +94,8 @@ class CandystoreService:
             readiness=self.readiness.problems,
             subscriptions=self.subscriptions,
             deliveries=self.deliveries,
+            transport=bus.transport,
+            consumers=[ConsumerSpec(name, ("#",)) for name in bus.settings.watch_consumers],
         )
         self.background = Background()
 

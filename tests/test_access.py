@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from bloodbank import BloodbankSettings
 from bloodbank.gateway import create_gateway
+from bloodbank.transport.embedded import EmbeddedTransport
 from candybar import create_app as create_ui
 from candybar.settings import CandybarSettings
 from candystore.api import create_api as create_candystore_api
@@ -71,6 +73,14 @@ class _Outbox:
         return None
 
 
+@asynccontextmanager
+async def _connected(bus: EmbeddedTransport) -> AsyncIterator[None]:
+    await bus.connect()
+    await bus.declare_topology()
+    yield
+    await bus.close()
+
+
 @pytest.fixture
 async def apps(tmp_path: Path) -> AsyncIterator[dict[str, FastAPI]]:
     """Candystore's and the visibility layer's APIs over migrated SQLite stores, both with keys."""
@@ -78,6 +88,7 @@ async def apps(tmp_path: Path) -> AsyncIterator[dict[str, FastAPI]]:
     await upgrade(store.engine)
     visibility_store = VisibilityStore.open(f"sqlite+aiosqlite:///{tmp_path / 'visibility.sqlite3'}")
     await visibility_store.migrate()
+    bus = EmbeddedTransport(":memory:")  # for GET /consumers; connected in the loop the app runs in
     rules = load_rules()
     lifecycle = Lifecycle(visibility_store, rules=rules, publisher=OutboxPublisher(visibility_store, _Outbox()))
     candystore = create_candystore_api(
@@ -86,7 +97,9 @@ async def apps(tmp_path: Path) -> AsyncIterator[dict[str, FastAPI]]:
         hub=LiveHub(),
         registry=CollectorRegistry(),
         access=keyed_access(),
+        transport=bus,
     )
+    candystore.router.lifespan_context = lambda _app: _connected(bus)
     candystore.state.store = store  # for the tests that put a dead letter in it
     yield {
         "candystore": candystore,
@@ -96,6 +109,7 @@ async def apps(tmp_path: Path) -> AsyncIterator[dict[str, FastAPI]]:
             lifecycle=lifecycle,
             metrics=VisibilityMetrics(CollectorRegistry()),
             access=keyed_access(),
+            rules=load_rules,
         ),
     }
     await store.close()

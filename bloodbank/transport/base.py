@@ -32,6 +32,11 @@ Semantics every adapter guarantees:
   acknowledged), ``dead_letter`` (durably moved to ``dlq.all``, then acknowledged) or
   ``release`` (given back unacknowledged, for shutdown). A delivery the handler does
   not settle stays unacknowledged and comes back after a reconnect or restart.
+* **Reading the queues.** :meth:`Transport.queue_state` reads one queue;
+  :meth:`Transport.describe_queues` describes the consumer queues with their retry tiers,
+  ``dlq.all`` and ``unrouted.all`` (:class:`BrokerQueues`). By default it is built on
+  ``queue_state`` for the consumers it is given; an adapter that can list its queues adds
+  every other consumer queue it finds, and one that knows rates fills them in.
 """
 
 from __future__ import annotations
@@ -43,15 +48,19 @@ from enum import StrEnum
 from typing import Any
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable, PublishFailed
-from bloodbank.topology import ConsumerSpec
+from bloodbank.topology import DEAD_LETTER_QUEUE, UNROUTED_QUEUE, ConsumerSpec
 
 __all__ = [
+    "BrokerQueues",
+    "ConsumerQueueState",
     "Delivery",
     "DeliveryHandler",
     "OutgoingMessage",
     "PublishResult",
     "PublishStatus",
+    "QueueReading",
     "QueueState",
+    "RetryTierState",
     "Subscription",
     "Transport",
 ]
@@ -77,6 +86,52 @@ class QueueState:
     ready: int
     unacked: int | None  # None: the broker does not tell (RabbitMQ answers it only through its management API)
     consumers: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryTierState:
+    """One retry tier of a consumer: its delay, the queue its messages wait in, and how many wait there."""
+
+    delay: float
+    queue: str
+    messages: int | None  # None: the tier's queue does not exist (yet) or cannot be read
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerQueueState:
+    """A consumer's queue as the broker sees it, with its retry tiers; rates in messages per second."""
+
+    name: str
+    ready: int
+    unacked: int | None  # None: the broker does not tell (RabbitMQ without its management API)
+    consumers: int
+    retry_tiers: tuple[RetryTierState, ...]
+    publish_rate: float | None = None  # None: the broker does not tell (only RabbitMQ's management API does)
+    deliver_rate: float | None = None
+    ack_rate: float | None = None
+
+
+class QueueReading(StrEnum):
+    """Where the figures of a :class:`BrokerQueues` come from."""
+
+    MANAGEMENT = "management"
+    """RabbitMQ's management HTTP API: every queue of the virtual host, unacknowledged counts and rates."""
+    PASSIVE = "passive"
+    """Passive declarations of the queues asked for: ready messages and consumers, no rates."""
+    EMBEDDED = "embedded"
+    """The embedded broker's database: every queue, unacknowledged counts, no rates."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerQueues:
+    """The consumer queues (by name), ``dlq.all`` and ``unrouted.all``; a queue that does not exist is left out."""
+
+    reading: QueueReading
+    consumers: tuple[ConsumerQueueState, ...]
+    dead_letters: QueueState | None
+    unrouted: QueueState | None
+    problem: str | None = None
+    """Why the figures are fewer than they could be (the management API did not answer), else None."""
 
 
 class PublishStatus(StrEnum):
@@ -220,3 +275,42 @@ class Transport(ABC):
     @abstractmethod
     async def queue_state(self, queue: str) -> QueueState:
         """The depth and consumers of an existing ``queue``; a BloodbankError when it does not exist."""
+
+    async def describe_queues(self, consumers: Sequence[ConsumerSpec]) -> BrokerQueues:
+        """The queues of ``consumers`` that exist, their retry tiers, ``dlq.all`` and ``unrouted.all``.
+
+        Read queue by queue through :meth:`queue_state` (what the ``bloodbank_queue_messages``
+        gauges read); raises :class:`~bloodbank.errors.BrokerUnavailable` when the broker is away.
+        """
+        return await self.passive_description(consumers)
+
+    async def passive_description(
+        self, consumers: Sequence[ConsumerSpec], *, problem: str | None = None
+    ) -> BrokerQueues:
+        """:meth:`describe_queues` read through :meth:`queue_state` alone, without rates."""
+        found: list[ConsumerQueueState] = []
+        for spec in sorted(consumers, key=lambda spec: spec.name):
+            state = await self._state_or_none(spec.name)
+            if state is None:
+                continue
+            tiers = []
+            for delay in spec.retry_delays:
+                tier = await self._state_or_none(spec.retry_queue(delay))
+                tiers.append(RetryTierState(delay, spec.retry_queue(delay), None if tier is None else tier.ready))
+            found.append(ConsumerQueueState(spec.name, state.ready, state.unacked, state.consumers, tuple(tiers)))
+        return BrokerQueues(
+            reading=QueueReading.PASSIVE,
+            consumers=tuple(found),
+            dead_letters=await self._state_or_none(DEAD_LETTER_QUEUE),
+            unrouted=await self._state_or_none(UNROUTED_QUEUE),
+            problem=problem,
+        )
+
+    async def _state_or_none(self, queue: str) -> QueueState | None:
+        """The queue's state, or None when it does not exist; BrokerUnavailable propagates."""
+        try:
+            return await self.queue_state(queue)
+        except BrokerUnavailable:
+            raise
+        except BloodbankError:
+            return None

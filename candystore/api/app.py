@@ -1,5 +1,5 @@
-"""Candystore's API factory: query, trace, stats, dead letters, delivery subscriptions, the live stream, health
-and metrics.
+"""Candystore's API factory: query, trace, stats, dead letters, delivery subscriptions, the live stream, the
+operations routes (consumer queues, replay), health and metrics.
 
 The API does not own ingestion: whoever runs Candystore (``candystore.service``) builds
 the store, the hub the ingestor publishes to, the registry, the publisher and the delivery
@@ -13,15 +13,19 @@ from collections.abc import Callable, Sequence
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from bloodbank import Publisher
+from bloodbank import ConsumerSpec, Publisher
+from bloodbank.topology import STORE_QUEUE
+from bloodbank.transport import Transport
+from candystore.api.consumers import consumer_routes
 from candystore.api.dead_letters import dead_letter_routes
 from candystore.api.errors import BODY_ERRORS, TRANSLATIONS
 from candystore.api.events import event_routes
+from candystore.api.replay import replay_routes
 from candystore.api.stats import stats_routes
 from candystore.api.stream import stream_routes
 from candystore.api.subscriptions import subscription_routes
 from candystore.api.trace import trace_routes
-from candystore.deliveries import DeliveryDefaults, DeliveryManager, SubscriptionCatalog
+from candystore.deliveries import DeliveryDefaults, DeliveryManager, DeliveryPlan, SubscriptionCatalog
 from candystore.live import LiveHub
 from candystore.settings import CandystoreSettings
 from candystore.store import EventStore
@@ -52,6 +56,8 @@ def create_api(
     readiness: Callable[[], Sequence[str]] | None = None,
     subscriptions: SubscriptionCatalog | None = None,
     deliveries: DeliveryManager | None = None,
+    transport: Transport | None = None,
+    consumers: Sequence[ConsumerSpec] = (),
 ) -> FastAPI:
     """The HTTP and WebSocket API over ``store``.
 
@@ -60,6 +66,10 @@ def create_api(
     ``readiness`` (e.g. :meth:`candystore.readiness.Readiness.problems`) whatever else makes it not ready.
     ``subscriptions`` (by default the database's alone) are served under ``/subscriptions``; ``deliveries``,
     when this process delivers them, starts and stops their consumers as they change.
+    ``transport`` (by default the publisher's) is read for ``GET /consumers`` (503 without one), which knows
+    Candystore's queue, the subscriptions' and ``consumers`` (the watched ones, ``BLOODBANK_WATCH_CONSUMERS``)
+    even where the broker cannot list its queues. Without ``publisher``, ``POST /replay`` only counts
+    (``dry_run``).
     """
     app = service_api(
         ServiceApi(
@@ -84,7 +94,16 @@ def create_api(
     app.include_router(stats_routes(store))
     app.include_router(dead_letter_routes(store, publisher))
     catalog = subscriptions or SubscriptionCatalog(store)
-    app.include_router(subscription_routes(catalog, DeliveryDefaults.of(settings), deliveries))
+    defaults = DeliveryDefaults.of(settings)
+    app.include_router(subscription_routes(catalog, defaults, deliveries))
+
+    async def known_consumers() -> list[ConsumerSpec]:
+        delivering = [DeliveryPlan.of(subscription, defaults).spec for subscription in await catalog.all()]
+        return [STORE_QUEUE, *delivering, *consumers]
+
+    broker = transport or (publisher.transport if publisher is not None else None)
+    app.include_router(consumer_routes(store, broker, known_consumers))
+    app.include_router(replay_routes(store, publisher))
     readiness_check = StoreReadiness(store.ping, broker_connected, readiness or (lambda: ()))
     app.include_router(
         health_routes(

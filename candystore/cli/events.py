@@ -157,6 +157,6 @@ async def _replay(filters: EventFilter) -> int:
         ) as progress:
             task = progress.add_task("replay", total=total)
             result = await replay_events(
-                store, bus.publisher, filters, progress=lambda done: progress.update(task, completed=done)
+                store, bus.publisher, filters, progress=lambda done: progress.update(task, completed=done.total)
             )
         return result.replayed

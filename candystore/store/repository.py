@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from candystore.store.dead_letter_reasons import DeadLetterReason, count_open_reasons
 from candystore.store.dead_letters import (
     DeadLetter,
     DeadLetterFilter,
@@ -36,6 +37,7 @@ from candystore.store.errors import translate
 from candystore.store.queries import EventFilter, Page, get_event, query_events
 from candystore.store.retention import purge_events
 from candystore.store.schema import events
+from candystore.store.series import Series, compute_series
 from candystore.store.stats import Stats, compute_stats, count_events
 from candystore.store.subscriptions import (
     DeliveryRecord,
@@ -192,6 +194,11 @@ class EventStore:
         at = now or datetime.now(UTC)
         return await self._read(lambda connection: compute_stats(connection, since=since, until=until, now=at))
 
+    async def series(self, *, hours: int, now: datetime | None = None) -> Series:
+        """Per-minute counts, latency percentiles and lag of the ``hours`` before ``now``."""
+        at = now or datetime.now(UTC)
+        return await self._read(lambda connection: compute_series(connection, hours=hours, now=at))
+
     async def dead_letters(
         self,
         filters: DeadLetterFilter = _NO_LETTER_FILTER,
@@ -242,6 +249,10 @@ class EventStore:
     async def dead_letter_counts(self) -> dict[DeadLetterState, int]:
         """How many dead letters are in each state."""
         return await self._read(count_dead_letters)
+
+    async def open_dead_letter_reasons(self) -> list[DeadLetterReason]:
+        """The open dead letters by consumer and reason (the error up to its first colon), most first."""
+        return await self._read(count_open_reasons)
 
     # --- outbound delivery subscriptions ---------------------------------------------------------
 

@@ -13,7 +13,7 @@ import pytest
 from bloodbank import BrokerUnavailable, ConsumerSpec, Publisher, PublishStatus, build_envelope
 from bloodbank.topology import Headers
 from bloodbank.transport import OutgoingMessage, PublishResult
-from candystore.replay import EVENT_REPLAY_MARK, ReplayOutcome, replay_dead_letters, replay_events
+from candystore.replay import EVENT_REPLAY_MARK, EventReplay, ReplayOutcome, replay_dead_letters, replay_events
 from candystore.store import EventFilter
 from candystore.store.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterState
 from holyfields import default_catalog, default_validator
@@ -146,12 +146,12 @@ async def test_replay_events_republishes_matching_events_page_by_page(store, tra
     late = build_envelope(OFFER_TYPE, OFFER, source=SOURCE, timestamp=base + timedelta(days=2))
     other = build_envelope("n8n.workflow.started.v1", _n8n_payload(), source=SOURCE, timestamp=base)
     await store.store_batch([*inside, late, other])
-    progress: list[int] = []
+    progress: list[EventReplay] = []
     filters = EventFilter(event_type="retail.#", since=base, until=base + timedelta(days=1))
     assert await store.count(filters) == 5
     result = await replay_events(store, publisher, filters, progress=progress.append, page_size=2)
     assert (result.replayed, result.invalid, result.failed, result.total) == (5, 0, 0, 5)
-    assert progress == [2, 4, 5]
+    assert [done.total for done in progress] == [2, 4, 5]
     deliveries = await received(transport, WATCH, expect=5)
     assert [msgspec.json.decode(d.body)["event_id"] for d in deliveries] == [e["event_id"] for e in inside]
     assert {d.headers[Headers.REPLAY] for d in deliveries} == {EVENT_REPLAY_MARK}

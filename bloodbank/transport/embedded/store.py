@@ -34,7 +34,7 @@ from bloodbank.topology import (
 )
 from bloodbank.transport.base import HeaderValue, OutgoingMessage, PublishResult, PublishStatus
 
-__all__ = ["IN_MEMORY", "SHARED_QUEUE_ARGUMENTS", "Fetched", "Published", "Store", "StoredMessage"]
+__all__ = ["IN_MEMORY", "SHARED_QUEUE_ARGUMENTS", "Fetched", "Published", "QueueCounts", "Store", "StoredMessage"]
 
 IN_MEMORY = ":memory:"
 SCHEMA_VERSION = 1
@@ -84,6 +84,11 @@ _SELECT_NEXT_DUE = (
     "SELECT available_at FROM messages WHERE queue = ? AND in_flight = 0 AND available_at > ?"
     " ORDER BY available_at LIMIT 1"
 )
+_SELECT_WAITING = (
+    "SELECT json_extract(headers, '$.\"x-bloodbank-attempts\"') AS attempts, count(*) FROM messages"
+    " WHERE queue = ? AND in_flight = 0 AND available_at > ? GROUP BY attempts"
+)
+"""Retried messages waiting for their delay, by the attempts their consumer made (tier N after attempt N)."""
 _MARK_IN_FLIGHT = "UPDATE messages SET in_flight = 1, delivery_count = delivery_count + 1 WHERE id = ?"
 _MOVE = (
     "UPDATE messages SET queue = ?, routing_key = ?, headers = ?, available_at = ?, delivery_count = 0, in_flight = 0"
@@ -102,6 +107,15 @@ class StoredMessage:
     headers: dict[str, Any]
     delivery_count: int
     """Deliveries so far, this one included; more than one means redelivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """A queue's messages: ready now, in flight, and waiting out a retry delay (by attempts so far)."""
+
+    ready: int
+    in_flight: int
+    waiting: dict[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +221,21 @@ class Store:
             "SELECT count(*) FROM messages WHERE queue = ? AND in_flight = 1", (queue,)
         ).fetchone()
         return ready, int(in_flight)
+
+    def consumer_queues(self) -> dict[str, dict[str, Any]]:
+        """The consumer queues (those dead-lettering to ``dlq.{name}``) and their arguments."""
+        return {
+            name: arguments
+            for name, arguments in self._queue_table().items()
+            if arguments.get("x-dead-letter-routing-key") == f"dlq.{name}"
+        }
+
+    def waiting_counts(self, queue: str) -> QueueCounts:
+        """Messages of ``queue`` ready now, in flight, and waiting out a retry delay by attempts so far."""
+        ready, in_flight = self.message_counts(queue)
+        rows = self.connection.execute(_SELECT_WAITING, (queue, time.time())).fetchall()
+        waiting = {int(attempts or 0): int(count) for attempts, count in rows}
+        return QueueCounts(ready=ready - sum(waiting.values()), in_flight=in_flight, waiting=waiting)
 
     # --- publishing ----------------------------------------------------------------------
 

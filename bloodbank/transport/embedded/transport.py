@@ -13,13 +13,23 @@ from typing import Any
 import structlog
 
 from bloodbank.errors import BloodbankError, BrokerUnavailable, TopologyMismatch
-from bloodbank.topology import DEAD_LETTER_QUEUE, MAIN_EXCHANGE, SHARED_CONSUMERS, UNROUTED_QUEUE, ConsumerSpec
+from bloodbank.topology import (
+    DEAD_LETTER_QUEUE,
+    MAIN_EXCHANGE,
+    SHARED_CONSUMERS,
+    UNROUTED_QUEUE,
+    ConsumerSpec,
+)
 from bloodbank.transport.base import (
+    BrokerQueues,
+    ConsumerQueueState,
     DeliveryHandler,
     OutgoingMessage,
     PublishResult,
     PublishStatus,
+    QueueReading,
     QueueState,
+    RetryTierState,
     Subscription,
     Transport,
 )
@@ -29,6 +39,7 @@ from bloodbank.transport.embedded.store import (
     IN_MEMORY,
     SHARED_QUEUE_ARGUMENTS,
     Published,
+    QueueCounts,
     Store,
     describe_difference,
 )
@@ -166,9 +177,48 @@ class EmbeddedTransport(Transport):
     async def queue_state(self, queue: str) -> QueueState:
         store, worker = self._open()
         ready, unacked = await worker.submit(partial(store.message_counts, queue))
+        return QueueState(ready=ready, unacked=unacked, consumers=self._attached(queue))
+
+    async def describe_queues(self, consumers: Sequence[ConsumerSpec]) -> BrokerQueues:
+        """Every consumer queue of the database, ``consumers`` or not, read in one transaction.
+
+        A retry tier is not a queue here: a retried message waits in its consumer queue until
+        its delay has passed, and is counted in the tier of the attempts it carries, not as
+        ready. The tiers of a queue not among ``consumers`` are taken to be the default ones.
+        """
+        store, worker = self._open()
+        known = {spec.name: spec for spec in consumers}
+        counts = await worker.submit(partial(_read_queues, store))
+        found = [
+            self._consumer_state(known.get(name) or ConsumerSpec(name, ("#",)), queue)
+            for name, queue in sorted(counts.items())
+            if name not in (DEAD_LETTER_QUEUE, UNROUTED_QUEUE)
+        ]
+        return BrokerQueues(
+            reading=QueueReading.EMBEDDED,
+            consumers=tuple(found),
+            dead_letters=self._shared_state(DEAD_LETTER_QUEUE, counts),
+            unrouted=self._shared_state(UNROUTED_QUEUE, counts),
+        )
+
+    def _consumer_state(self, spec: ConsumerSpec, counts: QueueCounts) -> ConsumerQueueState:
+        tiers = tuple(
+            RetryTierState(delay, spec.retry_queue(delay), counts.waiting.get(attempt, 0))
+            for attempt, delay in enumerate(spec.retry_delays, start=1)
+        )
+        return ConsumerQueueState(
+            spec.name, counts.ready, counts.in_flight, self._attached(spec.name), retry_tiers=tiers
+        )
+
+    def _shared_state(self, queue: str, counts: dict[str, QueueCounts]) -> QueueState | None:
+        found = counts.get(queue)
+        if found is None:
+            return None
+        return QueueState(ready=found.ready, unacked=found.in_flight, consumers=self._attached(queue))
+
+    def _attached(self, queue: str) -> int:
         # One process owns the embedded broker: its consumers are all there are.
-        consumers = sum(1 for consumer in self._consumers if consumer.policy.queue == queue)
-        return QueueState(ready=ready, unacked=unacked, consumers=consumers)
+        return sum(1 for consumer in self._consumers if consumer.policy.queue == queue)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -227,6 +277,13 @@ class EmbeddedTransport(Transport):
     def _release_lock(self) -> None:
         if self._lock is not None:
             self._lock.release()
+
+
+def _read_queues(store: Store) -> dict[str, QueueCounts]:
+    """The counts of every consumer queue, ``dlq.all`` and ``unrouted.all`` that exist."""
+    shared = [queue for queue in (DEAD_LETTER_QUEUE, UNROUTED_QUEUE) if store.queue_arguments(queue) is not None]
+    names = [*store.consumer_queues(), *shared]
+    return {name: store.waiting_counts(name) for name in names}
 
 
 def _declare_shared_queues(store: Store, consumers: Sequence[ConsumerSpec], *, verify_only: bool) -> None:

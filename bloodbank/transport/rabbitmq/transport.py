@@ -11,6 +11,10 @@ demand (see :mod:`.blocking`).
 After a reconnect aio-pika reopens the channels; the transport then asks every live
 subscription to check that it still consumes (see :mod:`.consumer`).
 
+Queues are described (:meth:`RabbitMQTransport.describe_queues`) from the management HTTP
+API when its URL is given (see :mod:`.management`), by passive declarations otherwise or
+when it does not answer.
+
 An ``amqps://`` URL connects over TLS with the given SSL context (see :mod:`.tls`), or one
 that verifies the broker against the system's CAs: never without verification.
 """
@@ -32,6 +36,7 @@ from yarl import URL
 from bloodbank.errors import BloodbankError, BrokerUnavailable
 from bloodbank.topology import MAIN_EXCHANGE, SHARED_CONSUMERS, UNROUTED_EXCHANGE, ConsumerSpec
 from bloodbank.transport.base import (
+    BrokerQueues,
     Delivery,
     DeliveryHandler,
     OutgoingMessage,
@@ -47,6 +52,7 @@ from bloodbank.transport.rabbitmq.blocking import publishing_blocked
 from bloodbank.transport.rabbitmq.consumer import ConsumedQueue, ExistingQueue, QueueConsumer, TemporaryQueue
 from bloodbank.transport.rabbitmq.delivery import RabbitMQDelivery, SettlementRoutes
 from bloodbank.transport.rabbitmq.errors import broker_call, broker_text
+from bloodbank.transport.rabbitmq.management import ManagementApi, ManagementUnavailable, describe_from_listing
 from bloodbank.transport.rabbitmq.publisher import ConfirmedPublisher
 from bloodbank.transport.rabbitmq.tls import broker_ssl_context, handshake_problem
 
@@ -69,6 +75,9 @@ class RabbitMQTransport(Transport):
     the fast path (see :mod:`.publisher`), which is otherwise taken when aiormq fits it.
     ``ssl_context`` is the TLS of an ``amqps://`` URL (:func:`.tls.broker_ssl_context`);
     unset, the broker is verified against the system's CAs and the URL's host.
+    ``management_url`` is the management HTTP API's base (``http://rabbit:15672``), read by
+    :meth:`describe_queues` for unacknowledged counts and rates; unset, queues are read by
+    passive declarations.
     """
 
     name = "rabbitmq"
@@ -82,8 +91,12 @@ class RabbitMQTransport(Transport):
         shared_consumers: Sequence[ConsumerSpec] = SHARED_CONSUMERS,
         fast_publish: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        management_url: str | None = None,
     ) -> None:
         self.url = url
+        self.management = (
+            ManagementApi(management_url, broker_url=url, timeout=call_timeout) if management_url else None
+        )
         # Given for amqps:// always: aiormq would otherwise read the URL's query, no_verify_ssl=1 included.
         self.ssl_context = ssl_context or (broker_ssl_context() if URL(url).scheme == "amqps" else None)
         self.fast_publish = fast_publish
@@ -214,6 +227,22 @@ class RabbitMQTransport(Transport):
         async with self._admin_channel(f"reading the state of {queue!r}") as channel:
             declared = await topology.passive_declare(channel, queue)
         return QueueState(ready=declared.message_count or 0, unacked=None, consumers=declared.consumer_count or 0)
+
+    async def describe_queues(self, consumers: Sequence[ConsumerSpec]) -> BrokerQueues:
+        """From the management API (every consumer queue of the virtual host, with rates) when it answers.
+
+        Otherwise, by passive declarations of ``consumers``' queues, saying why in ``problem``
+        when the management API was configured but did not answer.
+        """
+        self._live_connection("reading the queues")  # the broker away is BrokerUnavailable, whatever answers
+        if self.management is None:
+            return await self.passive_description(consumers)
+        try:
+            listing = await self.management.queues()
+        except ManagementUnavailable as exc:
+            log.warning("the management API did not answer; reading queues by passive declarations", error=str(exc))
+            return await self.passive_description(consumers, problem=str(exc))
+        return describe_from_listing(listing, consumers)
 
     # --- publishing ---------------------------------------------------------------------------
 
