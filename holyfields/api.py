@@ -2,6 +2,8 @@
 
 - ``GET /schemas``: the event types, filtered by ``domain``, ``owner`` and ``status``;
 - ``GET /schemas/{event_type}``: one event type with its payload schema and examples;
+- ``GET /schemas/{event_type}/versions``: the registered majors of that event (``….v1``, ``….v2``),
+  oldest first: what a reader compares side by side;
 - ``POST /schemas/{event_type}/compatibility``: a candidate schema classified against the registered
   one, by the code of ``holyfields diff`` (:mod:`holyfields.compat`);
 - ``GET /asyncapi.json``: the AsyncAPI 3 document of the bus (:mod:`holyfields.codegen.asyncapi`).
@@ -27,6 +29,7 @@ from gumdrop.strict_json import InvalidJson, decode_json
 from holyfields.catalog import Catalog, SchemaDocument
 from holyfields.codegen.asyncapi import asyncapi_document
 from holyfields.compat import ChangeLevel, SchemaChange, SchemaDiff, candidate_issues, compare_schema
+from holyfields.naming import EventTypeName
 
 __all__ = ["CompatibilityAnswer", "RegistrySchema", "SchemaDetail", "SchemaStatus", "SchemaSummary", "schema_router"]
 
@@ -272,6 +275,24 @@ def schema_router(catalog: Catalog) -> APIRouter:
         # Encoded as stored (numbers exactly as written), not re-validated: the schema is the registry's own.
         return json_response(200, {**summary, "schema": doc.content, "examples": doc.examples})
 
+    @router.get(
+        "/schemas/{event_type}/versions",
+        response_model=SchemaList,
+        dependencies=[Depends(only_query())],
+        responses={
+            404: documented("No schema is registered for this event type"),
+            422: documented("A query parameter was given: this route takes none"),
+        },
+        summary="The registered majors of one event, oldest first",
+        description="Every event type that differs from this one only in its major (`….v1`, `….v2`): a breaking "
+        "change registers the next major beside the old one. Each is listed with its x-version and status.",
+        operation_id="listSchemaVersions",
+    )
+    def list_versions(event_type: str) -> SchemaList:
+        name = _registered(catalog, event_type).event_type
+        majors = [doc for doc in catalog.payload_schemas() if name is not None and _same_event(doc, name)]
+        return SchemaList(items=[SchemaSummary.of(doc) for doc in sorted(majors, key=_major)])
+
     @router.post(
         "/schemas/{event_type}/compatibility",
         response_model=CompatibilityAnswer,
@@ -317,6 +338,20 @@ def schema_router(catalog: Catalog) -> APIRouter:
         return Response(asyncapi(), media_type="application/json")
 
     return router
+
+
+def _same_event(doc: SchemaDocument, name: EventTypeName) -> bool:
+    """Whether ``doc`` is a major of the event ``name`` is one of (the same domain, resource and action)."""
+    other = doc.event_type
+    return other is not None and (other.domain, other.resource, other.action) == (
+        name.domain,
+        name.resource,
+        name.action,
+    )
+
+
+def _major(doc: SchemaDocument) -> int:
+    return doc.event_type.major if doc.event_type is not None else 0
 
 
 def _registered(catalog: Catalog, event_type: str) -> SchemaDocument:

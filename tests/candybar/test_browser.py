@@ -41,7 +41,7 @@ def workflow(name: str, **input_fields: Any) -> dict[str, Any]:
 
 
 def open_live(page: Page, platform: RunningPlatform, query: str = "") -> None:
-    page.goto(f"{platform.candybar_url}/live{query}")
+    page.goto(f"{platform.candybar_url}/events{query}")
     expect(page.locator(".pill", has_text="Live")).to_be_visible(timeout=WAIT_MS)
 
 
@@ -105,13 +105,13 @@ def test_the_live_list_renders_only_the_rows_in_view(platform, page):
 
 def test_live_filters_are_deep_links(platform, page):
     """Filters live in the address: opening it filters the stream, and typing a filter changes it."""
-    open_live(page, platform, "?type=retail.%23")
-    expect(page.locator('input[name="type"]')).to_have_value("retail.#")
+    open_live(page, platform, "?event_type=retail.%23")
+    expect(page.locator('input[name="event_type"]')).to_have_value("retail.#")
     event_id = publish(platform, workflow("filtered out"))
     wait_stored(platform, event_id)
-    page.locator('input[name="type"]').fill("n8n.#")
+    page.locator('input[name="event_type"]').fill("n8n.#")
     expect(page.locator(f'.event-row[data-event-id="{event_id}"]')).to_be_visible(timeout=WAIT_MS)
-    assert "type=n8n.%23" in page.url
+    assert "event_type=n8n.%23" in page.url
     page.locator('input[name="q"]').fill("no payload says this")
     expect(page.get_by_text("No event matches the filters")).to_be_visible()
 

@@ -1,10 +1,14 @@
-"""The registry over HTTP: GET /schemas and GET /schemas/{event_type}."""
+"""The registry over HTTP: GET /schemas, GET /schemas/{event_type} and its versions."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 from fastapi.testclient import TestClient
 
-from holyfields import default_catalog
+from holyfields import Catalog, default_catalog
+from holyfields.catalog import default_schema_root
 from stack.app import create_app
 
 client = TestClient(create_app(default_catalog()), base_url="http://localhost")
@@ -53,3 +57,26 @@ def test_openapi_documents_the_registry_routes() -> None:
     """The OpenAPI document lists both registry routes."""
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/schemas", "/schemas/{event_type}"} <= set(paths)
+
+
+def test_versions_list_the_majors_of_one_event_oldest_first(tmp_path) -> None:
+    """GET /schemas/{event_type}/versions names every major of that event, and no other event; 404 when unknown."""
+    root = tmp_path / "schemas"
+    shutil.copytree(default_schema_root(), root)
+    v1 = root / "theboard/meeting.started.v1.schema.json"
+    v2 = json.loads(v1.read_text(encoding="utf-8"))
+    v2.update({"$id": v2["$id"].replace(".v1.", ".v2."), "x-version": "2.0.0"})
+    (root / "theboard/meeting.started.v2.schema.json").write_text(json.dumps(v2), encoding="utf-8")
+    registry = TestClient(create_app(Catalog.load(root)), base_url="http://localhost")
+    for asked in ("theboard.meeting.started.v1", "theboard.meeting.started.v2"):
+        response = registry.get(f"/schemas/{asked}/versions")
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert [(i["event_type"], i["version"]) for i in items] == [
+            ("theboard.meeting.started.v1", "1.0.0"),
+            ("theboard.meeting.started.v2", "2.0.0"),
+        ]
+    single = client.get("/schemas/retail.offer.surfaced.v1/versions").json()["items"]
+    assert [i["event_type"] for i in single] == ["retail.offer.surfaced.v1"]
+    assert client.get("/schemas/retail.offer.surfaced.v9/versions").status_code == 404
+    assert client.get("/schemas/retail.offer.surfaced.v1/versions", params={"all": 1}).status_code == 422

@@ -4,40 +4,54 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { CandystoreClient } from "./api/candystore";
 import { GatewayClient } from "./api/gateway";
+import { OperationsClient } from "./api/operations";
 import { VisibilityClient } from "./api/visibility";
 import { KeyControl } from "./components/key-dialog";
 import { Link } from "./components/link";
+import { onRowKey } from "./components/row-keys";
 import { Empty } from "./components/states";
 import type { Config } from "./config";
 import { streamProtocols } from "./lib/api-key";
 import { LiveConnection } from "./live-connection";
 import { ConflictPage } from "./pages/conflict";
 import { ConflictsPage } from "./pages/conflicts";
+import { ConsumersPage } from "./pages/consumers";
 import { DeadLetterPage } from "./pages/dead-letter";
 import { DeadLettersPage } from "./pages/dead-letters";
 import { EventPage } from "./pages/event";
+import { EventsPage } from "./pages/events";
 import { HealthPage } from "./pages/health";
-import { LivePage } from "./pages/live";
+import { ReplayPage } from "./pages/replay";
 import { SchemasPage } from "./pages/schemas";
 import { TracePage } from "./pages/trace";
-import { parseRoute, type Route } from "./router";
+import { currentAddress, parseRoute, type Route } from "./router";
 import { applyTheme, loadTheme, nextTheme } from "./theme";
 
 const NAV = [
-  { href: "/live", label: "Live", pages: ["live", "event", "trace"] },
+  { href: "/events", label: "Events", pages: ["events", "event", "trace"] },
   { href: "/conflicts", label: "Conflicts", pages: ["conflicts", "conflict"] },
   { href: "/dead-letters", label: "Dead letters", pages: ["dead-letters", "dead-letter"] },
+  { href: "/consumers", label: "Consumers", pages: ["consumers"] },
+  { href: "/replay", label: "Replay", pages: ["replay"] },
   { href: "/schemas", label: "Schemas", pages: ["schemas"] },
   { href: "/health", label: "Health", pages: ["health"] },
 ];
 
-/** Stored events the live page shows on opening, before the stream brings new ones. */
+/** Stored events the events page shows live on opening, before the stream brings new ones. */
 const RECENT_EVENTS = 100;
 
+/** The route of the address; an old address of a page is replaced by its current one first. */
+function readLocation(): Route {
+  const { pathname, search } = window.location;
+  const current = currentAddress(pathname, search);
+  if (current !== null) window.history.replaceState(window.history.state, "", current);
+  return parseRoute(window.location.pathname, window.location.search);
+}
+
 function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(window.location.pathname, window.location.search));
+  const [route, setRoute] = useState(readLocation);
   useEffect(() => {
-    const update = (): void => setRoute(parseRoute(window.location.pathname, window.location.search));
+    const update = (): void => setRoute(readLocation());
     window.addEventListener("popstate", update);
     return () => window.removeEventListener("popstate", update);
   }, []);
@@ -45,7 +59,7 @@ function useRoute(): Route {
 }
 
 const TITLES: Record<Route["page"], string> = {
-  live: "Live",
+  events: "Events",
   event: "Event",
   trace: "Trace",
   "dead-letters": "Dead letters",
@@ -54,6 +68,8 @@ const TITLES: Record<Route["page"], string> = {
   conflict: "Conflict",
   schemas: "Schemas",
   health: "Health",
+  consumers: "Consumers",
+  replay: "Replay",
   "not-found": "Not found",
 };
 
@@ -63,6 +79,7 @@ export function App(props: { config: Config }): JSX.Element {
   const candystore = useMemo(() => new CandystoreClient(props.config.apis.candystore), [props.config]);
   const gateway = useMemo(() => new GatewayClient(props.config.apis.gateway), [props.config]);
   const visibility = useMemo(() => new VisibilityClient(props.config.apis.visibility), [props.config]);
+  const operations = useMemo(() => new OperationsClient(props.config.apis.candystore), [props.config]);
   const connection = useMemo(
     () =>
       new LiveConnection(
@@ -79,8 +96,8 @@ export function App(props: { config: Config }): JSX.Element {
 
   let page: JSX.Element;
   switch (route.page) {
-    case "live":
-      page = <LivePage connection={connection} filters={route.filters} gatewayUrl={props.config.apis.gateway} />;
+    case "events":
+      page = <EventsPage connection={connection} candystore={candystore} query={route.query} gatewayUrl={props.config.apis.gateway} />;
       break;
     case "event":
       page = <EventPage id={route.id} candystore={candystore} />;
@@ -106,11 +123,17 @@ export function App(props: { config: Config }): JSX.Element {
     case "health":
       page = <HealthPage config={props.config} candystore={candystore} />;
       break;
+    case "consumers":
+      page = <ConsumersPage operations={operations} />;
+      break;
+    case "replay":
+      page = <ReplayPage operations={operations} replayId={route.id} />;
+      break;
     case "not-found":
       page = (
         <Empty title="No such page">
           <p>
-            Nothing lives at <code>{route.path}</code>. Go to the <Link href="/live">live stream</Link>.
+            Nothing lives at <code>{route.path}</code>. Go to the <Link href="/events">events</Link>.
           </p>
         </Empty>
       );
@@ -119,7 +142,7 @@ export function App(props: { config: Config }): JSX.Element {
   return (
     <div class="shell">
       <header class="top">
-        <Link href="/live" class="brand">
+        <Link href="/events" class="brand">
           Candybar
         </Link>
         <nav aria-label="Pages">
@@ -134,7 +157,7 @@ export function App(props: { config: Config }): JSX.Element {
           Theme: {theme}
         </button>
       </header>
-      <main>{page}</main>
+      <main onKeyDown={onRowKey}>{page}</main>
     </div>
   );
 }

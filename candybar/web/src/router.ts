@@ -1,6 +1,6 @@
 // Every view has its own address, so any of them can be linked to, bookmarked and reloaded.
 import { statusFilterOf, type StatusFilter } from "./lib/conflicts";
-import { filtersFromQuery, filtersToQuery, type LiveFilters } from "./lib/filters";
+import { queryFromSearch, queryToSearch, upgradeLegacySearch, type EventsQuery } from "./lib/filters";
 
 export interface DeadLetterQuery {
   state: string;
@@ -13,10 +13,15 @@ export interface ConflictQuery {
   status: StatusFilter;
   rule: string;
   team: string;
+  product_id: string;
+  store_id: string;
 }
 
+/** The conflicts page's text filters, named as the visibility API and the address name them. */
+const CONFLICT_FILTERS = ["rule", "team", "product_id", "store_id"] as const;
+
 export type Route =
-  | { page: "live"; filters: LiveFilters }
+  | { page: "events"; query: EventsQuery }
   | { page: "event"; id: string }
   | { page: "trace"; id: string }
   | { page: "dead-letters"; query: DeadLetterQuery }
@@ -25,9 +30,11 @@ export type Route =
   | { page: "conflict"; id: string }
   | { page: "schemas"; eventType: string | null }
   | { page: "health" }
+  | { page: "consumers" }
+  | { page: "replay"; id: string | null }
   | { page: "not-found"; path: string };
 
-export const NO_CONFLICT_QUERY: ConflictQuery = { status: "unresolved", rule: "", team: "" };
+export const NO_CONFLICT_QUERY: ConflictQuery = { status: "unresolved", rule: "", team: "", product_id: "", store_id: "" };
 
 export const NO_DEAD_LETTER_QUERY: DeadLetterQuery = { state: "open", consumer: "", eventType: "", reason: "" };
 
@@ -48,10 +55,11 @@ export function parseRoute(pathname: string, search: string): Route {
   const id = second === undefined || rest.length > 0 ? null : decoded(second);
   switch (first) {
     case undefined:
-    case "live":
-      if (second === undefined) return { page: "live", filters: filtersFromQuery(query) };
+    case "live": // the page's old name: old links still open it
+      if (second === undefined) return { page: "events", query: queryFromSearch(upgradeLegacySearch(query) ?? query) };
       break;
     case "events":
+      if (second === undefined) return { page: "events", query: queryFromSearch(upgradeLegacySearch(query) ?? query) };
       if (id) return { page: "event", id };
       break;
     case "trace":
@@ -75,7 +83,13 @@ export function parseRoute(pathname: string, search: string): Route {
       if (second === undefined) {
         return {
           page: "conflicts",
-          query: { status: statusFilterOf(query.get("status")), rule: query.get("rule") ?? "", team: query.get("team") ?? "" },
+          query: {
+            status: statusFilterOf(query.get("status")),
+            rule: query.get("rule") ?? "",
+            team: query.get("team") ?? "",
+            product_id: query.get("product_id") ?? "",
+            store_id: query.get("store_id") ?? "",
+          },
         };
       }
       if (id) return { page: "conflict", id };
@@ -86,6 +100,12 @@ export function parseRoute(pathname: string, search: string): Route {
       break;
     case "health":
       if (second === undefined) return { page: "health" };
+      break;
+    case "consumers":
+      if (second === undefined) return { page: "consumers" };
+      break;
+    case "replay":
+      if (second === undefined) return { page: "replay", id: query.get("id") || null };
       break;
     default:
       break;
@@ -100,8 +120,8 @@ function withQuery(path: string, query: URLSearchParams): string {
 
 export function routeHref(route: Route): string {
   switch (route.page) {
-    case "live":
-      return withQuery("/live", filtersToQuery(route.filters));
+    case "events":
+      return withQuery("/events", queryToSearch(route.query));
     case "event":
       return `/events/${encodeURIComponent(route.id)}`;
     case "trace":
@@ -118,7 +138,7 @@ export function routeHref(route: Route): string {
       return `/dead-letters/${encodeURIComponent(route.id)}`;
     case "conflicts": {
       const query = new URLSearchParams({ status: route.query.status });
-      for (const name of ["rule", "team"] as const) {
+      for (const name of CONFLICT_FILTERS) {
         const value = route.query[name].trim();
         if (value !== "") query.set(name, value);
       }
@@ -130,9 +150,24 @@ export function routeHref(route: Route): string {
       return route.eventType === null ? "/schemas" : `/schemas/${encodeURIComponent(route.eventType)}`;
     case "health":
       return "/health";
+    case "consumers":
+      return "/consumers";
+    case "replay":
+      return route.id === null ? "/replay" : withQuery("/replay", new URLSearchParams({ id: route.id }));
     case "not-found":
       return route.path;
   }
+}
+
+/**
+ * Where an old address of the events page now lives (`/live`, `?type=` instead of `?event_type=`),
+ * or null when the address is current: the app replaces the old one, so what is shared is current.
+ */
+export function currentAddress(pathname: string, search: string): string | null {
+  const route = parseRoute(pathname, search);
+  if (route.page !== "events") return null;
+  const old = pathname.replace(/\/+$/, "") === "/live" || upgradeLegacySearch(new URLSearchParams(search)) !== null;
+  return old ? routeHref(route) : null;
 }
 
 /** Go to `href` inside the app (no reload); listeners of `popstate` re-read the location. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { componentStatus, indicators, publishRate, type Scrape } from "../src/lib/health";
+import { componentStatus, indicators, publishRate, seriesCharts, type Scrape } from "../src/lib/health";
 import { histogramQuantile, parseMetrics, ratioOf, sumOf } from "../src/lib/prometheus";
 import { grade, OBJECTIVES, worst } from "../src/lib/slo";
 
@@ -130,5 +130,32 @@ describe("the health page's indicators", () => {
     });
     expect(componentStatus("Gateway", { status: 0, body: null }).grade).toBe("red");
     expect(componentStatus("Visibility", null, { optional: true }).grade).toBe("none");
+  });
+});
+
+describe("the health charts over time", () => {
+  const answer = {
+    points: [
+      { minute: "2026-12-06T12:00:00Z", stored: 120, dead_lettered: 0, latency_p50: 0.05, latency_p95: 0.2, latency_p99: 0.4, lag: 0.9 },
+      { minute: "2026-12-06T12:01:00Z", stored: 0, dead_lettered: 0, latency_p50: null, latency_p95: null, latency_p99: null, lag: null },
+      { minute: "2026-12-06T12:02:00Z", stored: 99, dead_lettered: 1, latency_p50: 0.06, latency_p95: 0.3, latency_p99: 1.2, lag: 2 },
+    ],
+  };
+  const charts = seriesCharts(answer);
+  const chart = (key: string) => charts.find((item) => item.key === key);
+
+  it("charts rate, error ratio, latency percentiles and lag per minute", () => {
+    expect(charts.map((item) => item.key)).toEqual(["rate", "error-ratio", "latency", "lag"]);
+    expect(chart("rate")?.times).toEqual([1796558400, 1796558460, 1796558520]);
+    expect(chart("rate")?.lines[0]?.values).toEqual([2, 0, 1.65]);
+    expect(chart("error-ratio")?.lines[0]?.values).toEqual([0, null, 0.01]);
+    expect(chart("latency")?.lines.map((line) => line.label)).toEqual(["p50", "p95", "p99"]);
+  });
+
+  it("draws the objective and the alert threshold, as error ratios where the objective is a success ratio", () => {
+    expect(chart("latency")?.thresholds.map((line) => line.value)).toEqual([0.5, 1]);
+    const ratio = chart("error-ratio")?.thresholds.map((line) => line.value) ?? [];
+    expect(ratio[0]).toBeCloseTo(0.001);
+    expect(ratio[1]).toBeCloseTo(0.005);
   });
 });

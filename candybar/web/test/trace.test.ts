@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { buildTraceGraph, edgePath, nodeFacts } from "../src/lib/trace";
+import { buildTimeline, buildTraceGraph, edgePath, nodeFacts, traceMatcher } from "../src/lib/trace";
 import { envelope, uuid } from "./fixtures";
 
 // root → a, root → b; a + b → merge (two parents); merge → leaf
@@ -96,5 +96,47 @@ describe("the causation graph", () => {
     expect(nodeFacts({ event_id: ids.a, envelope: null })).toMatchObject({ id: ids.a, placeholder: true });
     expect(nodeFacts({ envelope: node(ids.a, 0, []) })).toMatchObject({ id: ids.a, placeholder: false });
     expect(nodeFacts("nonsense")).toBeNull();
+  });
+});
+
+describe("the timeline of a trace", () => {
+  const timeline = buildTimeline(answer, ids.merge);
+  const row = (id: string) => timeline.rows.find((item) => item.id === id);
+
+  it("orders events by time, each at its offset from the first, its bar reaching its last child", () => {
+    expect(timeline.rows.map((item) => item.id)).toEqual([ids.root, ids.a, ids.b, ids.merge, ids.leaf]);
+    expect(timeline.spanMs).toBe(2600);
+    expect(row(ids.root)).toMatchObject({ startMs: 0, endMs: 1000 });
+    expect(row(ids.merge)).toMatchObject({ startMs: 2500, endMs: 2600, selected: true });
+    expect(row(ids.leaf)).toMatchObject({ startMs: 2600, endMs: 2600 });
+  });
+
+  it("indents each event by its longest causal path from a root", () => {
+    expect(timeline.rows.map((item) => item.depth)).toEqual([0, 1, 1, 2, 3]);
+  });
+
+  it("survives a cycle and an event named only as a parent", () => {
+    const cyclic = {
+      nodes: [node(ids.a, 0, [ids.b]), node(ids.b, 10, [ids.a])],
+      edges: [
+        { parent: ids.a, child: ids.b },
+        { parent: ids.b, child: ids.a },
+        { parent: ids.missing, child: ids.a },
+      ],
+    };
+    const rows = buildTimeline(cyclic, ids.a).rows;
+    expect(rows).toHaveLength(3);
+    expect(rows.find((item) => item.id === ids.missing)).toMatchObject({ startMs: null, placeholder: true });
+  });
+});
+
+describe("the trace search", () => {
+  it("matches the type, the id or the source, ignoring case", () => {
+    const event = { id: ids.root, eventType: "theboard.round.completed.v1", sourceApp: "TheBoard" };
+    expect(traceMatcher("ROUND")(event)).toBe(true);
+    expect(traceMatcher("theboard")(event)).toBe(true);
+    expect(traceMatcher(ids.root.slice(-5))(event)).toBe(true);
+    expect(traceMatcher("retail")(event)).toBe(false);
+    expect(traceMatcher("  ")(event)).toBe(true);
   });
 });

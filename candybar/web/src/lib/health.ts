@@ -123,3 +123,89 @@ export function componentStatus(
   const errors = (body.errors as { message?: string }[] | undefined)?.map((error) => error.message).join("; ");
   return { name, grade: "amber", text: errors || `not ready (HTTP ${ready.status})` };
 }
+
+/** One chart of the health page over time: lines over the minutes, and the objective's lines. */
+export interface SeriesChart {
+  key: string;
+  title: string;
+  unit: "per-second" | "ratio" | "seconds";
+  /** Seconds since the epoch, one per minute. */
+  times: number[];
+  lines: { label: string; values: (number | null)[] }[];
+  /** Horizontal lines: the objective and the alert threshold. */
+  thresholds: { label: string; value: number; kind: "objective" | "alert" }[];
+  note: string;
+}
+
+/** What `GET /stats/series` answers, as far as the charts read it. */
+export interface SeriesAnswer {
+  points: readonly {
+    minute: string;
+    stored: number;
+    dead_lettered: number;
+    latency_p50: number | null;
+    latency_p95: number | null;
+    latency_p99: number | null;
+    lag: number | null;
+  }[];
+}
+
+function thresholdsOf(objective: Objective, transform: (value: number) => number = (value) => value): SeriesChart["thresholds"] {
+  return [
+    { label: "objective", value: transform(objective.objective), kind: "objective" },
+    { label: "alert", value: transform(objective.alert), kind: "alert" },
+  ];
+}
+
+/** The charts of rate, error ratio, latency percentiles and lag from Candystore's per-minute series. */
+export function seriesCharts(answer: SeriesAnswer): SeriesChart[] {
+  const points = answer.points;
+  const times = points.map((point) => Date.parse(point.minute) / 1000);
+  const errorRatio = points.map((point) => {
+    const seen = point.stored + point.dead_lettered;
+    return seen === 0 ? null : point.dead_lettered / seen;
+  });
+  const failed = (ratio: number): number => 1 - ratio;
+  return [
+    {
+      key: "rate",
+      title: "Stored per second",
+      unit: "per-second",
+      times,
+      lines: [{ label: "stored/s", values: points.map((point) => point.stored / 60) }],
+      thresholds: [],
+      note: "events stored, by their timestamp's minute",
+    },
+    {
+      key: "error-ratio",
+      title: "Error ratio",
+      unit: "ratio",
+      times,
+      lines: [{ label: "dead-lettered", values: errorRatio }],
+      thresholds: thresholdsOf(OBJECTIVES.storageSuccess, failed),
+      note: "dead letters, of the events stored or dead-lettered in the minute",
+    },
+    {
+      key: "latency",
+      title: "End-to-end latency",
+      unit: "seconds",
+      times,
+      lines: [
+        { label: "p50", values: points.map((point) => point.latency_p50) },
+        { label: "p95", values: points.map((point) => point.latency_p95) },
+        { label: "p99", values: points.map((point) => point.latency_p99) },
+      ],
+      thresholds: thresholdsOf(OBJECTIVES.latencyP99),
+      note: "envelope timestamp → committed; the objective is the p99's",
+    },
+    {
+      key: "lag",
+      title: "Lag",
+      unit: "seconds",
+      times,
+      lines: [{ label: "lag", values: points.map((point) => point.lag) }],
+      thresholds: thresholdsOf(OBJECTIVES.latencyP99),
+      note: "the largest latency of each minute: how far behind publishing the store ran (the latency objective for reference)",
+    },
+  ];
+}

@@ -1,5 +1,7 @@
 // The causation graph of a trace: nodes and edges from Candystore's answer, laid out by dagre
-// with parents above children (an event with two parents sits below both).
+// with parents above children (an event with two parents sits below both), the same events as a
+// timeline (a waterfall: each event at its time after the first, indented by its depth), and
+// the search that picks events out of both.
 import dagre from "@dagrejs/dagre";
 
 import { formatDuration } from "./format";
@@ -43,8 +45,10 @@ export interface TraceGraph {
   truncated: boolean;
 }
 
-export const NODE_WIDTH = 248;
+export const NODE_WIDTH = 232;
 export const NODE_HEIGHT = 58;
+/** Tight spacing: a trace of a dozen events fits a screen without scrolling. */
+const LAYOUT = { rankdir: "TB", nodesep: 14, ranksep: 34, edgesep: 8, marginx: 4, marginy: 4 } as const;
 
 interface NodeFacts {
   id: string;
@@ -86,8 +90,8 @@ function gap(parent: NodeFacts | undefined, child: NodeFacts | undefined): strin
   return `${ms >= 0 ? "+" : ""}${formatDuration(ms)}`;
 }
 
-/** Lay out the trace; `selectedId` is the event the page was opened for. */
-export function buildTraceGraph(answer: TraceAnswer, selectedId: string): TraceGraph {
+/** The nodes (stored or only named) and the distinct edges of an answer, each once. */
+function traceParts(answer: TraceAnswer): { facts: Map<string, NodeFacts>; edges: Map<string, { parent: string; child: string }> } {
   const facts = new Map<string, NodeFacts>();
   for (const node of answer.nodes) {
     const fact = nodeFacts(node);
@@ -101,9 +105,15 @@ export function buildTraceGraph(answer: TraceAnswer, selectedId: string): TraceG
       if (!facts.has(id)) facts.set(id, { id, eventType: null, timestamp: null, sourceApp: null, placeholder: true });
     }
   }
+  return { facts, edges };
+}
+
+/** Lay out the trace; `selectedId` is the event the page was opened for. */
+export function buildTraceGraph(answer: TraceAnswer, selectedId: string): TraceGraph {
+  const { facts, edges } = traceParts(answer);
 
   const graph = new dagre.graphlib.Graph();
-  graph.setGraph({ rankdir: "TB", nodesep: 28, ranksep: 64, marginx: 16, marginy: 16 });
+  graph.setGraph({ ...LAYOUT });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const id of facts.keys()) graph.setNode(id, { width: NODE_WIDTH, height: NODE_HEIGHT });
   for (const edge of edges.values()) graph.setEdge(edge.parent, edge.child);
@@ -138,4 +148,81 @@ export function buildTraceGraph(answer: TraceAnswer, selectedId: string): TraceG
 /** The SVG path through an edge's points. */
 export function edgePath(points: readonly { x: number; y: number }[]): string {
   return points.map((point, index) => `${index === 0 ? "M" : "L"}${point.x.toFixed(1)},${point.y.toFixed(1)}`).join(" ");
+}
+
+/** One event of the timeline: where its bar starts and ends, in milliseconds after the trace's first event. */
+export interface TimelineRow {
+  id: string;
+  eventType: string | null;
+  sourceApp: string | null;
+  timestamp: string | null;
+  /** Parents above it on the longest causal path from a root (0 for a root). */
+  depth: number;
+  /** Null for an event without a known time (named as a parent but not stored). */
+  startMs: number | null;
+  /** When its last child happened (its own time when it has none): the bar spans what it caused directly. */
+  endMs: number | null;
+  placeholder: boolean;
+  selected: boolean;
+}
+
+export interface Timeline {
+  rows: TimelineRow[];
+  /** From the first event to the last, in milliseconds (at least 1, so positions can divide by it). */
+  spanMs: number;
+}
+
+/** The events of a trace in time order, each with its depth; `selectedId` is the page's event. */
+export function buildTimeline(answer: TraceAnswer, selectedId: string): Timeline {
+  const { facts, edges } = traceParts(answer);
+  const children = new Map<string, string[]>();
+  const parents = new Map<string, string[]>();
+  for (const edge of edges.values()) {
+    children.set(edge.parent, [...(children.get(edge.parent) ?? []), edge.child]);
+    parents.set(edge.child, [...(parents.get(edge.child) ?? []), edge.parent]);
+  }
+  // Longest path from a root, in topological order; a node on a cycle (a forged answer) keeps depth 0.
+  const depth = new Map<string, number>();
+  const waiting = new Map([...facts.keys()].map((id) => [id, parents.get(id)?.length ?? 0]));
+  const ready = [...facts.keys()].filter((id) => waiting.get(id) === 0);
+  while (ready.length > 0) {
+    const id = ready.shift() as string;
+    for (const child of children.get(id) ?? []) {
+      depth.set(child, Math.max(depth.get(child) ?? 0, (depth.get(id) ?? 0) + 1));
+      const left = (waiting.get(child) ?? 1) - 1;
+      waiting.set(child, left);
+      if (left === 0) ready.push(child);
+    }
+  }
+  const time = (fact: NodeFacts | undefined): number | null => {
+    const ms = fact?.timestamp ? Date.parse(fact.timestamp) : Number.NaN;
+    return Number.isNaN(ms) ? null : ms;
+  };
+  const times = [...facts.values()].map(time).filter((ms): ms is number => ms !== null);
+  const first = times.length > 0 ? Math.min(...times) : 0;
+  const last = times.length > 0 ? Math.max(...times) : 0;
+  const rows = [...facts.values()].map((fact): TimelineRow => {
+    const at = time(fact);
+    const childTimes = (children.get(fact.id) ?? []).map((child) => time(facts.get(child))).filter((ms): ms is number => ms !== null);
+    return {
+      id: fact.id,
+      eventType: fact.eventType,
+      sourceApp: fact.sourceApp,
+      timestamp: fact.timestamp,
+      depth: depth.get(fact.id) ?? 0,
+      startMs: at === null ? null : at - first,
+      endMs: at === null ? null : Math.max(at, ...childTimes) - first,
+      placeholder: fact.placeholder,
+      selected: fact.id === selectedId,
+    };
+  });
+  rows.sort((a, b) => (a.startMs ?? -1) - (b.startMs ?? -1) || a.depth - b.depth || a.id.localeCompare(b.id));
+  return { rows, spanMs: Math.max(1, last - first) };
+}
+
+/** A predicate for the trace search: case-insensitive text in the type, the id or the source app. */
+export function traceMatcher(text: string): (event: { id: string; eventType: string | null; sourceApp: string | null }) => boolean {
+  const wanted = text.trim().toLowerCase();
+  if (wanted === "") return () => true;
+  return (event) => [event.id, event.eventType ?? "", event.sourceApp ?? ""].some((value) => value.toLowerCase().includes(wanted));
 }

@@ -47,7 +47,7 @@ export function EventPage(props: { id: string; candystore: CandystoreClient }): 
         <Empty title="No such event">
           <p>
             Candystore has no event <code>{props.id}</code>. It may not be stored yet, or retention removed it. Find events on the{" "}
-            <Link href="/live">Live</Link> page.
+            <Link href="/events">Events</Link> page.
           </p>
         </Empty>
       );

@@ -1,17 +1,22 @@
-// Health: the pipeline's indicators against their objectives, and each component's status.
+// Health: the pipeline's indicators against their objectives, each component's status, and the
+// store's rate, error ratio, latency and lag over the last hours beside their objectives.
 import type { JSX } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import type { CandystoreClient } from "../api/candystore";
 import { probe, requestText } from "../api/http";
-import { Loading } from "../components/states";
+import { Failure, Loading } from "../components/states";
+import { TimeChart } from "../components/time-chart";
 import type { Config } from "../config";
 import { formatDuration, formatNumber, formatPercent } from "../lib/format";
-import { componentStatus, indicators, type ComponentStatus, type Indicator, type Scrape } from "../lib/health";
+import { componentStatus, indicators, seriesCharts, type ComponentStatus, type Indicator, type Scrape } from "../lib/health";
 import { parseMetrics, type Sample } from "../lib/prometheus";
-import { useInterval } from "../hooks";
+import { useInterval, useLatest } from "../hooks";
 
 const REFRESH_MS = 5_000;
+/** The series is per minute: reading it more often shows nothing new. */
+const SERIES_REFRESH_MS = 60_000;
+const SERIES_HOURS = [1, 6, 24, 48] as const;
 
 interface Reading {
   scrape: Scrape;
@@ -75,6 +80,42 @@ async function read(config: Config, candystore: CandystoreClient): Promise<Readi
   };
 }
 
+function OverTime(props: { candystore: CandystoreClient }): JSX.Element {
+  const [hours, setHours] = useState<number>(6);
+  const series = useLatest(() => props.candystore.statsSeries(hours), [hours]);
+  useInterval(series.reload, SERIES_REFRESH_MS);
+  const charts = useMemo(() => (series.data ? seriesCharts(series.data) : []), [series.data]);
+  return (
+    <section class="over-time" aria-labelledby="over-time-title">
+      <div class="toolbar">
+        <h2 id="over-time-title">Over time</h2>
+        <label>
+          Last{" "}
+          <select name="series-hours" value={hours} onChange={(event) => setHours(Number((event.currentTarget as HTMLSelectElement).value))}>
+            {SERIES_HOURS.map((value) => (
+              <option key={value} value={value}>
+                {value} hour{value === 1 ? "" : "s"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span class="muted">Per minute, from Candystore's database (every replica's events); dashed lines are the objective and the alert threshold.</span>
+      </div>
+      {series.error && series.data === undefined ? (
+        <Failure error={series.error} retry={series.reload} what="the statistics over time" />
+      ) : series.data === undefined ? (
+        <Loading what="the statistics over time" />
+      ) : (
+        <div class="charts">
+          {charts.map((chart) => (
+            <TimeChart key={chart.key} chart={chart} />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
 export function HealthPage(props: { config: Config; candystore: CandystoreClient }): JSX.Element {
   const [reading, setReading] = useState<Reading | null>(null);
   const previous = useRef<Scrape | null>(null);
@@ -120,6 +161,7 @@ export function HealthPage(props: { config: Config; candystore: CandystoreClient
               </div>
             ))}
           </div>
+          <OverTime candystore={props.candystore} />
           <h2>Components</h2>
           <table class="grid components">
             <tbody>
