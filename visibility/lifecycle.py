@@ -4,7 +4,9 @@ The transitions themselves are :mod:`visibility.domain.transitions`. While unres
 or acknowledged), a conflict escalates by its rule's steps: after the first step's ``after``
 (24 h by default) to the decision authority, after the next one's (48 h more) to the
 executive. The deadlines are stored with the conflict, anchored to the detection, so they
-hold across restarts; a service that was down catches up at once.
+hold across restarts; a service that was down catches up at once. With alerting on, each
+step's Slack message is queued with the step itself (``escalation_message``), so it is
+announced once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from visibility.domain.transitions import Action
 from visibility.publishing import OutboxPublisher
 from visibility.rules import RuleSet
 from visibility.store import StoreError, VisibilityStore
+from visibility.store.actions import EscalationMessage, Result
 
 __all__ = ["Lifecycle"]
 
@@ -39,14 +42,21 @@ class Lifecycle:
         publisher: OutboxPublisher,
         interval: float = 30.0,
         now: Callable[[], datetime] | None = None,
+        escalation_message: EscalationMessage | None = None,
     ) -> None:
         self.store = store
+        self.escalation_message = escalation_message
         self.rules = rules
         self.publisher = publisher
         self.interval = interval
         self._now = now or (lambda: datetime.now(UTC))
         self._steps = {rule.id: rule.escalation for rule in rules.rules}
         self._task: asyncio.Task[None] | None = None
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """Escalate by ``rules`` from now on (a changed rules file); a conflict of a rule now gone keeps its steps."""
+        self.rules = rules
+        self._steps = {**self._steps, **{rule.id: rule.escalation for rule in rules.rules}}
 
     async def act(
         self, conflict_id: uuid.UUID, action: Action, *, actor: str, note: str | None
@@ -62,11 +72,24 @@ class Lifecycle:
             self.publisher.notify([applied.event])
         return applied.conflict
 
+    async def act_on_many(
+        self, conflict_ids: list[uuid.UUID], action: Action, *, actor: str, note: str | None
+    ) -> list[Result]:
+        """Apply ``action`` to each conflict that allows it, together; one result per id, in order.
+
+        Raises :class:`~visibility.domain.transitions.ReasonRequired` when the action needs a note.
+        """
+        results = await self.store.act_on_many(conflict_ids, action, actor=actor, note=note, at=self._now())
+        self.publisher.notify([result.event for result in results if result.event is not None])
+        return results
+
     async def escalate(self) -> list[ConflictRecord]:
         """Take every escalation step due now; the conflicts escalated."""
         escalated: list[ConflictRecord] = []
         while True:
-            applied = await self.store.escalate_due(now=self._now(), steps=self._steps.get)
+            applied = await self.store.escalate_due(
+                now=self._now(), steps=self._steps.get, message=self.escalation_message
+            )
             if not applied:
                 return escalated
             self.publisher.notify([item.event for item in applied if item.event is not None])

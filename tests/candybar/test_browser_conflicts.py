@@ -131,7 +131,7 @@ def test_acknowledge_then_accept_with_a_reason_and_follow_the_trace(platform, pa
     expect(evidence.locator('tr[data-field="price"]')).not_to_have_class("differs")
     for event_id in (found["offer"], found["snapshot"]):
         expect(evidence.locator(f'a[href="/events/{event_id}"]')).to_be_visible()
-    expect(page.locator(".summary")).to_contain_text("inventory shows 0 on hand")
+    expect(page.locator(".summary")).to_contain_text("but the inventory's on hand is 0")
     shoot(page, "conflict")
 
     page.locator('input[name="actor"]').fill("store-ops@example.com")

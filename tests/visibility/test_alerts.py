@@ -12,7 +12,7 @@ from visibility.rules import load_rules
 from visibility.settings import VisibilitySettings
 from visibility.store.detections import DetectionWrite
 
-from .retail import at, offer, snapshot
+from .retail import at, check, offer, snapshot
 from .service_helpers import Clock, running_service, started_bus, visibility_settings
 from .slack_stand_in import SlackStandIn
 
@@ -38,10 +38,10 @@ async def open_conflicts(store, *, stores: int, seconds: float = 0.0) -> None:
     engine = DetectionEngine(RULES)
     findings = []
     for index in range(stores):
-        engine.on_snapshot(snapshot(store=f"s{index}", seconds=seconds, items={"p1": (0, 10.0)}))
-        findings += engine.on_offer(offer(store=f"s{index}", availability="in_stock", quantity=4, seconds=seconds))
-    engine.on_offer(offer("sponsored", product="p2", store="s0", price=10.0, seconds=seconds))
-    findings += engine.on_offer(offer("recs-search", product="p2", store="s0", price=12.5, seconds=seconds))
+        check(engine, snapshot(store=f"s{index}", seconds=seconds, items={"p1": (0, 10.0)}))
+        findings += check(engine, offer(store=f"s{index}", availability="in_stock", quantity=4, seconds=seconds))
+    check(engine, offer("sponsored", product="p2", store="s0", price=10.0, seconds=seconds))
+    findings += check(engine, offer("recs-search", product="p2", store="s0", price=12.5, seconds=seconds))
     await store.write_detections(
         DetectionWrite(
             findings=findings,

@@ -55,6 +55,11 @@ class Alerter:
         self._responders = {rule.id: rule.first_responder for rule in rules.rules}
         self._task: asyncio.Task[None] | None = None
 
+    def use_rules(self, rules: RuleSet) -> None:
+        """Name the first responders of ``rules`` from now on (a changed rules file)."""
+        self.rules = rules
+        self._responders = {**self._responders, **{rule.id: rule.first_responder for rule in rules.rules}}
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="visibility-alerts")

@@ -3,7 +3,8 @@
 Each message has a plain ``text`` (what notifications and clients without blocks show)
 and ``blocks`` with the same content laid out. A group lists its conflicts (up to
 :data:`MAX_LISTED`): product, store, teams, the values on each side and the link
-``{ui}/conflicts/{id}``.
+``{ui}/conflicts/{id}``. An escalation says to whom and at which level it went, why,
+and what the conflict is, with the same link.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 from visibility.domain.escalation import describe_duration
 from visibility.domain.records import ConflictRecord
+from visibility.rules import EscalationStep
 
-__all__ = ["MAX_LISTED", "conflicts_message", "side", "spike_message"]
+__all__ = ["MAX_LISTED", "conflicts_message", "escalation_message", "side", "spike_message"]
 
 MAX_LISTED = 10
 """Conflicts listed in one message; the rest are counted."""
@@ -89,5 +91,27 @@ def spike_message(
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+        ],
+    }
+
+
+_LEVELS = {"decision_authority": "decision authority", "executive": "executive"}
+
+
+def escalation_message(conflict: ConflictRecord, step: EscalationStep, reason: str, *, ui_base: str) -> dict[str, Any]:
+    """The message of one escalation step: to whom, at which level, why, and the conflict with its link."""
+    level = _LEVELS.get(step.level.value, step.level.value)
+    title = f"Escalated to {step.to} ({level}): {conflict.rule} conflict ({conflict.severity}, {conflict.status.value})"
+    summary = conflict.details.get("summary")
+    lines = [reason]
+    if summary:
+        lines.append(str(summary))
+    lines.append(_line(conflict, ui_base))
+    text = "\n".join([f"*{title}*", *lines])
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
         ],
     }

@@ -16,11 +16,15 @@ from pydantic import BaseModel, Field
 from visibility.domain.okr import Okr
 from visibility.domain.records import ConflictRecord
 from visibility.domain.status import Status
+from visibility.domain.transitions import Action
 from visibility.rules import EscalationLevel, Severity
 from visibility.store import ConflictPage, HourCounts
+from visibility.store.actions import Outcome, Result
 
 __all__ = [
     "ActionModel",
+    "BulkActionModel",
+    "BulkResultModel",
     "ConflictDetailModel",
     "ConflictModel",
     "ConflictPageModel",
@@ -105,6 +109,38 @@ class ConflictPageModel(BaseModel):
         return cls(items=[ConflictModel.of(item) for item in page.items], next_cursor=page.next_cursor)
 
 
+class BulkResultModel(BaseModel):
+    """What an action on many conflicts did to one of them."""
+
+    conflict_id: uuid.UUID
+    outcome: Outcome = Field(description="applied, not_found, or refused (the action does not apply to its status)")
+    status: Status | None = Field(description="the conflict's status after the request; null when not found")
+    message: str | None = Field(description="why it was not applied; null when applied")
+
+    @classmethod
+    def of(cls, result: Result) -> BulkResultModel:
+        return cls(
+            conflict_id=result.conflict_id,
+            outcome=result.outcome,
+            status=None if result.conflict is None else result.conflict.status,
+            message=result.message,
+        )
+
+
+class BulkActionModel(BaseModel):
+    """The outcome of one action on many conflicts, one result per id in the order given."""
+
+    action: Action
+    applied: int = Field(description="how many conflicts the action was applied to")
+    results: list[BulkResultModel]
+
+    @classmethod
+    def of(cls, action: Action, results: list[Result]) -> BulkActionModel:
+        items = [BulkResultModel.of(result) for result in results]
+        applied = sum(1 for item in items if item.outcome is Outcome.APPLIED)
+        return cls(action=action, applied=applied, results=items)
+
+
 class PeriodModel(BaseModel):
     since: datetime
     until: datetime
@@ -123,13 +159,19 @@ class OkrModel(BaseModel):
     time_to_detect_mean_seconds: float | None
     time_to_detect_p95_seconds: float | None
     resolution_rate_24h_percent: float | None = Field(
-        description="conflicts resolved within the SLA, in percent of those opened that are resolved or past the SLA"
+        description="conflicts resolved within the SLA (24 h by default), in percent of those opened in the period "
+        "whose SLA has run out (`resolutions_due`); null when none is due yet (every conflict is younger than the "
+        "SLA), even when some are already resolved"
     )
     customer_impact_incidents_7d: int = Field(description="conflicts opened in the last 7 days that a customer saw")
     disputed_share_percent: float | None = Field(description="resolutions that disputed the detection, in percent")
     events: int = Field(description="retail events checked")
     conflicting_events: int = Field(description="events that produced a conflict finding")
     conflicts_opened: int
+    resolutions_due: int = Field(
+        description="conflicts opened in the period whose SLA has run out: what `resolution_rate_24h_percent` is "
+        "measured over"
+    )
     unresolved: int = Field(description="conflicts unresolved now (whenever opened)")
     escalated: int = Field(description="unresolved conflicts escalated now")
     unverifiable: dict[str, int] = Field(description="checks that could not be made, by rule")

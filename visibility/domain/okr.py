@@ -5,8 +5,10 @@
 * **time to detect**: from when a conflict became true (its latest source event) to its
   detection, mean and p95 over the conflicts opened (target mean < 5 min);
 * **resolution rate within 24 h**: conflicts resolved within the SLA of their detection,
-  in percent of those opened in the period whose SLA has run out or that are resolved
-  (target > 90 %);
+  in percent of those opened in the period whose SLA has run out (target > 90 %). A
+  conflict younger than the SLA is not due yet, even when already resolved: counting
+  only the early resolutions would say 100 % before anything could be late. With none
+  due the figure is ``None`` (nothing due yet), and ``resolutions_due`` is 0;
 * **customer-impact incidents**: conflicts opened in the last 7 days that at least one
   customer saw (target < 10 a week);
 * **disputed share**: resolutions that disputed the detection as a false positive, in
@@ -65,6 +67,8 @@ class Okr:
     events: int
     conflicting_events: int
     conflicts_opened: int
+    resolutions_due: int
+    """Conflicts opened in the period whose SLA has run out: what the resolution rate is measured over."""
     conflict_rate_percent: float | None
     time_to_detect_mean_seconds: float | None
     time_to_detect_p95_seconds: float | None
@@ -98,6 +102,7 @@ class Okr:
             "events": self.events,
             "conflicting_events": self.conflicting_events,
             "conflicts_opened": self.conflicts_opened,
+            "resolutions_due": self.resolutions_due,
             "unresolved": self.unresolved,
             "escalated": self.escalated,
             "unverifiable": dict(sorted(self.unverifiable.items())),
@@ -115,11 +120,7 @@ def compute_okr(inputs: OkrInputs, *, now: datetime, period: timedelta, sla: tim
     events = counts.get("events", 0)
     conflicting = counts.get("conflicting", 0)
     delays = [max((detected - occurred).total_seconds(), 0.0) for occurred, detected in inputs.detections]
-    due = [
-        (detected, resolved)
-        for detected, resolved, _status in inputs.resolutions
-        if resolved is not None or detected <= now - sla
-    ]
+    due = [(detected, resolved) for detected, resolved, _status in inputs.resolutions if detected <= now - sla]
     on_time = sum(1 for detected, resolved in due if resolved is not None and resolved - detected <= sla)
     resolved_statuses = [status for _, resolved, status in inputs.resolutions if resolved is not None]
     return Okr(
@@ -128,6 +129,7 @@ def compute_okr(inputs: OkrInputs, *, now: datetime, period: timedelta, sla: tim
         events=events,
         conflicting_events=conflicting,
         conflicts_opened=len(inputs.detections),
+        resolutions_due=len(due),
         conflict_rate_percent=_round(conflicting / events * 100.0) if events else None,
         time_to_detect_mean_seconds=_round(sum(delays) / len(delays)) if delays else None,
         time_to_detect_p95_seconds=_round(percentile(delays, 0.95)),

@@ -1,5 +1,8 @@
 """The alert outbox: new conflicts waiting to be grouped, and Slack messages waiting to be delivered.
 
+A message's ``kind`` is ``conflicts`` (a rule's group of new conflicts), ``spike`` (the
+conflict rate) or ``escalation`` (one escalation step, queued with the step).
+
 A message row is kept until the webhook accepted it; each failure counts an attempt and
 sets when to try next. Nothing is deleted, so the history of what was sent stays.
 """

@@ -47,6 +47,7 @@ describe("the OKR tiles", () => {
     events: 64,
     conflicting_events: 2,
     conflicts_opened: 2,
+    resolutions_due: 0,
     unresolved: 1,
     escalated: 0,
     unverifiable: {},
@@ -64,9 +65,20 @@ describe("the OKR tiles", () => {
     expect(tiles.conflict_rate_percent).toMatchObject({ value: "3.13 %", grade: "red", objective: "below 2 %" });
     expect(tiles.time_to_detect_mean_seconds).toMatchObject({ value: "420 ms", grade: "green", objective: "below 5 min" });
     expect(tiles.time_to_detect_p95_seconds).toMatchObject({ value: "1.50 s", grade: "none", objective: null });
-    expect(tiles.resolution_rate_24h_percent).toMatchObject({ value: "—", grade: "none", objective: "above 90 %" });
+    expect(tiles.resolution_rate_24h_percent).toMatchObject({ value: "nothing due yet", empty: true, grade: "none", objective: "above 90 %" });
     expect(tiles.customer_impact_incidents_7d).toMatchObject({ value: "4", grade: "green", objective: "below 10" });
-    expect(tiles.disputed_share_percent).toMatchObject({ value: "50.00 %", grade: "none" });
+    expect(tiles.disputed_share_percent).toMatchObject({ value: "50.00 %", empty: false, grade: "none" });
+  });
+
+  it("says what is missing instead of a figure when there is nothing to measure yet", () => {
+    const nothing = { ...okr, conflict_rate_percent: null, time_to_detect_mean_seconds: null, disputed_share_percent: null };
+    const values = Object.fromEntries(okrTiles(nothing).map((tile) => [tile.key, tile.value]));
+    expect(values).toMatchObject({
+      conflict_rate_percent: "no events yet",
+      time_to_detect_mean_seconds: "no conflict yet",
+      resolution_rate_24h_percent: "nothing due yet",
+      disputed_share_percent: "nothing resolved yet",
+    });
   });
 
   it("says the period and counts in words", () => {

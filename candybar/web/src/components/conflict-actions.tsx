@@ -22,7 +22,7 @@ const DONE: Record<Action, string> = {
 type Outcome = { kind: "ok" | "error"; lines: string[] } | null;
 
 /** The lines of an error answer: `$.note: …` for a field, the message alone for the request as a whole. */
-function linesOf(error: unknown): string[] {
+export function linesOf(error: unknown): string[] {
   if (error instanceof ApiError) {
     const access = error.access;
     if (access !== null) return [describeAccess(access)];

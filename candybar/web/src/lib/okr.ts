@@ -1,5 +1,6 @@
 // The shared OKR "Accuracy to Reality" as tiles: each figure of GET /okr in its unit, graded by
-// whether the visibility layer says it meets its target.
+// whether the visibility layer says it meets its target. A figure the API answers null for has
+// nothing to measure yet, and its tile says what is missing (e.g. "nothing due yet"), never 100 %.
 import type { Grade } from "./slo";
 import type { Okr } from "./conflicts";
 import { formatDuration, formatNumber } from "./format";
@@ -10,18 +11,22 @@ export interface OkrTile {
   key: string;
   label: string;
   value: string;
+  /** Whether the figure has nothing to measure yet (`value` then says why). */
+  empty: boolean;
   /** green: meets its target; red: misses it; none: no target, or nothing measured yet. */
   grade: Grade;
   objective: string | null;
 }
 
-const TILES: { key: keyof Okr & string; label: string; unit: Unit }[] = [
-  { key: "conflict_rate_percent", label: "Conflict rate", unit: "percent" },
-  { key: "time_to_detect_mean_seconds", label: "Time to detect, mean", unit: "seconds" },
-  { key: "time_to_detect_p95_seconds", label: "Time to detect, p95", unit: "seconds" },
-  { key: "resolution_rate_24h_percent", label: "Resolved within 24 h", unit: "percent" },
-  { key: "customer_impact_incidents_7d", label: "Customer-impact incidents, 7 days", unit: "count" },
-  { key: "disputed_share_percent", label: "Disputed share", unit: "percent" },
+/** Each tile, and what its figure being null means (the API's definitions). */
+const TILES: { key: keyof Okr & string; label: string; unit: Unit; empty: string }[] = [
+  { key: "conflict_rate_percent", label: "Conflict rate", unit: "percent", empty: "no events yet" },
+  { key: "time_to_detect_mean_seconds", label: "Time to detect, mean", unit: "seconds", empty: "no conflict yet" },
+  { key: "time_to_detect_p95_seconds", label: "Time to detect, p95", unit: "seconds", empty: "no conflict yet" },
+  // Null while no conflict is 24 h old: early resolutions alone would read 100 %.
+  { key: "resolution_rate_24h_percent", label: "Resolved within 24 h", unit: "percent", empty: "nothing due yet" },
+  { key: "customer_impact_incidents_7d", label: "Customer-impact incidents, 7 days", unit: "count", empty: "—" },
+  { key: "disputed_share_percent", label: "Disputed share", unit: "percent", empty: "nothing resolved yet" },
 ];
 
 function inUnit(value: number, unit: Unit, digits = 2): string {
@@ -41,14 +46,15 @@ export function objectiveText(target: string, unit: Unit): string {
 }
 
 export function okrTiles(okr: Okr): OkrTile[] {
-  return TILES.map(({ key, label, unit }) => {
+  return TILES.map(({ key, label, unit, empty }) => {
     const raw = okr[key];
     const value = typeof raw === "number" ? raw : null;
     const target = okr.targets[key];
     return {
       key,
       label,
-      value: value === null ? "—" : inUnit(value, unit),
+      value: value === null ? empty : inUnit(value, unit),
+      empty: value === null,
       grade: value === null || !target || target.met === null ? "none" : target.met ? "green" : "red",
       objective: target ? objectiveText(target.target, unit) : null,
     };
