@@ -9,7 +9,10 @@ the events that caused each one:
 - github: a pull request → its workflow runs, some of them failing; with ``github`` given, the
   pull request enters as a signed delivery to the gateway's ``/webhooks/github``;
 - n8n: a workflow started by a transcript → completed, run by an agent;
-- retail: offers of three teams and inventory snapshots, prices sometimes disagreeing.
+- retail: inventory snapshots, offers of three teams and their placements on the site; now
+  and then (a few percent, as in a healthy week) a team shows another price or stock than
+  the inventory, or renders into a slot another team owns, and a preview no customer saw
+  shows a price of its own (never a conflict).
 
 A demo consumer (``demo.notifier``) reacts to workflow runs and fails on the failed
 ones, so those end in the dead letters after their retries, as a real flaky
@@ -44,6 +47,22 @@ DEMO_CONSUMER = "demo.notifier"
 TEAMS = ("magic-apron", "recs-search", "sponsored")
 STORES = ("store-0121", "store-0348", "store-0777")
 PRODUCTS = {"1004417382": 39.98, "2057731904": 12.47, "3318845120": 249.00, "4420019876": 5.29}
+SLOT_OWNERS = {
+    ("home", "hero"): "sponsored",
+    ("home", "carousel-1"): "recs-search",
+    ("category/paint", "hero"): "magic-apron",
+    ("search", "sidebar"): "sponsored",
+}
+"""Which team each slot of the site belongs to."""
+RETAIL_CONFLICT_SHARE = 0.015
+"""Share of offers (and placements) that contradict the inventory, another team, or a slot's owner."""
+SNAPSHOT_EVERY_FLOWS = 5
+"""A store's inventory publishes a snapshot every few retail flows, not with each offer."""
+PLACEMENT_EVERY_FLOWS = 4
+RETAIL_STOCK_CHANGE_SHARE = 0.01
+"""Chance, per product and snapshot, that a store's stock of it changes (sold out, restocked)."""
+RETAIL_PREVIEW_SHARE = 0.05
+"""Share of offers that are previews no customer saw (priced off on purpose: never a conflict)."""
 AGENTS = (
     {"type": "claude", "name": "meeting-summariser", "mcp_servers": ["fireflies", "theboard"]},
     {"type": "claude", "name": "release-captain", "mcp_servers": ["github"]},
@@ -89,6 +108,10 @@ class DemoTraffic:
             self.retail,
         )
         self.published = 0
+        self.stock: dict[str, dict[str, int]] = {}
+        self.snapshots: dict[str, str] = {}  # the latest snapshot's id per store
+        self.fixes: list[tuple[str, str, str]] = []  # team, store, product shown astray, corrected next
+        self.retail_flows = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start the failing demo consumer, then publish one flow per interval until ``stop`` is set."""
@@ -253,30 +276,71 @@ class DemoTraffic:
 
     async def retail(self) -> None:
         store = self.rng.choice(STORES)
-        on_hand = {product: self.rng.choice((0, 3, 25, 80)) for product in PRODUCTS}
-        items = [
-            {"product_id": product, "on_hand": on_hand[product], "price": price} for product, price in PRODUCTS.items()
-        ]
-        snapshot = await self._publish(
-            "retail.inventory.snapshot.v1", {"store_id": store, "as_of": _now(), "items": items}, app="inventory"
-        )
-        for team in TEAMS:
-            product = self.rng.choice(list(PRODUCTS))
-            drift = self.rng.choice((1.0, 1.0, 1.0, 0.9, 1.12))  # now and then a team shows another price
-            in_stock = on_hand[product] > 0 or self.rng.random() < 0.1  # noqa: PLR2004 - demo share
+        self.retail_flows += 1
+        on_hand = self._stock(store)
+        parents = []
+        if self.retail_flows % SNAPSHOT_EVERY_FLOWS == 1 or store not in self.snapshots:
+            items = [{"product_id": p, "on_hand": on_hand[p], "price": price} for p, price in PRODUCTS.items()]
+            self.snapshots[store] = await self._publish(
+                "retail.inventory.snapshot.v1", {"store_id": store, "as_of": _now(), "items": items}, app="inventory"
+            )
+        parents.append(self.snapshots[store])
+        fixes, self.fixes = self.fixes, []
+        shown = [*fixes, *((team, store, self.rng.choice(list(PRODUCTS))) for team in TEAMS)]
+        for index, (team, where, product) in enumerate(shown):
+            astray = index >= len(fixes) and self.rng.random() < RETAIL_CONFLICT_SHARE
+            if astray:
+                self.fixes.append((team, where, product))  # the team corrects it on the next flow
+            preview = not astray and self.rng.random() < RETAIL_PREVIEW_SHARE
+            stock = self._stock(where, change=False)[product]
+            in_stock = stock > 0 if not astray else self.rng.random() < 0.5  # noqa: PLR2004 - half of them
+            drift = self.rng.choice((0.9, 1.12)) if astray and in_stock == (stock > 0) else 1.0
             await self._publish(
                 "retail.offer.surfaced.v1",
                 {
                     "team": team,
                     "product_id": product,
-                    "store_id": store,
-                    "price": round(PRODUCTS[product] * drift, 2),
+                    "store_id": where,
+                    "price": round(PRODUCTS[product] * (1.3 if preview else drift), 2),
                     "availability": "in_stock" if in_stock else "out_of_stock",
-                    "quantity": max(on_hand[product], 1),
+                    "quantity": max(stock, 1),
+                    "customer_facing": not preview,
                     "surfaced_at": _now(),
                 },
                 app=team,
-                parents=[snapshot],
+                parents=parents if where == store else [self.snapshots.get(where, parents[0])],
+            )
+        if self.retail_flows % PLACEMENT_EVERY_FLOWS == 1:
+            await self._placement(store)
+
+    def _stock(self, store: str, *, change: bool = True) -> dict[str, int]:
+        """The store's units on hand: kept from one flow to the next, a product now and then sold out or restocked."""
+        stock = self.stock.setdefault(store, {product: self.rng.choice((0, 3, 25, 80)) for product in PRODUCTS})
+        for product in stock if change else ():
+            if self.rng.random() < RETAIL_STOCK_CHANGE_SHARE:
+                stock[product] = self.rng.choice((0, 3, 25, 80))
+        return stock
+
+    async def _placement(self, store: str) -> None:
+        """A slot's owner renders into it; now and then another team renders into the same slot."""
+        page, slot = self.rng.choice(list(SLOT_OWNERS))
+        owner = SLOT_OWNERS[page, slot]
+        intruder = self.rng.choice([team for team in TEAMS if team != owner])
+        teams = [owner, intruder] if self.rng.random() < RETAIL_CONFLICT_SHARE else [owner]
+        channel = self.rng.choice(("web", "app"))
+        for team in teams:
+            await self._publish(
+                "retail.placement.rendered.v1",
+                {
+                    "team": team,
+                    "page": page,
+                    "slot": slot,
+                    "product_id": self.rng.choice(list(PRODUCTS)),
+                    "channel": channel,
+                    "store_id": store,
+                    "rendered_at": _now(),
+                },
+                app=team,
             )
 
 

@@ -39,11 +39,11 @@ from bloodbank import Bus, Event, PermanentFailure
 from bloodbank.transport import Subscription
 from gumdrop.backoff import Backoff
 from gumdrop.telemetry import tracing_enabled
-from visibility.domain.detection import DetectionCounts, DetectionEngine, Finding, Offer, Snapshot
+from visibility.domain.detection import DetectionCounts, DetectionEngine, Finding
 from visibility.domain.records import ConflictRecord
 from visibility.metrics import VisibilityMetrics
 from visibility.publishing import OutboxPublisher
-from visibility.rules import RuleSet
+from visibility.rules import Alert, RuleSet
 from visibility.store import DatabaseUnavailable, StoreError, VisibilityStore
 from visibility.store.detections import DetectionWrite, WriteResult
 
@@ -54,8 +54,6 @@ _tracer = trace.get_tracer("visibility")
 
 CONSUMER = "visibility.detector"
 BINDINGS = ("retail.#",)
-OFFER = "retail.offer.surfaced.v1"
-SNAPSHOT = "retail.inventory.snapshot.v1"
 _OUTAGE_BACKOFF = Backoff(first=0.25, ceiling=10.0)
 
 
@@ -123,14 +121,13 @@ class Detector:
         self._now = now or (lambda: datetime.now(UTC))
         self.engine = DetectionEngine(rules)
         self._first = {rule.id: rule.escalation[0].after for rule in rules.rules}
+        self._alerted = {rule.id for rule in rules.rules if rule.routing.alert is Alert.SLACK}
         self._batch: _Batch | None = None
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._stopping = False
-        self._offer_events = metrics.events.labels(OFFER)
-        self._snapshot_events = metrics.events.labels(SNAPSHOT)
 
     async def start(self) -> None:
         """Reload the memory from the store, then consume."""
@@ -157,12 +154,20 @@ class Detector:
             self._batch.settle(RuntimeError("the detector stopped before the commit"))
             self._batch = None
 
+    def use_rules(self, rules: RuleSet) -> None:
+        """Detect with ``rules`` from the next event on (a changed rules file); the memory of views kept is kept."""
+        self.rules = rules
+        self.engine.configure(rules)
+        self._first = {rule.id: rule.escalation[0].after for rule in rules.rules}
+        self._alerted = {rule.id for rule in rules.rules if rule.routing.alert is Alert.SLACK}
+        log.info("detecting with changed rules", rules=list(rules.ids))
+
     async def restore(self) -> None:
         """Replace the engine's memory with the store's."""
-        offers, truths = await self.store.load_state()
-        self.engine.state.restore(offers, truths)
+        held = await self.store.load_memory()
+        self.engine.state.restore(held)
         self.engine.take_counts()
-        log.info("detector memory restored", offers=len(offers), truths=len(truths))
+        log.info("detector memory restored", observations=len(held))
 
     def prune(self) -> int:
         """Forget expired offers (persisted with the next commit)."""
@@ -194,24 +199,14 @@ class Detector:
         return _tracer.start_as_current_span(f"detect {event.event_type}", attributes=attributes)
 
     def _count(self, event: Event) -> None:
-        if event.event_type == OFFER:
-            self._offer_events.inc()
-        elif event.event_type == SNAPSHOT:
-            self._snapshot_events.inc()
+        if event.event_type in self.engine.event_types:
+            self.metrics.events.labels(event.event_type).inc()
 
     def _evaluate(self, event: Event) -> list[Finding]:
-        payload = event.document["payload"]
-        timestamp = event.document.get("timestamp")
         try:
-            if event.event_type == OFFER:
-                return self.engine.on_offer(Offer.from_payload(payload, event_id=event.event_id, timestamp=timestamp))
-            if event.event_type == SNAPSHOT:
-                return self.engine.on_snapshot(
-                    Snapshot.from_payload(payload, event_id=event.event_id, timestamp=timestamp)
-                )
+            return self.engine.on_event(event.event_type, event.document["payload"], event.event_id)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # the schema accepted it; we cannot read it
             raise PermanentFailure(f"the detector cannot read {event.event_type} {event.event_id}: {exc}") from exc
-        return []  # another retail event type: nothing to check
 
     def _current(self) -> _Batch:
         if self._batch is None:
@@ -258,6 +253,7 @@ class Detector:
             detected_at=self._now(),
             first_escalation=self._first.get,
             alerting=self.alerting,
+            alerted=self._alerted.__contains__,
         )
         return await self._write(write), counts
 

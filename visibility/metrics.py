@@ -6,9 +6,12 @@ names of design.md; the OKR gauges are refreshed from the store by the service, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from visibility.domain.okr import Okr
+from visibility.domain.rule_health import RuleHealth
 
 __all__ = ["DETECT_BUCKETS", "VisibilityMetrics"]
 
@@ -56,10 +59,35 @@ class VisibilityMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.rules_reloads = Counter(
+            "visibility_rules_reloads",
+            "Changes of the rules file picked up while running, by outcome (applied, refused).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.rule_disputed_share = Gauge(
+            "visibility_rule_disputed_share_ratio",
+            "Resolutions of a rule's conflicts that were disputes, as a share (0-1), over the rule's window.",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.rule_flagged = Gauge(
+            "visibility_rule_flagged",
+            "1 while a rule's disputed share is past its limit (its false positives need a change), else 0.",
+            ["rule"],
+            registry=self.registry,
+        )
         self.okr = {
             name: Gauge(f"visibility_okr_{name}", help_text, registry=self.registry)
             for name, help_text in _OKR_GAUGES.items()
         }
+
+    def set_rule_health(self, health: Sequence[RuleHealth]) -> None:
+        """Show each rule's disputed share (NaN while nothing is resolved) and whether it is flagged."""
+        for judged in health:
+            share = judged.disputed_share_percent
+            self.rule_disputed_share.labels(judged.rule).set(float("nan") if share is None else share / 100)
+            self.rule_flagged.labels(judged.rule).set(1 if judged.flagged else 0)
 
     def set_okr(self, okr: Okr) -> None:
         """Show the latest OKR figures (a figure with nothing to measure is NaN)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import structlog
 from fastapi import FastAPI
@@ -18,13 +19,14 @@ from prometheus_client import CollectorRegistry
 from bloodbank import Bus
 from gumdrop.access_control import Access
 from gumdrop.background import Background
-from visibility.alerts import Alerter, AlertSink, SlackWebhook
+from visibility.alerts import Alerter, AlertSink, SlackWebhook, escalation_message
 from visibility.api import create_api
 from visibility.detector import Detector
 from visibility.lifecycle import Lifecycle
 from visibility.metrics import VisibilityMetrics
 from visibility.publishing import OutboxPublisher, bus_sender
 from visibility.rules import RuleSet, load_rules
+from visibility.rules_watch import RulesWatcher
 from visibility.settings import VisibilitySettings
 from visibility.store import VisibilityStore
 
@@ -62,11 +64,16 @@ class VisibilityService:
         self.metrics = VisibilityMetrics(registry)
         self.store = VisibilityStore.open(settings.sqlalchemy_url, connect_args=settings.connect_args)
         self.publisher = OutboxPublisher(self.store, bus_sender(bus), interval=settings.publish_interval, now=now)
-        self.lifecycle = Lifecycle(
-            self.store, rules=self.rules, publisher=self.publisher, interval=settings.escalation_interval, now=now
-        )
         if sink is None and settings.slack_webhook_url:
             sink = SlackWebhook(settings.slack_webhook_url, timeout=settings.alert_timeout)
+        self.lifecycle = Lifecycle(
+            self.store,
+            rules=self.rules,
+            publisher=self.publisher,
+            interval=settings.escalation_interval,
+            now=now,
+            escalation_message=None if sink is None else partial(escalation_message, ui_base=settings.ui_base),
+        )
         self.alerter = (
             None
             if sink is None
@@ -91,10 +98,29 @@ class VisibilityService:
             lifecycle=self.lifecycle,
             metrics=self.metrics,
             access=self.access,
+            rules=lambda: self.rules,
             broker_connected=lambda: bus.transport.connected,
             now=now,
         )
         self.background = Background()
+        self.rules_watcher = (
+            None
+            if settings.rules is None or rules is not None
+            else RulesWatcher(
+                settings.rules,
+                self.use_rules,
+                reloads=self.metrics.rules_reloads,
+                interval=settings.rules_check_interval,
+            )
+        )
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """Switch the detector, the escalations and the alerts to ``rules`` (a changed rules file)."""
+        self.rules = rules
+        self.detector.use_rules(rules)
+        self.lifecycle.use_rules(rules)
+        if self.alerter is not None:
+            self.alerter.use_rules(rules)
 
     async def start(self, *, migrate: bool = True) -> None:
         """Migrate (unless told not to), then detect, escalate, alert and publish."""
@@ -109,10 +135,14 @@ class VisibilityService:
             log.info("alerting is off: VISIBILITY_SLACK_WEBHOOK_URL is not set")
         self.background.every(self.settings.prune_interval, self._prune, name="visibility-prune")
         self.background.every(OKR_REFRESH_SECONDS, self._refresh_okr, name="visibility-okr")
+        if self.rules_watcher is not None:
+            self.rules_watcher.start()
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Commit the events in hand (within ``timeout``), stop the timers, publish what is pending, close."""
         await self.background.stop()
+        if self.rules_watcher is not None:
+            await self.rules_watcher.stop()
         await self.detector.stop(timeout=timeout)
         await self.lifecycle.stop()
         if self.alerter is not None:
@@ -131,3 +161,4 @@ class VisibilityService:
             sla=timedelta(seconds=self.settings.resolution_sla),
         )
         self.metrics.set_okr(figures)
+        self.metrics.set_rule_health(await self.store.rule_health(self.rules.rules, now=self._now()))

@@ -44,6 +44,9 @@ class VisibilitySettings(ServiceSettings):
         description="allow a database password without TLS to a host that is not this machine; unset: Candystore's",
     )
     rules: Path | None = Field(default=None, description="the YAML rules file; unset: the shipped default rules")
+    rules_check_interval: float = Field(
+        default=2.0, gt=0, description="seconds between looks at the rules file for a change (applied without restart)"
+    )
     port: int = Field(default=8685, gt=0, lt=65536)
     candybar_url: str = Field(
         default="http://127.0.0.1:8684",

@@ -66,6 +66,7 @@ def visibility_document() -> dict[str, Any]:
             lifecycle=lifecycle,
             metrics=VisibilityMetrics(CollectorRegistry()),
             access=Access.open(),
+            rules=load_rules,
         )
         return api.openapi()
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bloodbank import BloodbankSettings, Bus, Event, build_envelope
 from stack.demo import DemoTraffic, NotifierFailure, notify
+from visibility.domain.detection import DetectionEngine
+from visibility.rules import load_rules
 
 
 async def test_each_flow_publishes_valid_correlated_events(tmp_path: Path) -> None:
@@ -43,6 +48,7 @@ async def test_each_flow_publishes_valid_correlated_events(tmp_path: Path) -> No
         "n8n.workflow.completed.v1",
         "retail.inventory.snapshot.v1",
         "retail.offer.surfaced.v1",
+        "retail.placement.rendered.v1",
     }
     for document in by_id.values():  # every parent named is an event of the demo
         assert all(parent in by_id for parent in document["correlation_ids"])
@@ -74,3 +80,28 @@ async def test_the_notifier_fails_on_failed_runs_only(event_type: str, changes: 
             await notify(event)
     else:
         await notify(event)
+
+
+async def test_the_demo_conflicts_at_a_realistic_rate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few percent of the demo's offers and placements contradict something, as in a healthy week, not half."""
+    engine = DetectionEngine(load_rules())
+    conflicting = 0
+
+    async def detect(event_type: str, payload: dict[str, Any], **_: Any) -> str:
+        nonlocal conflicting
+        event_id = str(uuid.uuid4())
+        complete = copy.deepcopy(demo.examples[event_type]) | payload  # as the demo publishes it
+        conflicting += bool(engine.on_event(event_type, complete, event_id))
+        return event_id
+
+    bus = await Bus.start(BloodbankSettings(data_dir=tmp_path))
+    try:
+        demo = DemoTraffic(bus, seed=5)
+        monkeypatch.setattr(demo, "_publish", detect)
+        for _ in range(500):
+            await demo.retail()
+    finally:
+        await bus.close(timeout=5)
+    checked = engine.take_counts()
+    assert checked.previews > 0
+    assert 0.005 < conflicting / checked.events < 0.05

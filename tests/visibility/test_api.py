@@ -24,7 +24,7 @@ from visibility.settings import VisibilitySettings
 from visibility.store.detections import DetectionWrite
 from visibility.store.outbox import OutboxEvent
 
-from .retail import at, offer, snapshot
+from .retail import at, check, offer, snapshot
 
 RULES = load_rules()
 
@@ -42,10 +42,10 @@ async def seed(store: Any) -> None:
     engine = DetectionEngine(RULES)
     findings = []
     for index, team in enumerate(["magic-apron", "sponsored"]):
-        engine.on_snapshot(snapshot(store=f"s{index}", items={"p1": (0, 10.0)}))
-        findings += engine.on_offer(offer(team, store=f"s{index}", availability="in_stock", seconds=index))
-    engine.on_offer(offer("magic-apron", product="p2", store="s2", price=10.0, customer_facing=False))
-    findings += engine.on_offer(offer("recs-search", product="p2", store="s2", price=11.0, customer_facing=False))
+        check(engine, snapshot(store=f"s{index}", items={"p1": (0, 10.0)}))
+        findings += check(engine, offer(team, store=f"s{index}", availability="in_stock", seconds=index))
+    check(engine, offer("magic-apron", product="p2", store="s2", price=10.0))
+    findings += check(engine, offer("recs-search", product="p2", store="s2", price=11.0))
     for index, finding in enumerate(findings):
         await store.write_detections(
             DetectionWrite(
@@ -70,6 +70,7 @@ def api_for(store: Any, *, access: Access | None = None) -> FastAPI:
         lifecycle=lifecycle,
         metrics=VisibilityMetrics(CollectorRegistry()),
         access=access or Access.open(),
+        rules=lambda: RULES,
         broker_connected=lambda: True,
         now=lambda: NOW,
     )
@@ -101,9 +102,9 @@ async def test_list_has_the_fields_of_the_contract_and_filters(client):
         assert field in item
     assert item["occurred_at"] == "2026-11-02T19:00:00Z"
     assert item["detected_at"] == "2026-11-02T19:00:10Z"
-    assert item["details"]["summary"].startswith("magic-apron told a customer")
+    assert item["details"]["summary"].startswith("magic-apron showed availability in stock")
     assert (item["severity"], item["occurrence_count"], item["customer_facing"]) == ("high", 1, True)
-    assert body["items"][0]["customer_facing"] is False
+    assert all(listed["customer_facing"] for listed in body["items"])  # previews never make a conflict
     team = await client.get("/conflicts", params={"team": "recs-search"})
     assert [i["teams"] for i in team.json()["items"]] == [["magic-apron", "recs-search"]]
     rule = await client.get("/conflicts", params={"rule": "inventory_contradiction", "limit": 1})
@@ -215,7 +216,7 @@ async def test_okr_health_and_metrics(client):
     assert okr["conflicts_opened"] == 3
     assert okr["events"] == 6
     assert okr["conflict_rate_percent"] == 50.0
-    assert okr["customer_impact_incidents_7d"] == 2
+    assert okr["customer_impact_incidents_7d"] == 3  # every conflict: previews never make one
     assert okr["period"] == {"since": "2026-10-26T20:00:00Z", "until": "2026-11-02T20:00:00Z"}
     assert okr["targets"]["conflict_rate_percent"] == {"target": "< 2", "met": False}
     assert okr["time_to_detect_p95_seconds"] >= okr["time_to_detect_mean_seconds"] > 0

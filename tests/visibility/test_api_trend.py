@@ -24,7 +24,7 @@ async def count(store: Any, at: datetime, *, offers: int, conflicting: int = 0) 
         DetectionWrite(
             findings=[],
             changes=StateChanges(),
-            counts=DetectionCounts(offers=offers, conflicting=conflicting),
+            counts=DetectionCounts(events=offers, conflicting=conflicting),
             detected_at=at,
             first_escalation=lambda _rule: None,
         )

@@ -110,8 +110,8 @@ async def test_a_restart_neither_misses_nor_repeats_a_conflict(tmp_path, sqlite_
 
 
 async def _has_offer(service: Any, event_id: str) -> bool:
-    offers, _ = await service.store.load_state()
-    return any(offer.event_id == event_id for offer in offers)
+    held = await service.store.load_memory()
+    return any(stored.team is not None and stored.observation.event_id == event_id for stored in held)
 
 
 async def test_escalation_timers_survive_a_restart(tmp_path, sqlite_database):
@@ -206,5 +206,5 @@ async def test_a_failed_group_write_is_written_again_per_event_on_a_reloaded_mem
 
 
 async def _has_truth(service: VisibilityService, event_id: str) -> bool:
-    _, truths = await service.store.load_state()
-    return any(truth.event_id == event_id for truth in truths)
+    held = await service.store.load_memory()
+    return any(stored.team is None and stored.observation.event_id == event_id for stored in held)

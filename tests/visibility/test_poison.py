@@ -15,7 +15,7 @@ from bloodbank.transport import Delivery
 from visibility.service import VisibilityService
 from visibility.store import ConflictFilter, DatabaseUnavailable, RecordRejected, StoreError, VisibilityStore
 from visibility.store.detections import DetectionWrite, WriteResult
-from visibility.store.schema import offers
+from visibility.store.schema import observations
 
 from .conftest import Database
 from .retail import OFFER_TYPE, offer_event, snapshot_event
@@ -27,19 +27,19 @@ def refuse_writes_of(service: VisibilityService, poison: str, error: Exception |
     real = service.store.write_detections
 
     async def refusing(write: DetectionWrite) -> WriteResult:
-        if any(offer.event_id == poison for offer in write.changes.offers.values()):
+        if any(held.observation.event_id == poison for held in write.changes.held.values()):
             if error is not None:
                 raise error
             async with service.store._transaction() as connection:  # a NOT NULL violation
-                await connection.execute(insert(offers).values(**_offer_without_store(poison)))
+                await connection.execute(insert(observations).values(**_row_without_view(poison)))
         return await real(write)
 
     service.store.write_detections = refusing  # type: ignore[method-assign]
 
 
-def _offer_without_store(event_id: str) -> dict[str, Any]:
-    """An ``offers`` row the database refuses: its store_id is NOT NULL."""
-    return {"store_id": None, "product_id": "p", "team": "t", "event_id": event_id, "at": 0.0, "document": {}}
+def _row_without_view(event_id: str) -> dict[str, Any]:
+    """An ``observations`` row the database refuses: its view is NOT NULL."""
+    return {"view": None, "entity": "[]", "team": "t", "event_id": event_id, "at": 0.0, "document": {}}
 
 
 async def dead_letters(bus: Bus, *, expect: int) -> list[Delivery]:
@@ -65,8 +65,8 @@ async def _async(value: Any) -> Any:
 
 
 async def _held_offers(service: VisibilityService) -> set[str]:
-    held, _ = await service.store.load_state()
-    return {offer.event_id for offer in held}
+    held = await service.store.load_memory()
+    return {stored.observation.event_id for stored in held if stored.team is not None}
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,8 @@ async def test_an_event_whose_detections_cannot_be_written_is_dead_lettered_alon
 
 
 async def _has_truth(service: VisibilityService, event: dict[str, Any]) -> bool:
-    _, truths = await service.store.load_state()
-    return any(truth.event_id == event["event_id"] for truth in truths)
+    held = await service.store.load_memory()
+    return any(stored.team is None and stored.observation.event_id == event["event_id"] for stored in held)
 
 
 async def _has_offers(service: VisibilityService, *events: dict[str, Any]) -> bool:
@@ -128,7 +128,7 @@ async def test_the_memory_forgets_the_event_at_fault(tmp_path, sqlite_database):
         await eventually(lambda: _has_offers(service, agreeing), what="the later offer held")
         assert poison["event_id"] not in await _held_offers(service)
         assert (await service.store.conflicts(ConflictFilter())).items == []
-        assert service.detector.engine.state.offer_count == 1
+        assert service.detector.engine.state.observation_count == 1
 
 
 # --- the store's translation --------------------------------------------------------------------
@@ -199,7 +199,7 @@ async def test_a_constraint_violation_is_a_record_error(raw):
     """A NOT NULL violation, refused by SQLite or PostgreSQL, is RecordRejected with the database's code."""
     with pytest.raises(RecordRejected) as caught:
         async with raw._transaction() as connection:
-            await connection.execute(insert(offers).values(**_offer_without_store(str(uuid.uuid4()))))
+            await connection.execute(insert(observations).values(**_row_without_view(str(uuid.uuid4()))))
     assert caught.value.code in {"23502", "SQLITE_CONSTRAINT_NOTNULL"}
 
 
@@ -208,6 +208,6 @@ async def test_missing_tables_hold_as_unavailable(database):
     unmigrated = database.store()
     try:
         with pytest.raises(DatabaseUnavailable, match="`visibility serve` migrates them"):
-            await unmigrated.load_state()
+            await unmigrated.load_memory()
     finally:
         await unmigrated.close()

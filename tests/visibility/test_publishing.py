@@ -10,7 +10,7 @@ from visibility.rules import load_rules
 from visibility.store.detections import DetectionWrite
 from visibility.store.outbox import OutboxEvent
 
-from .retail import at, offer, snapshot
+from .retail import at, check, offer, snapshot
 from .service_helpers import Clock, Watcher, eventually, started_bus
 
 RULES = load_rules()
@@ -19,8 +19,8 @@ RULES = load_rules()
 async def test_an_event_the_broker_missed_is_published_by_the_sweep_with_its_id_and_time(tmp_path, store):
     """A failed publish stays in the outbox; the sweep publishes it later with the same id and timestamp."""
     engine = DetectionEngine(RULES)
-    engine.on_snapshot(snapshot(items={"p1": (0, 10.0)}))
-    findings = engine.on_offer(offer(availability="in_stock", seconds=1))
+    check(engine, snapshot(items={"p1": (0, 10.0)}))
+    findings = check(engine, offer(availability="in_stock", seconds=1))
     result = await store.write_detections(
         DetectionWrite(
             findings=findings,

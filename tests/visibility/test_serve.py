@@ -69,7 +69,7 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_serve_refuses_a_bad_rules_file_naming_the_field(tmp_path):
     """An invalid VISIBILITY_RULES stops the command with exit code 1 and the field's path."""
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - id: x\n    kind: price_mismatch\n")
+    rules.write_text("version: 2\nsources: {}\nrules:\n  - id: x\n    observe: offer\n")
     done = subprocess.run(
         [str(VENV_BIN / "visibility"), "serve", "--port", str(free_port())],
         env=environment(tmp_path, VISIBILITY_RULES=str(rules)),
@@ -79,7 +79,7 @@ def test_serve_refuses_a_bad_rules_file_naming_the_field(tmp_path):
         check=False,
     )
     assert done.returncode == 1, done.stderr
-    assert "rules[0].threshold_percent: Field required" in done.stderr
+    assert "rules[0].entity: Field required" in done.stderr
 
 
 def test_serve_runs_until_sigterm(tmp_path):

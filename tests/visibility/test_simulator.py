@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from bloodbank import BloodbankSettings, BrokerUnavailable, Bus, Event, PublishStatus
 from bloodbank.transport import OutgoingMessage, PublishResult
 from visibility.cli import app
-from visibility.domain.detection import DetectionEngine, Offer, Snapshot
+from visibility.domain.detection import DetectionEngine, Finding
 from visibility.rules import load_rules, percent_apart
 from visibility.tools.labels import Label, read_labels
-from visibility.tools.reference import OFFER_TYPE, SNAPSHOT_TYPE, ArrivingEvent, reference_labels
+from visibility.tools.reference import OFFER_TYPE, PLACEMENT_TYPE, SNAPSHOT_TYPE, ArrivingEvent, reference_labels
 from visibility.tools.retail_stream import TEAMS, Injection, PlannedEvent, StreamConfig, plan_stream
 from visibility.tools.simulator import publish_stream, stream_labels
 
@@ -76,10 +76,17 @@ def test_the_stream_is_messy_the_way_real_traffic_is():
         event for event in late if any(other.at > event.at for other in events[: position[event.event_id]][-40:])
     ]
     assert overtaken, "late offers arrive after offers surfaced after them"
-    notes = Counter(event.note for event in offers)
+    notes = Counter(event.note for event in events if not event.duplicate)
     assert notes["near_threshold"] > 0
     assert all(notes[kind.value] > 0 for kind in Injection if kind is not Injection.STOCKOUT)
     assert any(event.note == "fix" for event in offers)
+    previews = [event for event in offers if event.note == "preview"]
+    assert previews
+    assert all(event.body["customer_facing"] is False for event in previews)
+    assert {event.body["currency"] for event in offers} == {"USD", "CAD"}
+    placements = [event for event in events if event.event_type == PLACEMENT_TYPE and not event.duplicate]
+    assert notes["placement"] > notes[Injection.SCREEN_SPACE.value] > 0
+    assert {event.body["channel"] for event in placements} == {"web", "app"}
     snapshots = {event.event_id: event for event in events if event.event_type == SNAPSHOT_TYPE}
     for event in offers:
         parent = snapshots[event.parents[0]] if event.parents else None
@@ -183,18 +190,17 @@ def engine_conflicts(events: list[ArrivingEvent]) -> dict[tuple[Any, ...], datet
     """The detector's engine on the same arrivals (redeliveries dropped, as the bus does): first finding per key."""
     engine = DetectionEngine(RULES)
     seen: set[str] = set()
-    opened: dict[tuple[Any, ...], datetime] = {}
+    first: dict[tuple[Any, ...], Finding] = {}
     for event in events:
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        if event.event_type == OFFER_TYPE:
-            findings = engine.on_offer(Offer.from_payload(event.payload, event_id=event.event_id))
-        else:
-            findings = engine.on_snapshot(Snapshot.from_payload(event.payload, event_id=event.event_id))
-        for finding in findings:
-            opened.setdefault(finding.key, finding.occurred_at)
-    return opened
+        for finding in engine.on_event(event.event_type, event.payload, event.event_id):
+            first.setdefault(finding.key, finding)  # one conflict per entity and teams while open
+    return {
+        (finding.rule, finding.product_id, finding.store_id, finding.teams): finding.occurred_at
+        for finding in first.values()
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2])

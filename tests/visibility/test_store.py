@@ -10,13 +10,14 @@ import pytest
 from holyfields import default_validator
 from visibility.domain.detection import DetectionEngine, Finding
 from visibility.domain.publications import DETECTED, ESCALATED, RESOLVED
+from visibility.domain.state import DetectorState
 from visibility.domain.transitions import Action, ReasonRequired, TransitionRefused
 from visibility.rules import load_rules
 from visibility.store import ConflictFilter, InvalidCursor
 from visibility.store.detections import DetectionWrite, conflict_id_for
 from visibility.store.migrate import current_revision, downgrade
 
-from .retail import at, offer, snapshot
+from .retail import at, check, offer, placement, snapshot
 
 RULES = load_rules()
 STEPS = {rule.id: rule.escalation for rule in RULES.rules}
@@ -37,8 +38,8 @@ def write_of(
 
 def inventory_conflict(engine: DetectionEngine, *, seconds: float = 0.0, team: str = "magic-apron") -> list[Finding]:
     """A snapshot with 0 on hand and an in-stock offer: one inventory contradiction."""
-    engine.on_snapshot(snapshot(seconds=seconds, items={"p1": (0, 10.0)}))
-    return engine.on_offer(offer(team, availability="in_stock", seconds=seconds + 1))
+    check(engine, snapshot(seconds=seconds, items={"p1": (0, 10.0)}))
+    return check(engine, offer(team, availability="in_stock", seconds=seconds + 1))
 
 
 async def test_migrations_create_and_remove_the_tables(database):
@@ -46,7 +47,7 @@ async def test_migrations_create_and_remove_the_tables(database):
     store = database.store()
     try:
         await store.migrate()
-        assert await current_revision(store.engine) == "0001"
+        assert await current_revision(store.engine) == "0002"
         await store.migrate()  # idempotent
         await downgrade(store.engine, "base")
         assert await current_revision(store.engine) is None
@@ -89,7 +90,7 @@ async def test_occurrences_update_an_open_conflict_and_repeats_are_absorbed(stor
     engine = DetectionEngine(RULES)
     [first] = inventory_conflict(engine)
     await store.write_detections(write_of(engine, [first]))
-    [second] = engine.on_snapshot(snapshot(seconds=300, items={"p1": (0, 10.0)}))
+    [second] = check(engine, snapshot(seconds=300, items={"p1": (0, 10.0)}))
     result = await store.write_detections(write_of(engine, [second, second], seconds=301))
     assert (result.opened, result.updated, result.repeated) == ([], 1, 1)
     conflict = await store.conflict(conflict_id_for(first))
@@ -110,7 +111,7 @@ async def test_after_resolution_a_new_occurrence_opens_a_new_conflict(store):
     await store.act(opened.conflict_id, Action.ACKNOWLEDGE, actor="mika", note=None, at=at(10))
     await store.act(opened.conflict_id, Action.FIX, actor="mika", note="cache fixed", at=at(20))
     assert (await store.write_detections(write_of(engine, [first]))).repeated == 1
-    [later] = engine.on_snapshot(snapshot(seconds=300, items={"p1": (0, 10.0)}))
+    [later] = check(engine, snapshot(seconds=300, items={"p1": (0, 10.0)}))
     [reopened] = (await store.write_detections(write_of(engine, [later], seconds=301))).opened
     assert reopened.conflict_id != opened.conflict_id
     page = await store.conflicts(ConflictFilter(rule="inventory_contradiction"))
@@ -121,28 +122,38 @@ async def test_after_resolution_a_new_occurrence_opens_a_new_conflict(store):
 
 
 async def test_the_memory_is_persisted_with_the_conflicts_and_loaded_back(store):
-    """Offers and truths written in the transaction come back as they were; forgotten offers go."""
+    """Observations and truths written in the transaction come back as they were; forgotten ones go."""
     engine = DetectionEngine(RULES)
     inventory_conflict(engine)
-    engine.on_offer(offer("sponsored", product="p2", price=3.5, quantity=2, seconds=5))
+    check(engine, offer("sponsored", product="p2", price=3.5, quantity=2, seconds=5))
+    check(engine, placement("sponsored", seconds=6))
     await store.write_detections(write_of(engine, []))
-    offers, truths = await store.load_state()
-    assert sorted((o.team, o.product_id) for o in offers) == [("magic-apron", "p1"), ("sponsored", "p2")]
-    assert {o.event_id for o in offers} == {
-        o.event_id for teams in engine.state.offers.values() for o in teams.values()
-    }
-    assert [(t.product_id, t.on_hand) for t in truths] == [("p1", 0)]
-    engine.state.forget_offers_before(at(3).timestamp())
+    held = await store.load_memory()
+    teams = sorted((s.view, s.team, s.key) for s in held if s.team is not None)
+    assert teams == [
+        ("offer:product_id,store_id", "magic-apron", ("p1", "s1")),
+        ("offer:product_id,store_id", "sponsored", ("p2", "s1")),
+        ("placement:page,slot,channel,store_id", "sponsored", ("home", "hero", "web", "s1")),
+    ]
+    restored = DetectorState()
+    restored.restore(held)
+    assert restored.teams == engine.state.teams
+    assert restored.truths == engine.state.truths
+    assert [(s.key, s.observation.values["on_hand"]) for s in held if s.team is None] == [(("p1", "s1"), 0)]
+    engine.state.forget_before("offer:product_id,store_id", at(3).timestamp())
     await store.write_detections(write_of(engine, []))
-    offers, _ = await store.load_state()
-    assert [o.team for o in offers] == ["sponsored"]
+    held = await store.load_memory()
+    assert sorted((s.view, s.team) for s in held if s.team is not None) == [
+        ("offer:product_id,store_id", "sponsored"),
+        ("placement:page,slot,channel,store_id", "sponsored"),
+    ]
 
 
 async def test_counters_sum_per_minute(store):
     """Events, conflicting events, openings and unverifiable checks are counted."""
     engine = DetectionEngine(RULES)
     findings = inventory_conflict(engine)
-    engine.on_offer(offer("sponsored", product="p9", seconds=2))  # no truth for p9
+    check(engine, offer("sponsored", product="p9", seconds=2))  # no truth for p9
     await store.write_detections(write_of(engine, findings))
     counts = await store.counts(since=at(0))
     assert counts == {
@@ -214,8 +225,8 @@ async def test_filters_and_pages(store):
     """Status, rule, team and time filters; pages stay stable through the cursor; a bad cursor is refused."""
     engine = DetectionEngine(RULES)
     for index, team in enumerate(["magic-apron", "sponsored", "recs-search"]):
-        engine.on_snapshot(snapshot(store=f"s{index}", seconds=index, items={"p1": (0, 10.0)}))
-        findings = engine.on_offer(offer(team, store=f"s{index}", availability="in_stock", seconds=index + 1))
+        check(engine, snapshot(store=f"s{index}", seconds=index, items={"p1": (0, 10.0)}))
+        findings = check(engine, offer(team, store=f"s{index}", availability="in_stock", seconds=index + 1))
         await store.write_detections(write_of(engine, findings, seconds=10 + index))
     first = await store.conflicts(limit=2)
     assert [c.store_id for c in first.items] == ["s2", "s1"]
@@ -236,8 +247,8 @@ async def test_outbox_marks_published_and_failures(store):
     """Published events leave the outbox; a failure counts an attempt and keeps the event."""
     engine = DetectionEngine(RULES)
     await store.write_detections(write_of(engine, inventory_conflict(engine)))
-    engine.on_snapshot(snapshot(store="s2", items={"p1": (0, 10.0)}))
-    await store.write_detections(write_of(engine, engine.on_offer(offer(store="s2", availability="limited"))))
+    check(engine, snapshot(store="s2", items={"p1": (0, 10.0)}))
+    await store.write_detections(write_of(engine, check(engine, offer(store="s2", availability="limited"))))
     first, second = await store.unpublished()
     await store.mark_publish_failed(first.event_id, error="BrokerUnavailable: down")
     await store.mark_published([second.event_id], at=at(9))

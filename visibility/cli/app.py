@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from visibility.cli.rules import rules_app
 from visibility.cli.serve import serve
 from visibility.cli.tools import evaluate_command, patterns_command, simulate_command
 
@@ -16,3 +17,4 @@ app.command("serve")(serve)
 app.command("simulate")(simulate_command)
 app.command("evaluate")(evaluate_command)
 app.command("patterns")(patterns_command)
+app.add_typer(rules_app, name="rules")

@@ -1,20 +1,20 @@
-"""What the detector reads from the retail events: a team's offer, and the inventory's truth per product.
+"""What the detector reads from an event: observations, one per entity it speaks of, read as the rules' sources say.
 
-Built from the payloads of ``retail.offer.surfaced.v1`` and ``retail.inventory.snapshot.v1``
-plus the envelope's ``event_id`` and ``timestamp``. Each carries its event time as epoch
-seconds too (``at``), which the rules compare on the hot path.
+A :class:`SourceReader` turns the payload of its source's event type into
+:class:`Observation` s: one for an offer or a placement, one per line for a snapshot (its
+``each`` list), each line's fields read before the event's. Each observation carries its
+event time as epoch seconds too (``at``), which the rules compare on the hot path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Offer", "Snapshot", "SnapshotItem", "Truth", "as_datetime"]
+from visibility.rules import Source, field_defaults
 
-IN_STOCK = frozenset({"in_stock", "limited"})
+__all__ = ["Observation", "SourceReader", "as_datetime"]
 
 
 def as_datetime(value: datetime | str) -> datetime:
@@ -23,148 +23,101 @@ def as_datetime(value: datetime | str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """What one team showed a customer about a product in a store."""
+class Observation:
+    """What one event said about one entity: a team's (or, without a team, the truth's) values at a moment.
 
-    event_id: str
-    team: str
-    product_id: str
-    store_id: str
-    price: float
-    currency: str
-    availability: str
-    surfaced_at: datetime
-    quantity: int | None = None
-    channel: str | None = None
-    customer_facing: bool = True
-    timestamp: datetime | None = None
-    at: float = field(init=False, repr=False, compare=False)
+    A plain class with slots, not a dataclass: one is made per event on the detector's hot path.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "at", self.surfaced_at.timestamp())
+    __slots__ = ("at", "customer_facing", "event_id", "moment", "source", "team", "values")
 
-    @classmethod
-    def from_payload(
-        cls, payload: Mapping[str, Any], *, event_id: str, timestamp: datetime | str | None = None
-    ) -> Offer:
-        """From a (validated) ``retail.offer.surfaced.v1`` payload."""
-        facing = payload.get("customer_facing")
-        return cls(
-            event_id=str(event_id),
-            team=payload["team"],
-            product_id=payload["product_id"],
-            store_id=payload["store_id"],
-            price=float(payload["price"]),
-            currency=payload["currency"],
-            availability=payload["availability"],
-            surfaced_at=as_datetime(payload["surfaced_at"]),
-            quantity=payload.get("quantity"),
-            channel=payload.get("channel"),
-            customer_facing=True if facing is None else bool(facing),
-            timestamp=None if timestamp is None else as_datetime(timestamp),
+    def __init__(  # noqa: PLR0917 - positional on the hot path
+        self,
+        event_id: str,
+        source: str,
+        team: str | None,
+        moment: datetime,
+        values: Mapping[str, Any],
+        customer_facing: bool = True,
+    ) -> None:
+        self.event_id = event_id
+        self.source = source
+        self.team = team
+        self.moment = moment
+        self.values = values
+        self.customer_facing = customer_facing
+        self.at = moment.timestamp()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Observation):
+            return NotImplemented
+        return (self.event_id, self.source, self.team, self.moment, dict(self.values), self.customer_facing) == (
+            other.event_id,
+            other.source,
+            other.team,
+            other.moment,
+            dict(other.values),
+            other.customer_facing,
         )
 
+    __hash__ = None  # type: ignore[assignment]  # compared by value, never a key
+
+    def __repr__(self) -> str:
+        return f"Observation({self.source} {self.event_id} team={self.team} at={self.moment.isoformat()})"
+
     def as_json(self) -> dict[str, Any]:
-        """The offer as a JSON object (for the detector's persisted state)."""
+        """The observation as a JSON object (the detector's persisted memory)."""
         return {
             "event_id": self.event_id,
+            "source": self.source,
             "team": self.team,
-            "product_id": self.product_id,
-            "store_id": self.store_id,
-            "price": self.price,
-            "currency": self.currency,
-            "availability": self.availability,
-            "surfaced_at": self.surfaced_at.isoformat(),
-            "quantity": self.quantity,
-            "channel": self.channel,
-            "customer_facing": self.customer_facing,
-            "timestamp": None if self.timestamp is None else self.timestamp.isoformat(),
+            "moment": self.moment.isoformat(),
+            "values": dict(self.values),
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Offer:
-        return cls.from_payload(data, event_id=data["event_id"], timestamp=data.get("timestamp"))
-
-
-@dataclass(frozen=True, slots=True)
-class Truth:
-    """The inventory's word on one product in one store: one line of a snapshot."""
-
-    event_id: str
-    store_id: str
-    product_id: str
-    on_hand: int
-    price: float
-    currency: str
-    as_of: datetime
-    at: float = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "at", self.as_of.timestamp())
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "store_id": self.store_id,
-            "product_id": self.product_id,
-            "on_hand": self.on_hand,
-            "price": self.price,
-            "currency": self.currency,
-            "as_of": self.as_of.isoformat(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Truth:
+    def from_json(cls, data: Mapping[str, Any]) -> Observation:
         return cls(
             event_id=str(data["event_id"]),
-            store_id=data["store_id"],
-            product_id=data["product_id"],
-            on_hand=int(data["on_hand"]),
-            price=float(data["price"]),
-            currency=data["currency"],
-            as_of=as_datetime(data["as_of"]),
+            source=str(data["source"]),
+            team=data.get("team"),
+            moment=as_datetime(data["moment"]),
+            values=dict(data["values"]),
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotItem:
-    product_id: str
-    on_hand: int
-    price: float
+class SourceReader:
+    """Reads one source's event type into observations (the payload validated against its schema)."""
 
+    __slots__ = ("_at", "_defaults", "_each", "_facing", "_team", "name", "source")
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The inventory's ground truth for one store at ``as_of``."""
+    def __init__(self, name: str, source: Source, *, fields: frozenset[str] | None = None) -> None:
+        """``fields``: those the rules read (defaults are filled in for them alone); None: every field."""
+        self.name = name
+        self.source = source
+        self._at = source.at
+        self._team = source.team
+        self._facing = source.customer_facing
+        self._each = source.each
+        defaults = field_defaults(source)
+        self._defaults = {name: value for name, value in defaults.items() if fields is None or name in fields}
 
-    event_id: str
-    store_id: str
-    as_of: datetime
-    items: tuple[SnapshotItem, ...]
-    currency: str = "USD"
-    timestamp: datetime | None = None
+    @property
+    def is_truth(self) -> bool:
+        return self._team is None
 
-    @classmethod
-    def from_payload(
-        cls, payload: Mapping[str, Any], *, event_id: str, timestamp: datetime | str | None = None
-    ) -> Snapshot:
-        """From a (validated) ``retail.inventory.snapshot.v1`` payload."""
-        return cls(
-            event_id=str(event_id),
-            store_id=payload["store_id"],
-            as_of=as_datetime(payload["as_of"]),
-            items=tuple(
-                SnapshotItem(item["product_id"], int(item["on_hand"]), float(item["price"]))
-                for item in payload["items"]
-            ),
-            currency=payload.get("currency") or "USD",
-            timestamp=None if timestamp is None else as_datetime(timestamp),
-        )
-
-    def truths(self) -> Iterator[Truth]:
-        """One :class:`Truth` per product of the snapshot."""
-        for item in self.items:
-            yield Truth(
-                self.event_id, self.store_id, item.product_id, item.on_hand, item.price, self.currency, self.as_of
-            )
+    def read(self, payload: Mapping[str, Any], event_id: str) -> list[Observation]:
+        """The payload's observations; KeyError, TypeError or ValueError when it lacks what the source names."""
+        team = None if self._team is None else str(payload[self._team])
+        facing = True if self._facing is None else payload.get(self._facing, True) is not False
+        defaults = self._defaults
+        if self._each is None:
+            if defaults and not defaults.keys() <= payload.keys():
+                payload = {**defaults, **payload}
+            return [Observation(event_id, self.name, team, as_datetime(payload[self._at]), payload, facing)]
+        common = {**defaults, **{name: value for name, value in payload.items() if name != self._each}}
+        observations = []
+        for element in payload[self._each]:
+            values = {**common, **element}
+            observations.append(Observation(event_id, self.name, team, as_datetime(values[self._at]), values, facing))
+        return observations

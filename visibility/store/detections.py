@@ -1,6 +1,6 @@
 """Writing what the detector found, in one transaction: conflicts, its memory, counters, outboxes.
 
-A finding opens a conflict unless its key (rule, product, store, sorted teams) has an
+A finding opens a conflict unless its key (rule, entity, sorted teams) has an
 unresolved one; then it is one more occurrence of it (count, last seen, evidence). The
 conflict id is a UUIDv5 of the key and the opening occurrence's source events, so a
 redelivered event that opens a conflict again finds the same id and changes nothing, and
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bloodbank import uuid7
@@ -30,9 +30,9 @@ from visibility.domain.publications import DETECTED, detected_payload
 from visibility.domain.records import ConflictRecord
 from visibility.domain.state import StateChanges
 from visibility.store.counters import add_counts, minute
+from visibility.store.memory import persist_changes
 from visibility.store.outbox import OutboxEvent, add_event
-from visibility.store.schema import UNRESOLVED, alerts, conflicts, offers, truths
-from visibility.store.upsert import upsert
+from visibility.store.schema import UNRESOLVED, alerts, conflicts
 
 __all__ = ["CONFLICT_NAMESPACE", "DetectionWrite", "WriteResult", "conflict_id_for", "conflict_key", "write_detections"]
 
@@ -53,7 +53,9 @@ MAX_SOURCE_IDS = 100
 
 
 def conflict_key(finding: Finding) -> str:
-    return f"{finding.rule}|{finding.product_id}|{finding.store_id}|{','.join(finding.teams)}"
+    """``rule|entity values|teams``: for product and store, ``price_mismatch|p1|s1|a,b``."""
+    entity = "|".join(str(value) for value in finding.entity)
+    return f"{finding.rule}|{entity}|{','.join(finding.teams)}"
 
 
 def conflict_id_for(finding: Finding) -> uuid.UUID:
@@ -71,6 +73,8 @@ class DetectionWrite:
     detected_at: datetime
     first_escalation: Callable[[str], timedelta | None]
     alerting: bool = False
+    alerted: Callable[[str], bool] = lambda _rule: True
+    """Whether a rule's new conflicts go to Slack (its routing's ``alert``); the others only to the dashboard."""
 
 
 @dataclass(slots=True)
@@ -88,7 +92,7 @@ async def write_detections(connection: AsyncConnection, write: DetectionWrite) -
     result = WriteResult()
     for finding in write.findings:
         await _record(connection, finding, write, result)
-    await _persist_state(connection, write.changes)
+    await persist_changes(connection, write.changes)
     await add_counts(connection, _count_names(write.counts, result), minute(write.detected_at))
     return result
 
@@ -187,45 +191,7 @@ async def _open(
     )
     result.events.append(event)
     result.opened.append(conflict)
-    if write.alerting:
+    if write.alerting and write.alerted(finding.rule):
         await connection.execute(
             insert(alerts).values(rule=finding.rule, conflict_id=conflict_id, created_at=write.detected_at)
         )
-
-
-async def _persist_state(connection: AsyncConnection, changes: StateChanges) -> None:
-    if changes.offers:
-        await upsert(
-            connection,
-            offers,
-            [
-                {
-                    "store_id": offer.store_id,
-                    "product_id": offer.product_id,
-                    "team": offer.team,
-                    "event_id": offer.event_id,
-                    "at": offer.at,
-                    "document": offer.as_json(),
-                }
-                for offer in changes.offers.values()
-            ],
-            keys=("store_id", "product_id", "team"),
-        )
-    if changes.truths:
-        await upsert(
-            connection,
-            truths,
-            [
-                {
-                    "store_id": truth.store_id,
-                    "product_id": truth.product_id,
-                    "event_id": truth.event_id,
-                    "at": truth.at,
-                    "document": truth.as_json(),
-                }
-                for truth in changes.truths.values()
-            ],
-            keys=("store_id", "product_id"),
-        )
-    if changes.forgotten_before is not None:
-        await connection.execute(delete(offers).where(offers.c.at < changes.forgotten_before))

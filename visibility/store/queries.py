@@ -19,10 +19,9 @@ from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from holyfields.timestamps import parse_timestamp
-from visibility.domain.observations import Offer, Truth
 from visibility.domain.records import ActionRecord, ConflictRecord, as_utc
 from visibility.store.errors import InvalidCursor
-from visibility.store.schema import UNRESOLVED, conflict_actions, conflicts, offers, truths
+from visibility.store.schema import UNRESOLVED, conflict_actions, conflicts
 
 __all__ = [
     "STATUS_FILTERS",
@@ -30,7 +29,6 @@ __all__ = [
     "ConflictPage",
     "get_conflict",
     "list_conflicts",
-    "load_state",
 ]
 
 RESOLVED = ("fixed", "accepted", "disputed")
@@ -45,6 +43,8 @@ class ConflictFilter:
     status: str | None = None
     rule: str | None = None
     team: str | None = None
+    product_id: str | None = None
+    store_id: str | None = None
     since: datetime | None = None
     """Inclusive lower bound on ``detected_at``."""
     until: datetime | None = None
@@ -93,6 +93,10 @@ def _statement(filters: ConflictFilter, limit: int, cursor: str | None) -> Selec
         statement = statement.where(conflicts.c.rule == filters.rule)
     if filters.team is not None:
         statement = statement.where(conflicts.c.teams_text.contains(f",{filters.team},", autoescape=True))
+    if filters.product_id is not None:
+        statement = statement.where(conflicts.c.product_id == filters.product_id)
+    if filters.store_id is not None:
+        statement = statement.where(conflicts.c.store_id == filters.store_id)
     if filters.since is not None:
         statement = statement.where(conflicts.c.detected_at >= filters.since)
     if filters.until is not None:
@@ -134,10 +138,3 @@ async def get_conflict(connection: AsyncConnection, conflict_id: uuid.UUID) -> C
             for action in actions
         ),
     )
-
-
-async def load_state(connection: AsyncConnection) -> tuple[list[Offer], list[Truth]]:
-    """The detector's persisted memory: every held offer and truth."""
-    held_offers = [Offer.from_json(row.document) for row in await connection.execute(select(offers.c.document))]
-    held_truths = [Truth.from_json(row.document) for row in await connection.execute(select(truths.c.document))]
-    return held_offers, held_truths

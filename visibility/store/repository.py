@@ -18,21 +18,31 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gumdrop.sql_engine import create_engine
-from visibility.domain.observations import Offer, Truth
 from visibility.domain.okr import Okr, compute_okr
 from visibility.domain.records import ConflictRecord
+from visibility.domain.rule_health import RuleHealth, judge_rule
+from visibility.domain.state import StoredObservation
 from visibility.domain.transitions import Action
-from visibility.rules import EscalationStep
+from visibility.rules import EscalationStep, Rule
 from visibility.store import alerts as alert_rows
 from visibility.store import outbox as outbox_rows
-from visibility.store.actions import Applied, apply_action, escalate_due
+from visibility.store.actions import (
+    Applied,
+    EscalationMessage,
+    Result,
+    apply_action,
+    apply_action_to_many,
+    escalate_due,
+)
 from visibility.store.counters import sum_counts
 from visibility.store.detections import DetectionWrite, WriteResult, write_detections
 from visibility.store.errors import translate
+from visibility.store.memory import load_memory
 from visibility.store.migrate import upgrade
 from visibility.store.okr import read_okr_inputs
 from visibility.store.outbox import OutboxEvent
-from visibility.store.queries import ConflictFilter, ConflictPage, get_conflict, list_conflicts, load_state
+from visibility.store.queries import ConflictFilter, ConflictPage, get_conflict, list_conflicts
+from visibility.store.rule_outcomes import read_rule_outcomes
 from visibility.store.trend import HourCounts, hourly_counts
 
 __all__ = ["VisibilityStore"]
@@ -76,10 +86,10 @@ class VisibilityStore:
 
     # --- the detector ---------------------------------------------------------------------------
 
-    async def load_state(self) -> tuple[list[Offer], list[Truth]]:
+    async def load_memory(self) -> list[StoredObservation]:
         """The detector's persisted memory."""
         async with self._transaction() as connection:
-            return await load_state(connection)
+            return await load_memory(connection)
 
     async def write_detections(self, write: DetectionWrite) -> WriteResult:
         """Conflicts, memory, counters and outbox rows of one batch of events, in one transaction."""
@@ -111,6 +121,14 @@ class VisibilityStore:
             inputs = await read_okr_inputs(connection, since=now - period, week_ago=now - timedelta(days=7))
         return compute_okr(inputs, now=now, period=period, sla=sla)
 
+    async def rule_health(self, rules: Sequence[Rule], *, now: datetime) -> list[RuleHealth]:
+        """Each rule's disputed share over its own window up to ``now``, flagged past its limit, with a suggestion."""
+        async with self._transaction() as connection:
+            return [
+                judge_rule(rule, await read_rule_outcomes(connection, rule.id, since=now - rule.false_positives.window))
+                for rule in rules
+            ]
+
     async def trend(self, *, now: datetime, hours: int) -> list[HourCounts]:
         """The counters of the ``hours`` clock hours up to the one holding ``now`` (still running), oldest first."""
         async with self._transaction() as connection:
@@ -125,12 +143,24 @@ class VisibilityStore:
         async with self._transaction() as connection:
             return await apply_action(connection, conflict_id, action, actor=actor, note=note, at=at)
 
-    async def escalate_due(
-        self, *, now: datetime, steps: Callable[[str], tuple[EscalationStep, ...] | None], limit: int = 100
-    ) -> list[Applied]:
-        """Take the escalation steps due at ``now`` (at most ``limit`` conflicts)."""
+    async def act_on_many(
+        self, conflict_ids: Sequence[uuid.UUID], action: Action, *, actor: str, note: str | None, at: datetime
+    ) -> list[Result]:
+        """Apply a person's action to every conflict that allows it, in one transaction; one result per id."""
         async with self._transaction() as connection:
-            return await escalate_due(connection, now=now, steps=steps, limit=limit)
+            return await apply_action_to_many(connection, conflict_ids, action, actor=actor, note=note, at=at)
+
+    async def escalate_due(
+        self,
+        *,
+        now: datetime,
+        steps: Callable[[str], tuple[EscalationStep, ...] | None],
+        limit: int = 100,
+        message: EscalationMessage | None = None,
+    ) -> list[Applied]:
+        """Take the escalation steps due at ``now`` (at most ``limit`` conflicts), queuing ``message`` of each."""
+        async with self._transaction() as connection:
+            return await escalate_due(connection, now=now, steps=steps, limit=limit, message=message)
 
     # --- the bus outbox -------------------------------------------------------------------------
 

@@ -4,12 +4,13 @@ Every name starts with ``visibility_``: by default the tables live in Candystore
 database, beside its own, and are migrated on their own (version table
 ``visibility_alembic_version``).
 
-- ``visibility_conflicts``: one row per conflict. ``conflict_key`` (rule, product, store,
+- ``visibility_conflicts``: one row per conflict. ``conflict_key`` (rule, entity,
   sorted teams) is unique among unresolved rows, so a key has one open conflict at most.
   ``teams_text`` (``,a,b,``) serves the team filter on both databases.
 - ``visibility_conflict_actions``: who did what to a conflict, when, and their note.
-- ``visibility_offers`` / ``visibility_truths``: the detector's memory, written in the
-  transaction of the conflicts it caused, read back at start.
+- ``visibility_observations``: the detector's memory (each team's latest observation and
+  the truth's, per view and entity), written in the transaction of the conflicts it
+  caused, read back at start.
 - ``visibility_counters``: per-minute counts (events, conflicting events, unverifiable
   checks per rule) for the OKR figures and the spike alert.
 - ``visibility_outbox``: bus events to publish (detected, escalated, resolved), written in
@@ -47,9 +48,8 @@ __all__ = [
     "conflicts",
     "counters",
     "metadata",
-    "offers",
+    "observations",
     "outbox",
-    "truths",
 ]
 
 metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s", "fk": "fk_%(table_name)s_%(column_0_name)s"})
@@ -64,7 +64,7 @@ conflicts = Table(
     "visibility_conflicts",
     metadata,
     Column("conflict_id", Uuid(), nullable=False, comment="UUIDv5 of the key and the opening occurrence's events."),
-    Column("conflict_key", Text(), nullable=False, comment="rule|product|store|teams: one unresolved row per key."),
+    Column("conflict_key", Text(), nullable=False, comment="rule|entity values|teams: one unresolved row per key."),
     Column("rule", Text(), nullable=False),
     Column("rule_version", Integer(), nullable=False),
     Column("severity", Text(), nullable=False),
@@ -123,28 +123,17 @@ conflict_actions = Table(
     Index("ix_visibility_conflict_actions_conflict_id", "conflict_id", "id"),
 )
 
-offers = Table(
-    "visibility_offers",
+observations = Table(
+    "visibility_observations",
     metadata,
-    Column("store_id", Text(), nullable=False),
-    Column("product_id", Text(), nullable=False),
-    Column("team", Text(), nullable=False),
+    Column("view", Text(), nullable=False, comment="source:entity fields, e.g. offer:product_id,store_id."),
+    Column("entity", Text(), nullable=False, comment="The entity's field values as a JSON array."),
+    Column("team", Text(), nullable=False, comment="The team; empty for the truth."),
     Column("event_id", Text(), nullable=False),
-    Column("at", Float(), nullable=False, comment="surfaced_at as epoch seconds, to forget expired offers."),
+    Column("at", Float(), nullable=False, comment="The event time as epoch seconds, to forget expired observations."),
     Column("document", _JSON, nullable=False),
-    PrimaryKeyConstraint("store_id", "product_id", "team"),
-    Index("ix_visibility_offers_at", "at"),
-)
-
-truths = Table(
-    "visibility_truths",
-    metadata,
-    Column("store_id", Text(), nullable=False),
-    Column("product_id", Text(), nullable=False),
-    Column("event_id", Text(), nullable=False),
-    Column("at", Float(), nullable=False, comment="as_of as epoch seconds."),
-    Column("document", _JSON, nullable=False),
-    PrimaryKeyConstraint("store_id", "product_id"),
+    PrimaryKeyConstraint("view", "entity", "team"),
+    Index("ix_visibility_observations_view_at", "view", "at"),
 )
 
 counters = Table(

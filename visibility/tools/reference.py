@@ -17,7 +17,11 @@ detector against its output measures something:
 * a conflict is keyed by rule, product, store and sorted teams. It becomes true with the
   first event completing it, at the latest event time among its sources; nobody resolves
   conflicts during a simulation, so each key is one conflict: later occurrences are
-  absorbed by the open one.
+  absorbed by the open one;
+* an offer or placement no customer saw (``customer_facing: false``) is judged by no rule
+  and changes nothing;
+* two teams' placements in the same slot of the same page, channel and store within the
+  screen-space window are a conflict, named by the later placement's product.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from visibility.rules import InventoryContradictionRule, PriceMismatchRule, RuleSet
+from visibility.rules import Rule, RuleSet, Scope
 from visibility.tools.labels import ConflictKey, Label
 
 __all__ = ["ArrivingEvent", "ReferenceModel", "reference_labels"]
 
 OFFER_TYPE = "retail.offer.surfaced.v1"
 SNAPSHOT_TYPE = "retail.inventory.snapshot.v1"
+PLACEMENT_TYPE = "retail.placement.rendered.v1"
 _SHOWN_IN_STOCK = ("in_stock", "limited")
 
 
@@ -57,6 +62,7 @@ class _Said:
     currency: str
     availability: str = ""
     on_hand: int = 0
+    product_id: str = ""
 
 
 def _moment(value: str) -> tuple[datetime, float]:
@@ -76,18 +82,22 @@ class ReferenceModel:
     """Feed events in arrival order with :meth:`on_event`; :attr:`labels` are the conflicts so far."""
 
     def __init__(self, rules: RuleSet) -> None:
-        self._offer_window = rules.windows.offer.total_seconds()
-        self._truth_window = rules.windows.truth.total_seconds()
-        prices = [rule for rule in rules.rules if isinstance(rule, PriceMismatchRule)]
-        self._team_thresholds = [(rule.id, rule.threshold_percent) for rule in prices if "teams" in rule.compare]
-        self._truth_thresholds = [(rule.id, rule.threshold_percent) for rule in prices if "truth" in rule.compare]
-        self._plenty = [
-            (rule.id, rule.plenty_on_hand) for rule in rules.rules if isinstance(rule, InventoryContradictionRule)
-        ]
+        prices = [rule for rule in rules.rules if rule.compare.relative_difference_above is not None]
+        windowed = prices or list(rules.rules)
+        self._offer_window = windowed[0].window.total_seconds()
+        self._truth_window = windowed[0].staleness.total_seconds()
+        self.offer_window, self.truth_window = self._offer_window, self._truth_window
+        self._team_thresholds = [(rule.id, _threshold(rule)) for rule in prices if Scope.TEAMS in rule.scope]
+        self._truth_thresholds = [(rule.id, _threshold(rule)) for rule in prices if Scope.TRUTH in rule.scope]
+        self.price_thresholds = self._team_thresholds + self._truth_thresholds
+        self.plenty = [(rule.id, _plenty(rule)) for rule in rules.rules if rule.compare.contradiction is not None]
+        self.slot_windows = [(rule.id, rule.window.total_seconds()) for rule in rules.rules if rule.compare.exclusive]
         self._seen: set[str] = set()
         self._offers: dict[tuple[str, str], dict[str, _Said]] = {}
         self._truths: dict[tuple[str, str], _Said] = {}
+        self._placements: dict[tuple[str, str, str, str], dict[str, _Said]] = {}
         self._open: dict[ConflictKey, Label] = {}
+        self._clashes: set[tuple[str, tuple[str, str, str, str], tuple[str, ...]]] = set()
 
     @property
     def labels(self) -> list[Label]:
@@ -97,10 +107,35 @@ class ReferenceModel:
         if event.event_id in self._seen:
             return
         self._seen.add(event.event_id)
+        if event.payload.get("customer_facing") is False:
+            return  # a preview: no customer saw it
         if event.event_type == OFFER_TYPE:
             self._on_offer(event.event_id, event.payload)
         elif event.event_type == SNAPSHOT_TYPE:
             self._on_snapshot(event.event_id, event.payload)
+        elif event.event_type == PLACEMENT_TYPE:
+            self._on_placement(event.event_id, event.payload)
+
+    def _on_placement(self, event_id: str, payload: Mapping[str, Any]) -> None:
+        moment, seconds = _moment(payload["rendered_at"])
+        team, store, product = payload["team"], payload["store_id"], payload["product_id"]
+        slot = (payload["page"], payload["slot"], payload["channel"], store)
+        teams = self._placements.setdefault(slot, {})
+        held = teams.get(team)
+        if held is not None and held.seconds > seconds:
+            return
+        said = _Said(event_id, moment, seconds, 0.0, "", product_id=product)
+        teams[team] = said
+        for other, peer in teams.items():
+            for rule_id, window in self.slot_windows:
+                pair = tuple(sorted((team, other)))
+                if (
+                    other != team
+                    and abs(peer.seconds - seconds) <= window
+                    and (rule_id, slot, pair) not in self._clashes
+                ):
+                    self._clashes.add((rule_id, slot, pair))  # a slot's clash is one conflict, whatever is shown
+                    self._raise(rule_id, store, product, (team, other), said, peer)
 
     def _on_offer(self, event_id: str, payload: Mapping[str, Any]) -> None:
         moment, seconds = _moment(payload["surfaced_at"])
@@ -143,7 +178,7 @@ class ReferenceModel:
             for rule_id, threshold in self._truth_thresholds:
                 if _gap_percent(said.price, truth.price) > threshold:
                     self._raise(rule_id, store, product, (team,), said, truth)
-        for rule_id, plenty in self._plenty:
+        for rule_id, plenty in self.plenty:
             shown = said.availability
             if (shown in _SHOWN_IN_STOCK and truth.on_hand == 0) or (
                 shown == "out_of_stock" and truth.on_hand >= plenty
@@ -162,6 +197,19 @@ class ReferenceModel:
             became_true_at=max(source.moment for source in sources),
             event_ids=tuple(source.event_id for source in sources),
         )
+
+
+def _threshold(rule: Rule) -> float:
+    assert rule.compare.relative_difference_above is not None  # noqa: S101 - chosen for it
+    return rule.compare.relative_difference_above
+
+
+def _plenty(rule: Rule) -> float:
+    """On hand from which showing out_of_stock contradicts the truth (the default rule's second line)."""
+    for line in rule.compare.contradiction or ():
+        if "out_of_stock" in line.shown and line.truth.at_least is not None:
+            return line.truth.at_least
+    return float("inf")
 
 
 def reference_labels(rules: RuleSet, events: Iterable[ArrivingEvent]) -> list[Label]:

@@ -12,6 +12,12 @@ legitimate price differences of their own. On top of that:
   the threshold from, another team's or the inventory's; a product shown in stock with
   none on hand, or out of stock with plenty; a product selling out while teams still show
   it (caught when the snapshot arrives). The team fixes its offer a few minutes later;
+* **screen space**: each slot of each page belongs to one team, which renders into it; a
+  planted clash is another team rendering into a slot its owner rendered minutes before
+  (same page, channel and store);
+* **previews and other currencies**, which must never raise a conflict: offers no customer
+  saw (``customer_facing: false``) priced far off, and offers in Canadian dollars whose
+  numbers are far from the US-dollar prices;
 * **duplicates**: an event published twice (the same envelope);
 * **out-of-order arrival**: offers published late, overtaken by later ones.
 
@@ -35,8 +41,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bloodbank.envelope import uuid7
-from visibility.rules import InventoryContradictionRule, PriceMismatchRule, RuleSet
-from visibility.tools.reference import OFFER_TYPE, SNAPSHOT_TYPE
+from visibility.rules import RuleSet
+from visibility.tools.reference import OFFER_TYPE, PLACEMENT_TYPE, SNAPSHOT_TYPE, ReferenceModel
 from visibility.tools.stream_plan import SNAPSHOT_EVERY, Injection, PlannedEvent, Stream, StreamConfig
 
 __all__ = ["TEAMS", "Injection", "PlannedEvent", "Stream", "StreamConfig", "plan_stream"]
@@ -50,7 +56,17 @@ MAX_LATENESS = 0.5
 """Wall-clock seconds a late offer is published after it was surfaced, at most."""
 _EDGE = 5.0  # seconds of stream time kept clear of a window's edge (see _clear_of_edges)
 _INJECTIONS = tuple(Injection)
-_INJECTION_WEIGHTS = (0.30, 0.25, 0.15, 0.15, 0.15)
+_INJECTION_WEIGHTS = (0.25, 0.20, 0.15, 0.10, 0.15, 0.15)
+PAGES = ("home", "search", "category/paint", "category/tools", "category/garden")
+SLOTS = ("hero", "carousel-1", "carousel-2", "sidebar")
+_PLACEMENT_SHARE = 0.15  # placements per offer
+_PREVIEW_SHARE = 0.03
+_OTHER_CURRENCY_SHARE = 0.02
+_CAD_PER_USD = 1.36
+
+
+_Slot = tuple[str, str, str, str]
+"""Page, slot, channel and store: one audience's view of one slot."""
 
 
 @dataclass(slots=True)
@@ -58,6 +74,7 @@ class _Shown:
     at: float
     price: float
     availability: str
+    currency: str = "USD"
 
 
 class _Planner:
@@ -68,12 +85,12 @@ class _Planner:
         self.rng = random.Random(config.seed)  # noqa: S311 - reproducible test data, not secrets
         self.late_rng = random.Random(config.seed + 2)  # noqa: S311 - apart, so lateness does not reshape the world
         self.new_id = new_id
-        prices = [rule.threshold_percent for rule in rules.rules if isinstance(rule, PriceMismatchRule)]
-        plenty = [rule.plenty_on_hand for rule in rules.rules if isinstance(rule, InventoryContradictionRule)]
-        self.threshold = min(prices, default=5.0) / 100.0
-        self.plenty = max(plenty, default=10)
-        self.offer_window = rules.windows.offer.total_seconds()
-        self.truth_window = rules.windows.truth.total_seconds()
+        reference = ReferenceModel(rules)  # the rules' parameters, as the labels will read them
+        self.threshold = min((threshold for _, threshold in reference.price_thresholds), default=5.0) / 100.0
+        self.plenty = int(min(max((plenty for _, plenty in reference.plenty), default=10), 10_000))
+        self.offer_window = reference.offer_window
+        self.truth_window = reference.truth_window
+        self.slot_window = min((window for _, window in reference.slot_windows), default=600.0)
         self.horizon = config.duration * config.time_scale
         self.stores = [f"store-{number:04d}" for number in sorted(self.rng.sample(range(1, 10_000), config.stores))]
         self.products = [
@@ -94,6 +111,9 @@ class _Planner:
         self.recent: deque[tuple[str, str, str, float]] = deque(maxlen=500)
         self.stockouts: dict[str, set[str]] = {store: set() for store in self.stores}
         self.fixes: list[tuple[float, int, str, str, str]] = []
+        self.owners = {(page, slot): self.rng.choice(TEAMS) for page in PAGES for slot in SLOTS}
+        self.rendered: deque[tuple[float, _Slot]] = deque(maxlen=200)
+        self.clashes: set[tuple[str, str, str, str]] = set()  # product, the two teams, store
         self.events: list[PlannedEvent] = []
         self.planted: Counter[str] = Counter()
 
@@ -150,12 +170,70 @@ class _Planner:
         team = self.rng.choices(TEAMS, cum_weights=_TEAM_WEIGHTS)[0]
         store = self.rng.choice(self.stores)
         product = self.rng.choices(self.products, cum_weights=self.popularity)[0]
+        if self.rng.random() < _PLACEMENT_SHARE:
+            self.placement(at, store, product)
+            return
         if self.rng.random() < self.config.conflict_rate:
             kind = self.rng.choices(_INJECTIONS, _INJECTION_WEIGHTS)[0]
             if self.plant(at, kind, team, store, product):
                 return
-        note = "near_threshold" if self.rng.random() < self.config.near_threshold_share else "offer"
-        self.offer(at, team, store, product, note=note)
+        draw = self.rng.random()
+        if draw < _PREVIEW_SHARE:
+            self.preview(at, team, store, product)
+        elif draw < _PREVIEW_SHARE + _OTHER_CURRENCY_SHARE:
+            self.offer(at, team, store, product, note="other_currency", currency="CAD")
+        else:
+            note = "near_threshold" if self.rng.random() < self.config.near_threshold_share else "offer"
+            self.offer(at, team, store, product, note=note)
+
+    # --- placements ------------------------------------------------------------------------
+
+    def placement(self, at: float, store: str, product: str) -> None:
+        """The owner of a random slot renders into it."""
+        where = (self.rng.choice(PAGES), self.rng.choice(SLOTS), self.rng.choice(("web", "app")), store)
+        self.render(at, self.owners[where[0], where[1]], where, product, note="placement")
+
+    def clash(self, at: float, team: str) -> bool:
+        """Another team renders into a slot its owner rendered recently, for the same audience.
+
+        Its product is one no other clash of the two teams in that store showed: a conflict is
+        reported by product and store, so two clashes never look like one.
+        """
+        for seen_at, where in reversed(self.rendered):
+            if at - seen_at > self.slot_window / 2:
+                return False
+            owner = self.owners[where[0], where[1]]
+            if owner == team:
+                continue
+            first, second = sorted((team, owner))
+            for product in self.rng.sample(self.products, min(20, len(self.products))):
+                if (product, first, second, where[3]) not in self.clashes:
+                    self.clashes.add((product, first, second, where[3]))
+                    self.render(at, team, where, product, note=Injection.SCREEN_SPACE.value)
+                    self.planted[Injection.SCREEN_SPACE] += 1
+                    return True
+            return False
+        return False
+
+    def render(self, at: float, team: str, where: _Slot, product: str, *, note: str) -> None:
+        page, slot, channel, store = where
+        body = {"team": team, "page": page, "slot": slot, "product_id": product, "channel": channel, "store_id": store}
+        if self.owners[page, slot] == team:
+            self.rendered.append((at, where))
+        self._emit(at, PLACEMENT_TYPE, body, team, note)
+
+    def preview(self, at: float, team: str, store: str, product: str) -> None:
+        """An offer no customer saw, priced far off: it must raise nothing."""
+        body = {
+            "team": team,
+            "product_id": product,
+            "store_id": store,
+            "price": round(self.price[store, product] * self.rng.uniform(1.3, 2.0), 2),
+            "currency": "USD",
+            "availability": self.rng.choice(("in_stock", "out_of_stock")),
+            "customer_facing": False,
+        }
+        self._emit(at, OFFER_TYPE, body, team, "preview")
 
     # --- offers --------------------------------------------------------------------------
 
@@ -169,12 +247,15 @@ class _Planner:
         note: str,
         price: float | None = None,
         availability: str | None = None,
+        currency: str = "USD",
     ) -> None:
         key = (store, product)
         on_hand = self.on_hand[key]
         if availability is None:
             availability = self._availability(on_hand)
-        if price is None:
+        if price is None and currency != "USD":
+            price = round(self.price[key] * _CAD_PER_USD, 2)  # never compared with dollars
+        elif price is None:
             wanted = self.price[key] * (1 + self.rng.uniform(-_NOISE, _NOISE))
             price = self._steer(at, team, store, product, wanted, edge=note == "near_threshold")
         body: dict[str, Any] = {
@@ -182,15 +263,16 @@ class _Planner:
             "product_id": product,
             "store_id": store,
             "price": price,
-            "currency": "USD",
+            "currency": currency,
             "availability": availability,
             "channel": self.rng.choice(_CHANNELS[team]),
-            "customer_facing": self.rng.random() >= 0.03,  # noqa: PLR2004 - previews and internal tools
         }
+        if self.rng.random() < 0.5:  # noqa: PLR2004 - said outright half the time, else the schema's default
+            body["customer_facing"] = True
         if availability in {"in_stock", "limited"} and self.rng.random() < 0.4:  # noqa: PLR2004
             body["quantity"] = max(on_hand, 1) if availability == "limited" else on_hand or self.rng.randint(3, 40)
         lateness = self._lateness(at, store, product) if note in {"offer", "fix"} else 0.0
-        self.shown.setdefault(key, {})[team] = _Shown(at, price, availability)
+        self.shown.setdefault(key, {})[team] = _Shown(at, price, availability, currency)
         self.recent.append((store, product, team, at))
         parents = (self.snapshot_ids[store],) if store in self.snapshot_ids else ()
         self._emit(at, OFFER_TYPE, body, team, note, lateness=lateness, parents=parents)
@@ -219,7 +301,7 @@ class _Planner:
         # Kept further from the truth: the next snapshot may move its price by up to _DRIFT.
         found = [(self.price[store, product], 0.92 * self.threshold - _DRIFT)]
         for other, shown in self.shown.get((store, product), {}).items():
-            if other != team and abs(at - shown.at) <= self.offer_window + _EDGE:
+            if other != team and shown.currency == "USD" and abs(at - shown.at) <= self.offer_window + _EDGE:
                 found.append((shown.price, 0.92 * self.threshold))
         return found
 
@@ -239,6 +321,11 @@ class _Planner:
 
     def plant(self, at: float, kind: Injection, team: str, store: str, product: str) -> bool:
         """Plant a conflict of ``kind`` (on this or a nearby product); False when none fits right now."""
+        if kind is Injection.SCREEN_SPACE:
+            return self.clash(at, team)
+        return self._plant_offer(at, kind, team, store, product)
+
+    def _plant_offer(self, at: float, kind: Injection, team: str, store: str, product: str) -> bool:
         if kind is Injection.PRICE_BETWEEN_TEAMS:
             peer = self._recent_peer(at, team)
             if peer is None:
@@ -291,7 +378,7 @@ class _Planner:
             if at - seen_at > self.offer_window / 2:
                 return None
             current = self.shown[store, product].get(other)
-            if other != team and current is not None and current.at == seen_at:
+            if other != team and current is not None and current.at == seen_at and current.currency == "USD":
                 return store, product, other
         return None
 

@@ -2,7 +2,7 @@
 
 Times are in seconds after the run's start: ``at`` on the stream's clock, which runs
 ``time_scale`` times faster than the wall clock, ``publish_at`` on the wall clock.
-An event's time field (``surfaced_at``, ``as_of``) and its envelope's ``timestamp`` are
+An event's time field (``surfaced_at``, ``as_of``, ``rendered_at``) and its envelope's ``timestamp`` are
 filled in from the start once it is known.
 """
 
@@ -16,13 +16,14 @@ from enum import StrEnum
 from typing import Any
 
 from visibility.tools.labels import format_time
-from visibility.tools.reference import OFFER_TYPE, SNAPSHOT_TYPE, ArrivingEvent
+from visibility.tools.reference import OFFER_TYPE, PLACEMENT_TYPE, SNAPSHOT_TYPE, ArrivingEvent
 
 __all__ = ["SNAPSHOT_EVERY", "Injection", "PlannedEvent", "Stream", "StreamConfig"]
 
 SNAPSHOT_EVERY = 300.0
 """Seconds of stream time between two snapshots of a store."""
 _MIN_PRODUCTS = 2
+_TIME_FIELDS = {OFFER_TYPE: "surfaced_at", SNAPSHOT_TYPE: "as_of", PLACEMENT_TYPE: "rendered_at"}
 
 
 class Injection(StrEnum):
@@ -33,6 +34,7 @@ class Injection(StrEnum):
     PHANTOM_STOCK = "phantom_stock"
     FALSE_OUT_OF_STOCK = "false_out_of_stock"
     STOCKOUT = "stockout"
+    SCREEN_SPACE = "screen_space"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ class PlannedEvent:
     at: float  # stream-time seconds after the start
     event_type: str
     event_id: str
-    body: Mapping[str, Any]  # the payload without surfaced_at / as_of
+    body: Mapping[str, Any]  # the payload without its time field
     app: str
     note: str  # "offer", "snapshot", "near_threshold", "fix" or an Injection
     duplicate: bool = False
@@ -94,8 +96,7 @@ class PlannedEvent:
         return started_at + timedelta(seconds=self.at)
 
     def payload(self, started_at: datetime) -> dict[str, Any]:
-        name = "surfaced_at" if self.event_type == OFFER_TYPE else "as_of"
-        return {**self.body, name: format_time(self.moment(started_at))}
+        return {**self.body, _TIME_FIELDS[self.event_type]: format_time(self.moment(started_at))}
 
     def arriving(self, started_at: datetime) -> ArrivingEvent:
         return ArrivingEvent(self.event_id, self.event_type, self.payload(started_at))
@@ -127,3 +128,7 @@ class Stream:
     @property
     def snapshots(self) -> int:
         return sum(1 for event in self.events if event.event_type == SNAPSHOT_TYPE and not event.duplicate)
+
+    @property
+    def placements(self) -> int:
+        return sum(1 for event in self.events if event.event_type == PLACEMENT_TYPE and not event.duplicate)

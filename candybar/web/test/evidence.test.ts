@@ -29,6 +29,19 @@ describe("a conflict's evidence side by side", () => {
     expect(found).toMatchObject({ summary: "apart", measured: 11.3, threshold: 5 });
   });
 
+  it("shows a screen-space clash by the fields the rule read, without empty price and stock rows", () => {
+    const slot = { page: "home", slot: "hero", channel: "web", store_id: "s1" };
+    const first = observation({ team: "sponsored", source: "placement", price: null, availability: null, quantity: null, fields: { ...slot, product_id: "p1" } });
+    const second = observation({ team: "recs-search", source: "placement", price: null, availability: null, quantity: null, fields: { ...slot, product_id: "p9" } });
+    const found = evidence({ summary: "both claimed", observations: [first, second] });
+    expect(found.columns.map((column) => column.label)).toEqual(["sponsored", "recs-search"]);
+    expect(found.rows.map((item) => item.field)).toEqual([
+      "field:page", "field:slot", "field:channel", "field:store_id", "field:product_id", "observed",
+    ]);
+    expect(row(found, "field:slot")).toMatchObject({ label: "slot", cells: ["hero", "hero"], differs: false });
+    expect(row(found, "field:product_id")).toMatchObject({ label: "product id", cells: ["p1", "p9"], differs: true });
+  });
+
   it("sets an offer against the inventory, the inventory last, and marks the stock they disagree on", () => {
     const truth = observation({ team: null, source: "inventory", price: 39.98, availability: null, quantity: null, on_hand: 0 });
     const offer = observation({ team: "magic-apron", availability: "limited", quantity: 3 });

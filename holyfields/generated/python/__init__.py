@@ -19,6 +19,7 @@ from holyfields.generated.python.n8n.workflow_completed_v1 import N8nWorkflowCom
 from holyfields.generated.python.n8n.workflow_started_v1 import N8nWorkflowStartedV1
 from holyfields.generated.python.retail.inventory_snapshot_v1 import RetailInventorySnapshotV1
 from holyfields.generated.python.retail.offer_surfaced_v1 import RetailOfferSurfacedV1
+from holyfields.generated.python.retail.placement_rendered_v1 import RetailPlacementRenderedV1
 from holyfields.generated.python.theboard.brainstorm_completed_v1 import TheboardBrainstormCompletedV1
 from holyfields.generated.python.theboard.meeting_created_v1 import TheboardMeetingCreatedV1
 from holyfields.generated.python.theboard.meeting_started_v1 import TheboardMeetingStartedV1
@@ -43,6 +44,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "n8n.workflow.started.v1": N8nWorkflowStartedV1,
     "retail.inventory.snapshot.v1": RetailInventorySnapshotV1,
     "retail.offer.surfaced.v1": RetailOfferSurfacedV1,
+    "retail.placement.rendered.v1": RetailPlacementRenderedV1,
     "theboard.brainstorm.completed.v1": TheboardBrainstormCompletedV1,
     "theboard.meeting.created.v1": TheboardMeetingCreatedV1,
     "theboard.meeting.started.v1": TheboardMeetingStartedV1,
@@ -72,6 +74,7 @@ __all__ = [
     "PAYLOAD_MODELS",
     "RetailInventorySnapshotV1",
     "RetailOfferSurfacedV1",
+    "RetailPlacementRenderedV1",
     "Source",
     "TheboardBrainstormCompletedV1",
     "TheboardMeetingCreatedV1",

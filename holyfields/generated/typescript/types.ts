@@ -461,6 +461,27 @@ export interface RetailOfferSurfacedV1 {
   surfaced_at: string;
 }
 
+// retail/placement.rendered.v1.schema.json
+/** Published by a customer-facing team each time it renders content into a slot of a page (a hero banner, a carousel position); the visibility layer detects two teams claiming the same slot of the same page for the same audience. */
+export interface RetailPlacementRenderedV1 {
+  /** Slug of the team that rendered into the slot, e.g. 'magic-apron', 'recs-search' or 'sponsored'. */
+  team: string;
+  /** Page the slot is on, e.g. 'home' or 'category/paint'. */
+  page: string;
+  /** Slot of the page that was rendered into, e.g. 'hero' or 'carousel-1'. */
+  slot: string;
+  /** Product the rendered content features, as the inventory system knows it. */
+  product_id: string;
+  /** Channel the page was rendered on; with store_id, the audience that saw it. */
+  channel: "web" | "app" | "email" | "in_store" | "voice";
+  /** Store the page was rendered for (the customer's chosen store); with channel, the audience that saw it. */
+  store_id: string;
+  /** Whether a customer actually saw the render; false for previews, tests and internal tools. */
+  customer_facing?: boolean;
+  /** When the slot was rendered, RFC 3339 with an offset. */
+  rendered_at: string;
+}
+
 // theboard/brainstorm.completed.v1.schema.json
 /** One idea raised during the brainstorm. */
 export interface TheboardBrainstormCompletedV1Idea {
@@ -559,12 +580,12 @@ export interface TheboardRoundCompletedV1 {
 }
 
 // visibility/conflict.detected.v1.schema.json
-/** What one source event said about the product in the store. */
+/** What one source event said about the conflict's entity. */
 export interface VisibilityConflictDetectedV1Observation {
-  /** Team that surfaced the offer; null for the inventory's ground truth. */
+  /** Team whose observation it is; null for a truth (the inventory's). */
   team: string | null;
-  /** Kind of source event: a retail.offer.surfaced.v1 or a retail.inventory.snapshot.v1. */
-  source: "offer" | "inventory";
+  /** Source the observation came from, as the rules file names it: 'offer' (retail.offer.surfaced.v1), 'inventory' (retail.inventory.snapshot.v1), 'placement' (retail.placement.rendered.v1) or another source of the file. */
+  source: string;
   /** Price the source stated, in currency units; null when it stated none. */
   price: number | null;
   /** Availability the offer showed; null for inventory observations, which state on_hand instead. */
@@ -577,6 +598,8 @@ export interface VisibilityConflictDetectedV1Observation {
   observed_at: string;
   /** event_id of the source event, one of source_event_ids. */
   event_id: string;
+  /** The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), e.g. {"page": "home", "slot": "hero"}. */
+  fields?: Record<string, unknown>;
 }
 /** Evidence for the conflict: what each side said, and a sentence for humans. */
 export interface VisibilityConflictDetectedV1ConflictDetails {
@@ -603,7 +626,7 @@ export interface VisibilityConflictDetectedV1 {
   product_id: string;
   /** Store the conflict is about. */
   store_id: string;
-  /** Teams whose surfaced offers take part in the conflict. */
+  /** Teams whose observations take part in the conflict. */
   teams: Array<string>;
   /** Events that make up the conflict (offers and inventory snapshots); the same ids as the envelope's correlation_ids. */
   source_event_ids: Array<string>;
@@ -712,6 +735,7 @@ export type EventType =
   | "n8n.workflow.started.v1"
   | "retail.inventory.snapshot.v1"
   | "retail.offer.surfaced.v1"
+  | "retail.placement.rendered.v1"
   | "theboard.brainstorm.completed.v1"
   | "theboard.meeting.created.v1"
   | "theboard.meeting.started.v1"
@@ -737,6 +761,7 @@ export interface PayloadByType {
   "n8n.workflow.started.v1": N8nWorkflowStartedV1;
   "retail.inventory.snapshot.v1": RetailInventorySnapshotV1;
   "retail.offer.surfaced.v1": RetailOfferSurfacedV1;
+  "retail.placement.rendered.v1": RetailPlacementRenderedV1;
   "theboard.brainstorm.completed.v1": TheboardBrainstormCompletedV1;
   "theboard.meeting.created.v1": TheboardMeetingCreatedV1;
   "theboard.meeting.started.v1": TheboardMeetingStartedV1;

@@ -298,6 +298,20 @@ export const RetailOfferSurfacedV1Schema = z.strictObject({
 });
 export type RetailOfferSurfacedV1Parsed = z.infer<typeof RetailOfferSurfacedV1Schema>;
 
+// retail/placement.rendered.v1.schema.json
+/** Published by a customer-facing team each time it renders content into a slot of a page (a hero banner, a carousel position); the visibility layer detects two teams claiming the same slot of the same page for the same audience. */
+export const RetailPlacementRenderedV1Schema = z.strictObject({
+  team: z.string().max(64).regex(new RegExp("^[a-z0-9]+(-[a-z0-9]+)*$")),
+  page: z.string().max(128).regex(new RegExp("^[a-z0-9]+([._/-][a-z0-9]+)*$")),
+  slot: z.string().max(64).regex(new RegExp("^[a-z0-9]+([._-][a-z0-9]+)*$")),
+  product_id: z.string().max(64).regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9._:-]*$")),
+  channel: z.enum(["web", "app", "email", "in_store", "voice"]),
+  store_id: z.string().max(64).regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9._:-]*$")),
+  customer_facing: z.boolean().optional(),
+  rendered_at: z.iso.datetime({ offset: true }),
+});
+export type RetailPlacementRenderedV1Parsed = z.infer<typeof RetailPlacementRenderedV1Schema>;
+
 // theboard/brainstorm.completed.v1.schema.json
 /** One idea raised during the brainstorm. */
 export const TheboardBrainstormCompletedV1IdeaSchema = z.strictObject({
@@ -369,16 +383,17 @@ export const TheboardRoundCompletedV1Schema = z.strictObject({
 export type TheboardRoundCompletedV1Parsed = z.infer<typeof TheboardRoundCompletedV1Schema>;
 
 // visibility/conflict.detected.v1.schema.json
-/** What one source event said about the product in the store. */
+/** What one source event said about the conflict's entity. */
 export const VisibilityConflictDetectedV1ObservationSchema = z.strictObject({
   team: z.string().max(64).regex(new RegExp("^[a-z0-9]+(-[a-z0-9]+)*$")).nullable(),
-  source: z.enum(["offer", "inventory"]),
+  source: z.string(),
   price: z.number().gte(0).nullable(),
   availability: z.enum(["in_stock", "limited", "out_of_stock", "unknown"]).nullable(),
   quantity: z.number().int().gte(0).nullable().optional(),
   on_hand: z.number().int().gte(0).nullable(),
   observed_at: z.iso.datetime({ offset: true }),
   event_id: z.string().regex(new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
+  fields: z.record(z.string(), z.unknown()).optional(),
 });
 export type VisibilityConflictDetectedV1ObservationParsed = z.infer<typeof VisibilityConflictDetectedV1ObservationSchema>;
 /** Evidence for the conflict: what each side said, and a sentence for humans. */
@@ -475,6 +490,7 @@ export const payloadSchemas = {
   "n8n.workflow.started.v1": N8nWorkflowStartedV1Schema,
   "retail.inventory.snapshot.v1": RetailInventorySnapshotV1Schema,
   "retail.offer.surfaced.v1": RetailOfferSurfacedV1Schema,
+  "retail.placement.rendered.v1": RetailPlacementRenderedV1Schema,
   "theboard.brainstorm.completed.v1": TheboardBrainstormCompletedV1Schema,
   "theboard.meeting.created.v1": TheboardMeetingCreatedV1Schema,
   "theboard.meeting.started.v1": TheboardMeetingStartedV1Schema,

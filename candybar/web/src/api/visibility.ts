@@ -1,6 +1,6 @@
 // The visibility layer: conflicts, the actions taken on them, the OKR figures and their hourly trend,
 // typed from its OpenAPI document.
-import type { ConflictDetail, ConflictPage, Okr, Trend } from "../lib/conflicts";
+import type { BulkActionAnswer, ConflictDetail, ConflictPage, Okr, Rules, Trend } from "../lib/conflicts";
 import type { operations, paths } from "./visibility.generated";
 import { apiClient, timeout, unwrap } from "./http";
 
@@ -8,6 +8,7 @@ const SERVICE = "Visibility";
 
 export type ConflictQuery = NonNullable<operations["listConflicts"]["parameters"]["query"]>;
 export type ActionRequest = operations["actOnConflict"]["requestBody"]["content"]["application/json"];
+export type BulkActionRequest = operations["actOnConflicts"]["requestBody"]["content"]["application/json"];
 
 export class VisibilityClient {
   private readonly client;
@@ -31,8 +32,18 @@ export class VisibilityClient {
     return unwrap(SERVICE, this.baseUrl, this.client.POST("/conflicts/{conflict_id}/actions", { params, body, ...timeout() }));
   }
 
+  /** Apply one action with one note to many conflicts; what happened to each, in the order given. */
+  async actOnMany(body: BulkActionRequest): Promise<BulkActionAnswer> {
+    return unwrap(SERVICE, this.baseUrl, this.client.POST("/conflict-actions", { body, ...timeout() }));
+  }
+
   async okr(): Promise<Okr> {
     return unwrap(SERVICE, this.baseUrl, this.client.GET("/okr", timeout()));
+  }
+
+  /** The rules in force, each with the share of its conflicts disputed and, when flagged, a suggested change. */
+  async rules(): Promise<Rules> {
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/rules", timeout()));
   }
 
   /** The conflict rate per clock hour over the last `hours` (the running hour last). */

@@ -12,8 +12,12 @@ export type Conflict = Schemas["ConflictModel"];
 export type ConflictDetail = Schemas["ConflictDetailModel"];
 export type ConflictPage = Schemas["ConflictPageModel"];
 export type Okr = Schemas["OkrModel"];
+export type Rules = Schemas["RulesModel"];
 export type Trend = Schemas["TrendModel"];
 export type TrendHour = Schemas["TrendHourModel"];
+/** What one action on many conflicts did to each (`POST /conflict-actions`). */
+export type BulkActionAnswer = Schemas["BulkActionModel"];
+export type BulkAction = Schemas["BulkActionRequest"]["action"];
 
 /** The actions in the order their buttons show. */
 export const ACTIONS = ["acknowledge", "fix", "accept", "dispute"] as const satisfies readonly Action[];
@@ -75,4 +79,31 @@ export function statusTone(status: Status): "red" | "amber" | "green" | "grey" {
 export function severityTone(severity: string): "red" | "amber" | "grey" {
   if (severity === "critical" || severity === "high") return "red";
   return severity === "medium" ? "amber" : "grey";
+}
+
+/** The actions that apply to many conflicts at once, in the order their buttons show. */
+export const BULK_ACTIONS = ["acknowledge", "accept", "dispute"] as const satisfies readonly BulkAction[];
+
+/** Most conflicts one bulk action may name (the visibility API's bound). */
+export const MAX_BULK = 500;
+
+/**
+ * Why `action` cannot be sent for the selected conflicts with `note`, or null when it can. Each conflict's
+ * status is judged by the API (it answers per conflict), so only what holds for all of them is checked here.
+ */
+export function bulkProblem(action: BulkAction, selected: number, note: string): string | null {
+  if (selected === 0) return "select at least one conflict";
+  if (selected > MAX_BULK) return `select at most ${MAX_BULK} conflicts at once`;
+  return needsReason(action) ? actionProblem("acknowledged", action, note) : null;
+}
+
+/** `2 acknowledged, 1 refused, 1 not found`: one line for what a bulk action did. */
+export function bulkSummary(answer: BulkActionAnswer): string {
+  const counts = { applied: 0, refused: 0, not_found: 0 };
+  for (const result of answer.results) counts[result.outcome] += 1;
+  const done = { acknowledge: "acknowledged", fix: "fixed", accept: "accepted", dispute: "disputed" }[answer.action];
+  const parts = [`${counts.applied} ${done}`];
+  if (counts.refused) parts.push(`${counts.refused} refused`);
+  if (counts.not_found) parts.push(`${counts.not_found} not found`);
+  return parts.join(", ");
 }

@@ -1,5 +1,6 @@
 // A conflict's evidence side by side: one column per observation (the teams' offers, then the
-// inventory), one row per thing they said, and the rows where they disagree marked.
+// inventory), one row per thing they said, and the rows where they disagree marked. Besides price,
+// stock and time, each field the rule read (a placement's page and slot, say) gets a row of its own.
 import { VisibilityConflictDetectedV1ConflictDetailsSchema } from "@holyfields";
 import type { VisibilityConflictDetectedV1Observation as Observation } from "@holyfields";
 
@@ -15,7 +16,8 @@ export interface EvidenceColumn {
   eventId: string;
 }
 
-export type EvidenceField = "price" | "availability" | "units" | "observed";
+/** A standard row, or `field:NAME` for a field the rule read. */
+export type EvidenceField = "price" | "availability" | "units" | "observed" | `field:${string}`;
 
 export interface EvidenceRow {
   field: EvidenceField;
@@ -72,6 +74,22 @@ export function orderObservations(observations: readonly Observation[]): Observa
   return [...observations.filter((item) => item.source === "offer"), ...observations.filter((item) => item.source !== "offer")];
 }
 
+const SHOWN_ABOVE = new Set(["price", "availability", "quantity", "on_hand"]);
+
+/** A row per field the rule read that the standard rows do not show: the entity's and the compared ones. */
+function fieldRows(observations: readonly Observation[]): EvidenceRow[] {
+  const names = [...new Set(observations.flatMap((item) => Object.keys(item.fields ?? {})))].filter((name) => !SHOWN_ABOVE.has(name));
+  return names.map((name) => {
+    const values = observations.map((item) => item.fields?.[name] ?? null);
+    return {
+      field: `field:${name}` as const,
+      label: name.replaceAll("_", " "),
+      cells: values.map((value) => (value === null ? "—" : String(value))),
+      differs: distinct(values) > 1,
+    };
+  });
+}
+
 /** The evidence of a conflict's `details`, checked against the Holyfields schema of the detected event. */
 export function pairEvidence(details: unknown): EvidenceResult {
   const parsed = VisibilityConflictDetectedV1ConflictDetailsSchema.safeParse(details);
@@ -80,15 +98,19 @@ export function pairEvidence(details: unknown): EvidenceResult {
   }
   const observations = orderObservations(parsed.data.observations);
   const columns = observations.map((item) => ({
-    label: item.source === "inventory" ? "Inventory" : (item.team ?? "offer"),
+    label: item.team ?? (item.source === "inventory" ? "Inventory" : item.source),
     source: item.source,
     eventId: item.event_id,
   }));
   const units = observations.map((item) => (item.source === "inventory" ? item.on_hand : (item.quantity ?? null)));
-  const rows: EvidenceRow[] = [
+  const said: EvidenceRow[] = [
     { field: "price", label: "Price", cells: observations.map((item) => priceText(item.price)), differs: distinct(observations.map((item) => item.price)) > 1 },
     { field: "availability", label: "Availability", cells: observations.map(availabilityText), differs: distinct(observations.map(stockOf)) > 1 },
     { field: "units", label: "Quantity / on hand", cells: observations.map(unitsText), differs: distinct(units) > 1 },
+  ];
+  const rows: EvidenceRow[] = [
+    ...said.filter((row) => row.cells.some((cell) => cell !== "—")),
+    ...fieldRows(observations),
     { field: "observed", label: "Observed at", cells: observations.map((item) => formatTimestamp(item.observed_at)), differs: false },
   ];
   return {

@@ -32,9 +32,16 @@ export function OkrTiles(props: { visibility: VisibilityClient; round: number })
     <div class="okr">
       <div class="indicators okr-tiles">
         {okrTiles(figures).map((tile) => (
-          <div key={tile.key} class={`indicator ${tile.grade}`} data-okr={tile.key} data-grade={tile.grade} title={GRADE_TEXT[tile.grade]}>
+          <div
+            key={tile.key}
+            class={`indicator ${tile.grade}`}
+            data-okr={tile.key}
+            data-grade={tile.grade}
+            data-empty={tile.empty ? "true" : undefined}
+            title={GRADE_TEXT[tile.grade]}
+          >
             <h2>{tile.label}</h2>
-            <p class="value">{tile.value}</p>
+            <p class={tile.empty ? "value empty" : "value"}>{tile.value}</p>
             <p class="objective">{tile.objective ? `Target ${tile.objective}` : "No target"}</p>
           </div>
         ))}
@@ -43,6 +50,29 @@ export function OkrTiles(props: { visibility: VisibilityClient; round: number })
         Over {periodText(figures)}: {counted(figures.events, "retail event")} checked, {counted(figures.conflicts_opened, "conflict")} opened.
         Now {formatNumber(figures.unresolved)} unresolved, {formatNumber(figures.escalated)} escalated.
       </p>
+    </div>
+  );
+}
+
+/** Rules whose conflicts are disputed past their limit, each with the change the disputes suggest. */
+export function FlaggedRules(props: { visibility: VisibilityClient; round: number }): JSX.Element | null {
+  const answer = useLatest(() => props.visibility.rules(), [props.visibility, props.round]);
+  const flagged = (answer.data?.rules ?? []).filter((rule) => rule.health.flagged);
+  if (flagged.length === 0) {
+    return null;
+  }
+  return (
+    <div class="issues flagged-rules" role="alert">
+      <h2>Rules disputed too often</h2>
+      <ul>
+        {flagged.map((rule) => (
+          <li key={rule.id} data-rule={rule.id}>
+            <strong>{rule.id}</strong>: {formatNumber(rule.health.disputed)} of {formatNumber(rule.health.resolved)}{" "}
+            resolutions disputed ({rule.health.disputed_share_percent}%, limit {rule.health.max_disputed_share_percent}%).{" "}
+            {rule.health.suggestion}
+          </li>
+        ))}
+      </ul>
     </div>
   );
 }

@@ -17,7 +17,7 @@ class Team(RootModel[str]):
 
 class Observation(BaseModel):
     """
-    What one source event said about the product in the store.
+    What one source event said about the conflict's entity.
     """
 
     model_config = ConfigDict(
@@ -25,11 +25,11 @@ class Observation(BaseModel):
     )
     team: Annotated[str | None, Field(max_length=64, pattern="^[a-z0-9]+(-[a-z0-9]+)*$")]
     """
-    Team that surfaced the offer; null for the inventory's ground truth.
+    Team whose observation it is; null for a truth (the inventory's).
     """
-    source: Literal["offer", "inventory"]
+    source: str
     """
-    Kind of source event: a retail.offer.surfaced.v1 or a retail.inventory.snapshot.v1.
+    Source the observation came from, as the rules file names it: 'offer' (retail.offer.surfaced.v1), 'inventory' (retail.inventory.snapshot.v1), 'placement' (retail.placement.rendered.v1) or another source of the file.
     """
     price: Annotated[float | None, Field(ge=0.0)]
     """
@@ -54,6 +54,10 @@ class Observation(BaseModel):
     event_id: UUID
     """
     event_id of the source event, one of source_event_ids.
+    """
+    fields: dict[str, str | float | int | bool | None] | None = None
+    """
+    The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), e.g. {"page": "home", "slot": "hero"}.
     """
 
 
@@ -117,7 +121,7 @@ class VisibilityConflictDetectedV1(BaseModel):
     """
     teams: Annotated[list[Team], Field(min_length=1)]
     """
-    Teams whose surfaced offers take part in the conflict.
+    Teams whose observations take part in the conflict.
     """
     source_event_ids: Annotated[list[UUID], Field(min_length=1)]
     """
