@@ -9,6 +9,7 @@ type Schemas = components["schemas"];
 export type EventPage = Schemas["EventPage"];
 export type TraceAnswer = Schemas["TraceModel"];
 export type Stats = Schemas["StatsModel"];
+export type StatsSeries = Schemas["SeriesModel"];
 export type DeadLetter = Schemas["DeadLetterModel"];
 export type DeadLetterPage = Schemas["DeadLetterPageModel"];
 export type DeadLetterState = DeadLetter["state"];
@@ -31,6 +32,17 @@ export class CandystoreClient {
     return unwrap(SERVICE, this.baseUrl, this.client.GET("/events", { params: { query }, ...timeout() }));
   }
 
+  /**
+   * `GET /events` with payload conditions besides the named filters: `payload.PATH[op]` parameters,
+   * which the OpenAPI document cannot name one by one.
+   */
+  async eventsWhere(query: EventQuery, payload: Readonly<Record<string, string>>): Promise<EventPage> {
+    // openapi-fetch writes parameter names as they are: a path is encoded here.
+    const conditions = Object.fromEntries(Object.entries(payload).map(([name, value]) => [encodeURIComponent(name), value]));
+    const params = { query: { ...query, ...conditions } as EventQuery };
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/events", { params, ...timeout() }));
+  }
+
   async event(id: string): Promise<unknown> {
     const params = { path: { event_id: id } };
     return unwrap(SERVICE, this.baseUrl, this.client.GET("/events/{event_id}", { params, ...timeout() }));
@@ -43,6 +55,11 @@ export class CandystoreClient {
 
   async stats(): Promise<Stats> {
     return unwrap(SERVICE, this.baseUrl, this.client.GET("/stats", timeout()));
+  }
+
+  /** Per-minute points of the last `hours`, from the database every replica writes to. */
+  async statsSeries(hours: number): Promise<StatsSeries> {
+    return unwrap(SERVICE, this.baseUrl, this.client.GET("/stats/series", { params: { query: { hours } }, ...timeout() }));
   }
 
   async deadLetters(query: DeadLetterQuery): Promise<DeadLetterPage> {

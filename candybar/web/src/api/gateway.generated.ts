@@ -162,6 +162,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/schemas/{event_type}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The registered majors of one event, oldest first
+         * @description Every event type that differs from this one only in its major (`….v1`, `….v2`): a breaking change registers the next major beside the old one. Each is listed with its x-version and status.
+         */
+        get: operations["listSchemaVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/github": {
         parameters: {
             query?: never;
@@ -291,7 +311,7 @@ export interface components {
             path: string;
         };
         /** @description One CloudEvent 1.0 in structured mode, mapped to the envelope as design.md says (Interop); extension attributes the envelope has no field for are kept with the event. */
-        CloudEvent: components["schemas"]["FirefliesTranscriptReadyV1CloudEvent"] | components["schemas"]["FirefliesTranscriptSegmentV1CloudEvent"] | components["schemas"]["FirefliesTranscriptUploadV1CloudEvent"] | components["schemas"]["GithubCheckSuiteCompletedV1CloudEvent"] | components["schemas"]["GithubIssueCreatedV1CloudEvent"] | components["schemas"]["GithubPrClosedV1CloudEvent"] | components["schemas"]["GithubPrOpenedV1CloudEvent"] | components["schemas"]["GithubPrSynchronizedV1CloudEvent"] | components["schemas"]["GithubRefPushedV1CloudEvent"] | components["schemas"]["GithubWebhookReceivedV1CloudEvent"] | components["schemas"]["GithubWorkflowCompletedV1CloudEvent"] | components["schemas"]["N8nWorkflowCompletedV1CloudEvent"] | components["schemas"]["N8nWorkflowStartedV1CloudEvent"] | components["schemas"]["RetailInventorySnapshotV1CloudEvent"] | components["schemas"]["RetailOfferSurfacedV1CloudEvent"] | components["schemas"]["TheboardBrainstormCompletedV1CloudEvent"] | components["schemas"]["TheboardMeetingCreatedV1CloudEvent"] | components["schemas"]["TheboardMeetingStartedV1CloudEvent"] | components["schemas"]["TheboardRoundCompletedV1CloudEvent"] | components["schemas"]["VisibilityConflictDetectedV1CloudEvent"] | components["schemas"]["VisibilityConflictEscalatedV1CloudEvent"] | components["schemas"]["VisibilityConflictResolvedV1CloudEvent"];
+        CloudEvent: components["schemas"]["FirefliesTranscriptReadyV1CloudEvent"] | components["schemas"]["FirefliesTranscriptSegmentV1CloudEvent"] | components["schemas"]["FirefliesTranscriptUploadV1CloudEvent"] | components["schemas"]["GithubCheckSuiteCompletedV1CloudEvent"] | components["schemas"]["GithubIssueCreatedV1CloudEvent"] | components["schemas"]["GithubPrClosedV1CloudEvent"] | components["schemas"]["GithubPrOpenedV1CloudEvent"] | components["schemas"]["GithubPrSynchronizedV1CloudEvent"] | components["schemas"]["GithubRefPushedV1CloudEvent"] | components["schemas"]["GithubWebhookReceivedV1CloudEvent"] | components["schemas"]["GithubWorkflowCompletedV1CloudEvent"] | components["schemas"]["N8nWorkflowCompletedV1CloudEvent"] | components["schemas"]["N8nWorkflowStartedV1CloudEvent"] | components["schemas"]["RetailInventorySnapshotV1CloudEvent"] | components["schemas"]["RetailOfferSurfacedV1CloudEvent"] | components["schemas"]["RetailPlacementRenderedV1CloudEvent"] | components["schemas"]["TheboardBrainstormCompletedV1CloudEvent"] | components["schemas"]["TheboardMeetingCreatedV1CloudEvent"] | components["schemas"]["TheboardMeetingStartedV1CloudEvent"] | components["schemas"]["TheboardRoundCompletedV1CloudEvent"] | components["schemas"]["VisibilityConflictDetectedV1CloudEvent"] | components["schemas"]["VisibilityConflictEscalatedV1CloudEvent"] | components["schemas"]["VisibilityConflictResolvedV1CloudEvent"];
         /**
          * CompatibilityAnswer
          * @description How a candidate schema differs from the registered one, classified as ``holyfields diff`` does.
@@ -372,7 +392,7 @@ export interface components {
             path: string | null;
         };
         /** @description One event: `event_type` and its `payload`, and any other envelope field; the gateway fills in `event_id` (UUIDv7), `timestamp` (now), `version`, `source` and `correlation_ids` ([]). */
-        Event: components["schemas"]["FirefliesTranscriptReadyV1Event"] | components["schemas"]["FirefliesTranscriptSegmentV1Event"] | components["schemas"]["FirefliesTranscriptUploadV1Event"] | components["schemas"]["GithubCheckSuiteCompletedV1Event"] | components["schemas"]["GithubIssueCreatedV1Event"] | components["schemas"]["GithubPrClosedV1Event"] | components["schemas"]["GithubPrOpenedV1Event"] | components["schemas"]["GithubPrSynchronizedV1Event"] | components["schemas"]["GithubRefPushedV1Event"] | components["schemas"]["GithubWebhookReceivedV1Event"] | components["schemas"]["GithubWorkflowCompletedV1Event"] | components["schemas"]["N8nWorkflowCompletedV1Event"] | components["schemas"]["N8nWorkflowStartedV1Event"] | components["schemas"]["RetailInventorySnapshotV1Event"] | components["schemas"]["RetailOfferSurfacedV1Event"] | components["schemas"]["TheboardBrainstormCompletedV1Event"] | components["schemas"]["TheboardMeetingCreatedV1Event"] | components["schemas"]["TheboardMeetingStartedV1Event"] | components["schemas"]["TheboardRoundCompletedV1Event"] | components["schemas"]["VisibilityConflictDetectedV1Event"] | components["schemas"]["VisibilityConflictEscalatedV1Event"] | components["schemas"]["VisibilityConflictResolvedV1Event"];
+        Event: components["schemas"]["FirefliesTranscriptReadyV1Event"] | components["schemas"]["FirefliesTranscriptSegmentV1Event"] | components["schemas"]["FirefliesTranscriptUploadV1Event"] | components["schemas"]["GithubCheckSuiteCompletedV1Event"] | components["schemas"]["GithubIssueCreatedV1Event"] | components["schemas"]["GithubPrClosedV1Event"] | components["schemas"]["GithubPrOpenedV1Event"] | components["schemas"]["GithubPrSynchronizedV1Event"] | components["schemas"]["GithubRefPushedV1Event"] | components["schemas"]["GithubWebhookReceivedV1Event"] | components["schemas"]["GithubWorkflowCompletedV1Event"] | components["schemas"]["N8nWorkflowCompletedV1Event"] | components["schemas"]["N8nWorkflowStartedV1Event"] | components["schemas"]["RetailInventorySnapshotV1Event"] | components["schemas"]["RetailOfferSurfacedV1Event"] | components["schemas"]["RetailPlacementRenderedV1Event"] | components["schemas"]["TheboardBrainstormCompletedV1Event"] | components["schemas"]["TheboardMeetingCreatedV1Event"] | components["schemas"]["TheboardMeetingStartedV1Event"] | components["schemas"]["TheboardRoundCompletedV1Event"] | components["schemas"]["VisibilityConflictDetectedV1Event"] | components["schemas"]["VisibilityConflictEscalatedV1Event"] | components["schemas"]["VisibilityConflictResolvedV1Event"];
         /**
          * EventAccepted
          * @description The broker confirmed the event: it is durable.
@@ -2704,6 +2724,138 @@ export interface components {
             /** @description Slug of the team that surfaced the offer, e.g. 'magic-apron', 'recs-search' or 'sponsored'. */
             team: string;
         };
+        /** retail.placement.rendered.v1 as a CloudEvent */
+        RetailPlacementRenderedV1CloudEvent: {
+            /**
+             * Format: x-agent-context
+             * @description the agent context (the envelope's `agent_context`) as JSON text
+             */
+            agentcontext?: string | null;
+            /** @description the parent event ids, comma-separated */
+            correlationids?: string | null;
+            data: components["schemas"]["RetailPlacementRenderedV1Payload"];
+            /** @enum {unknown} */
+            datacontenttype?: "application/json" | null;
+            /** @enum {unknown} */
+            dataschema?: "https://33god.io/schemas/retail/placement.rendered.v1.schema.json" | null;
+            /** @description a UUID is the event_id; any other id is kept */
+            id: string;
+            /** @description `/{source.type}/{source.host}/{source.app}`, or any other URI (kept as sent) */
+            source: string;
+            /** @constant */
+            specversion: "1.0";
+            subject?: string | number | boolean | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 with an offset (`2026-11-02T14:03:27Z`), at most microseconds, no leap second, within the years 1970 to 9999 in UTC
+             */
+            time?: string | null;
+            traceparent?: string | null;
+            /** @description W3C tracestate, read with a traceparent (without one it is discarded, as W3C says) */
+            tracestate?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "retail.placement.rendered.v1";
+        } & {
+            [key: string]: string | number | boolean | null;
+        };
+        /**
+         * retail.placement.rendered.v1 event
+         * @description Published by a customer-facing team each time it renders content into a slot of a page (a hero banner, a carousel position); the visibility layer detects two teams claiming the same slot of the same page for the same audience.
+         */
+        RetailPlacementRenderedV1Event: {
+            agent_context?: components["schemas"]["AgentContext"];
+            /**
+             * @description Ids of the parent events (causation); empty for a root event.
+             * @default []
+             */
+            correlation_ids: string[];
+            /**
+             * Format: uuid
+             * @description Unique identifier of this event; the platform generates UUIDv7 (time-ordered).
+             */
+            event_id?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event_type: "retail.placement.rendered.v1";
+            payload: components["schemas"]["RetailPlacementRenderedV1Payload"];
+            source?: components["schemas"]["Source"];
+            /**
+             * Format: date-time
+             * @description When the event was created, RFC 3339 with an offset.
+             */
+            timestamp?: string;
+            /** @description W3C trace context of the OpenTelemetry span that published the event. */
+            trace_context?: {
+                /** @description 16 lowercase hex digits. */
+                span_id: string;
+                /** @description 2 lowercase hex digits, e.g. '01' when sampled. */
+                trace_flags?: string;
+                /** @description 32 lowercase hex digits. */
+                trace_id: string;
+                /** @description The W3C tracestate header that came with the trace, vendor entries as they are. */
+                tracestate?: string;
+            };
+            /**
+             * @description Envelope schema version (semver).
+             * @default 1.0.0
+             */
+            version: string;
+        };
+        /**
+         * RetailPlacementRenderedV1
+         * @description Published by a customer-facing team each time it renders content into a slot of a page (a hero banner, a carousel position); the visibility layer detects two teams claiming the same slot of the same page for the same audience.
+         * @example {
+         *       "channel": "web",
+         *       "customer_facing": true,
+         *       "page": "home",
+         *       "product_id": "1004417382",
+         *       "rendered_at": "2026-11-02T14:05:12.331-05:00",
+         *       "slot": "hero",
+         *       "store_id": "store-0121",
+         *       "team": "sponsored"
+         *     }
+         * @example {
+         *       "channel": "app",
+         *       "page": "category/paint",
+         *       "product_id": "1000071265",
+         *       "rendered_at": "2026-11-02T19:06:40Z",
+         *       "slot": "carousel-1",
+         *       "store_id": "store-0007",
+         *       "team": "recs-search"
+         *     }
+         */
+        RetailPlacementRenderedV1Payload: {
+            /**
+             * @description Channel the page was rendered on; with store_id, the audience that saw it.
+             * @enum {string}
+             */
+            channel: "web" | "app" | "email" | "in_store" | "voice";
+            /**
+             * @description Whether a customer actually saw the render; false for previews, tests and internal tools.
+             * @default true
+             */
+            customer_facing: boolean;
+            /** @description Page the slot is on, e.g. 'home' or 'category/paint'. */
+            page: string;
+            /** @description Product the rendered content features, as the inventory system knows it. */
+            product_id: string;
+            /**
+             * Format: date-time
+             * @description When the slot was rendered, RFC 3339 with an offset.
+             */
+            rendered_at: string;
+            /** @description Slot of the page that was rendered into, e.g. 'hero' or 'carousel-1'. */
+            slot: string;
+            /** @description Store the page was rendered for (the customer's chosen store); with channel, the audience that saw it. */
+            store_id: string;
+            /** @description Slug of the team that rendered into the slot, e.g. 'magic-apron', 'recs-search' or 'sponsored'. */
+            team: string;
+        };
         /**
          * SchemaDetail
          * @description An event type with its payload schema (JSON Schema draft-07) and examples.
@@ -3584,7 +3736,7 @@ export interface components {
             source_event_ids: string[];
             /** @description Store the conflict is about. */
             store_id: string;
-            /** @description Teams whose surfaced offers take part in the conflict. */
+            /** @description Teams whose observations take part in the conflict. */
             teams: string[];
         };
         /** @description Evidence for the conflict: what each side said, and a sentence for humans. */
@@ -3598,7 +3750,7 @@ export interface components {
             /** @description Threshold the measured value crossed, in the same unit, e.g. 5 for 5 %. */
             threshold?: number;
         };
-        /** @description What one source event said about the product in the store. */
+        /** @description What one source event said about the conflict's entity. */
         VisibilityConflictDetectedV1PayloadObservation: {
             /**
              * @description Availability the offer showed; null for inventory observations, which state on_hand instead.
@@ -3610,6 +3762,10 @@ export interface components {
              * @description event_id of the source event, one of source_event_ids.
              */
             event_id: string;
+            /** @description The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), e.g. {"page": "home", "slot": "hero"}. */
+            fields?: {
+                [key: string]: string | number | boolean | null;
+            };
             /**
              * Format: date-time
              * @description When the source made the statement (surfaced_at of an offer, as_of of a snapshot), RFC 3339 with an offset.
@@ -3621,12 +3777,9 @@ export interface components {
             price: number | null;
             /** @description Quantity the offer showed as available; null when it showed none or for inventory observations. */
             quantity?: number | null;
-            /**
-             * @description Kind of source event: a retail.offer.surfaced.v1 or a retail.inventory.snapshot.v1.
-             * @enum {string}
-             */
-            source: "offer" | "inventory";
-            /** @description Team that surfaced the offer; null for the inventory's ground truth. */
+            /** @description Source the observation came from, as the rules file names it: 'offer' (retail.offer.surfaced.v1), 'inventory' (retail.inventory.snapshot.v1), 'placement' (retail.placement.rendered.v1) or another source of the file. */
+            source: string;
+            /** @description Team whose observation it is; null for a truth (the inventory's). */
             team: string | null;
         };
         /** visibility.conflict.escalated.v1 as a CloudEvent */
@@ -4353,6 +4506,46 @@ export interface operations {
                 };
             };
             /** @description The body is not a JSON Schema object, not a valid draft-07 schema, or holds what the registry's schemas never do (another keyword, a list of item schemas, a schema as additionalProperties): each problem at its JSON path in the body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listSchemaVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchemaList"];
+                };
+            };
+            /** @description No schema is registered for this event type */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A query parameter was given: this route takes none */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -4,6 +4,7 @@ import { apiClient, timeout, unwrap } from "./http";
 
 export type SchemaSummary = components["schemas"]["SchemaSummary"];
 export type SchemaDetail = components["schemas"]["SchemaDetail"];
+export type CompatibilityAnswer = components["schemas"]["CompatibilityAnswer"];
 
 const SERVICE = "Bloodbank gateway";
 
@@ -21,5 +22,17 @@ export class GatewayClient {
   async schema(eventType: string): Promise<SchemaDetail> {
     const params = { path: { event_type: eventType } };
     return unwrap(SERVICE, this.baseUrl, this.client.GET("/schemas/{event_type}", { params, ...timeout() }));
+  }
+
+  /** The registered majors of `eventType`'s event, oldest first. */
+  async versions(eventType: string): Promise<SchemaSummary[]> {
+    const params = { path: { event_type: eventType } };
+    return (await unwrap(SERVICE, this.baseUrl, this.client.GET("/schemas/{event_type}/versions", { params, ...timeout() }))).items;
+  }
+
+  /** How `candidate` differs from the registered schema of `eventType`, as `holyfields diff` classifies it. */
+  async compatibility(eventType: string, candidate: SchemaDetail["schema"]): Promise<CompatibilityAnswer> {
+    const params = { path: { event_type: eventType } };
+    return unwrap(SERVICE, this.baseUrl, this.client.POST("/schemas/{event_type}/compatibility", { params, body: candidate, ...timeout() }));
   }
 }
