@@ -54,6 +54,9 @@ SERIES = frozenset(
         "visibility_okr_resolution_rate_24h_ratio",
         "visibility_okr_customer_impact_incidents_7d",
         "visibility_okr_disputed_share_ratio",
+        "visibility_rule_disputed_share_ratio",
+        "visibility_rule_flagged",
+        "visibility_rules_reloads_total",
     }
 )
 """The counters (with ``_total``) and gauges."""

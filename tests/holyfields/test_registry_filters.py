@@ -44,7 +44,11 @@ def listed(client: TestClient, query: str) -> list[str]:
 
 def test_domain_keeps_that_domains_event_types(client: TestClient) -> None:
     """`?domain=retail` lists the retail event types only."""
-    assert listed(client, "domain=retail") == ["retail.inventory.snapshot.v1", "retail.offer.surfaced.v1"]
+    assert listed(client, "domain=retail") == [
+        "retail.inventory.snapshot.v1",
+        "retail.offer.surfaced.v1",
+        "retail.placement.rendered.v1",
+    ]
     assert listed(client, "domain=nosuchdomain") == []
 
 

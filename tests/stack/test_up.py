@@ -123,7 +123,7 @@ def test_up_serves_the_gateway_and_the_schema_registry_and_stops_on_ctrl_c(tmp_p
         )
         assert preflight.headers["access-control-allow-origin"] == f"http://127.0.0.1:{ui_port}"
         schemas = httpx.get(f"{base}/schemas", timeout=5).json()["items"]
-        assert len(schemas) == 22
+        assert len(schemas) == 23
         offer = next(item for item in schemas if item["event_type"] == "retail.offer.surfaced.v1")
         example = httpx.get(f"{base}/schemas/{offer['event_type']}", timeout=5).json()["examples"][0]
         accepted = httpx.post(

@@ -598,7 +598,7 @@ export interface VisibilityConflictDetectedV1Observation {
   observed_at: string;
   /** event_id of the source event, one of source_event_ids. */
   event_id: string;
-  /** The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), e.g. {"page": "home", "slot": "hero"}. */
+  /** The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), each a string, number, boolean or null, e.g. {"page": "home", "slot": "hero"}. */
   fields?: Record<string, unknown>;
 }
 /** Evidence for the conflict: what each side said, and a sentence for humans. */

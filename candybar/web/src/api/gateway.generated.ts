@@ -3762,10 +3762,8 @@ export interface components {
              * @description event_id of the source event, one of source_event_ids.
              */
             event_id: string;
-            /** @description The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), e.g. {"page": "home", "slot": "hero"}. */
-            fields?: {
-                [key: string]: string | number | boolean | null;
-            };
+            /** @description The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), each a string, number, boolean or null, e.g. {"page": "home", "slot": "hero"}. */
+            fields?: Record<string, never>;
             /**
              * Format: date-time
              * @description When the source made the statement (surfaced_at of an offer, as_of of a snapshot), RFC 3339 with an offset.

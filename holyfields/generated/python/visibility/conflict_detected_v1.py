@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
@@ -55,9 +55,9 @@ class Observation(BaseModel):
     """
     event_id of the source event, one of source_event_ids.
     """
-    fields: dict[str, str | float | int | bool | None] | None = None
+    fields: dict[str, Any] | None = None
     """
-    The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), e.g. {"page": "home", "slot": "hero"}.
+    The values of the fields the rule read from this source (its entity, the compared field and the fields that must match), each a string, number, boolean or null, e.g. {"page": "home", "slot": "hero"}.
     """
 
 
