@@ -28,7 +28,6 @@ from visibility.tools.evaluation import Evaluation, evaluate, fetch_detections, 
 from visibility.tools.http_json import ApiProblem
 from visibility.tools.labels import LabelsError, read_labels
 from visibility.tools.patterns import Patterns, analyse, fetch_history
-from visibility.tools.patterns_svg import render_svg
 from visibility.tools.retail_stream import Stream, StreamConfig, plan_stream
 from visibility.tools.simulator import SimulationFailed, SimulationReport, publish_stream
 
@@ -276,26 +275,22 @@ def patterns_command(
     api: Annotated[str, typer.Option(help="The Candystore API holding the history.")] = "http://127.0.0.1:8683",
     since: Annotated[str | None, typer.Option(help="Only events at or after this time (ISO 8601).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
-    svg: Annotated[Path | None, typer.Option(help="Also draw the patterns into this SVG file.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each request may take.")] = 30.0,
 ) -> None:
-    """Hot spots, recurring conflicts and the directly-follows graph of the stored history."""
+    """Hot spots, recurring conflicts and the directly-follows graph of the stored history.
+
+    Candybar's Patterns page draws the same analysis, its event-type flow as a graph.
+    """
     moment = _moment("--since", since)
-    if svg is not None and not svg.parent.is_dir():
-        raise _fail(f"--svg {svg}: the directory {svg.parent} does not exist")
     try:
         history = fetch_history(api, since=moment, timeout=timeout)
     except ApiProblem as exc:
         raise _fail(f"cannot read the history: {exc}") from exc
     result = analyse(history)
-    if svg is not None:
-        svg.write_text(render_svg(result), encoding="utf-8")
     if as_json:
         out.print(msgspec.json.encode(result.to_json()).decode())
     else:
         _print_patterns(result)
-    if svg is not None and not as_json:
-        out.print(f"picture written to {svg}")
 
 
 def _print_patterns(result: Patterns) -> None:

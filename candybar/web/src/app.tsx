@@ -21,6 +21,7 @@ import { DeadLettersPage } from "./pages/dead-letters";
 import { EventPage } from "./pages/event";
 import { EventsPage } from "./pages/events";
 import { HealthPage } from "./pages/health";
+import { PatternsPage } from "./pages/patterns";
 import { ReplayPage } from "./pages/replay";
 import { SchemasPage } from "./pages/schemas";
 import { TracePage } from "./pages/trace";
@@ -30,6 +31,7 @@ import { applyTheme, loadTheme, nextTheme } from "./theme";
 const NAV = [
   { href: "/events", label: "Events", pages: ["events", "event", "trace"] },
   { href: "/conflicts", label: "Conflicts", pages: ["conflicts", "conflict"] },
+  { href: "/patterns", label: "Patterns", pages: ["patterns"] },
   { href: "/dead-letters", label: "Dead letters", pages: ["dead-letters", "dead-letter"] },
   { href: "/consumers", label: "Consumers", pages: ["consumers"] },
   { href: "/replay", label: "Replay", pages: ["replay"] },
@@ -70,6 +72,7 @@ const TITLES: Record<Route["page"], string> = {
   health: "Health",
   consumers: "Consumers",
   replay: "Replay",
+  patterns: "Patterns",
   "not-found": "Not found",
 };
 
@@ -128,6 +131,9 @@ export function App(props: { config: Config }): JSX.Element {
       break;
     case "replay":
       page = <ReplayPage operations={operations} replayId={route.id} />;
+      break;
+    case "patterns":
+      page = <PatternsPage candystore={candystore} range={route.range} />;
       break;
     case "not-found":
       page = (

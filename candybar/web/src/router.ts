@@ -1,6 +1,7 @@
 // Every view has its own address, so any of them can be linked to, bookmarked and reloaded.
 import { statusFilterOf, type StatusFilter } from "./lib/conflicts";
 import { queryFromSearch, queryToSearch, upgradeLegacySearch, type EventsQuery } from "./lib/filters";
+import { DEFAULT_RANGE, rangeOf, type PatternsRange } from "./lib/patterns";
 
 export interface DeadLetterQuery {
   state: string;
@@ -32,6 +33,7 @@ export type Route =
   | { page: "health" }
   | { page: "consumers" }
   | { page: "replay"; id: string | null }
+  | { page: "patterns"; range: PatternsRange }
   | { page: "not-found"; path: string };
 
 export const NO_CONFLICT_QUERY: ConflictQuery = { status: "unresolved", rule: "", team: "", product_id: "", store_id: "" };
@@ -107,6 +109,9 @@ export function parseRoute(pathname: string, search: string): Route {
     case "replay":
       if (second === undefined) return { page: "replay", id: query.get("id") || null };
       break;
+    case "patterns":
+      if (second === undefined) return { page: "patterns", range: rangeOf(query.get("range")) };
+      break;
     default:
       break;
   }
@@ -154,6 +159,8 @@ export function routeHref(route: Route): string {
       return "/consumers";
     case "replay":
       return route.id === null ? "/replay" : withQuery("/replay", new URLSearchParams({ id: route.id }));
+    case "patterns":
+      return route.range === DEFAULT_RANGE ? "/patterns" : withQuery("/patterns", new URLSearchParams({ range: route.range }));
     case "not-found":
       return route.path;
   }
