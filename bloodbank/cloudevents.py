@@ -5,7 +5,8 @@ out as CloudEvents, so tools built on the CloudEvents SDKs work with the platfor
 ``id``↔``event_id``, ``type``↔``event_type``, ``source``↔``/{source.type}/{source.host}/{source.app}``,
 ``time``↔``timestamp``, ``data``↔``payload``, ``dataschema``↔the payload schema's ``$id``; the
 extensions ``correlationids``, ``agentcontext``, ``traceparent`` and ``tracestate`` carry the
-envelope's causation, agent and trace context.
+envelope's causation, agent and trace context (a parent named twice in ``correlationids`` is
+listed once).
 
 What the envelope has no field for (an id that is not a UUID, a source of another form,
 ``subject``, other extensions) is kept in ``source.meta.cloudevents``, so :func:`structured`
@@ -351,7 +352,7 @@ def _correlation_ids(value: object, path: str, issues: list[ValidationIssue]) ->
         for parent in parents
         if not _UUID.fullmatch(parent)
     )
-    return parents
+    return list(dict.fromkeys(parents))  # a parent named twice is one parent: the envelope lists each once
 
 
 def _agent_context(value: object, path: str, issues: list[ValidationIssue]) -> dict[str, Any] | None:

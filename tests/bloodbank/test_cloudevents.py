@@ -211,6 +211,14 @@ def test_time_is_the_timestamp_as_sent() -> None:
     assert [issue.path for issue in VALIDATOR.validate(INTAKE.envelope(document))] == ["$.timestamp"]
 
 
+def test_a_parent_named_twice_is_one_parent() -> None:
+    """``correlationids`` naming a parent twice (nothing in its syntax forbids it) gives the envelope each once."""
+    twice = f"{PARENTS[0]},{PARENTS[1]},{PARENTS[0]}"
+    document = cloudevents.envelope_document(offer_event(correlationids=twice), catalog=CATALOG)
+    assert document["correlation_ids"] == [PARENTS[0], PARENTS[1]]
+    assert completed(document)["correlation_ids"] == [PARENTS[0], PARENTS[1]]
+
+
 def test_a_redelivered_event_keeps_its_event_id() -> None:
     """The event_id of a non-UUID id depends only on source and id: a redelivery is the same event."""
     first = cloudevents.envelope_document(offer_event(id="42"), catalog=CATALOG)
