@@ -1,6 +1,7 @@
 """Picking up a changed rules file without a restart: polled, validated, applied only when valid.
 
-The file named by ``VISIBILITY_RULES`` is read every ``interval`` seconds; when its text
+The file named by ``VISIBILITY_RULES`` is read every ``VISIBILITY_RULES_CHECK_INTERVAL``
+seconds (the service's background work); when its text
 changed, it is validated as at start. A valid file is handed to ``apply`` (the detector,
 the escalation and the alerts switch to it); an invalid one is logged with every problem
 and its path, and the rules in force stay. ``visibility_rules_reloads_total{outcome}``
@@ -8,13 +9,11 @@ counts both (``applied``, ``refused``).
 
 Polling, not file-system notifications: it works the same on every platform and through
 the bind mounts and ConfigMaps a rules file is usually delivered by, at the cost of up to
-``interval`` seconds before a change applies.
+that interval before a change applies.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -30,28 +29,13 @@ log = structlog.get_logger(__name__)
 
 
 class RulesWatcher:
-    """Polls a rules file and applies each valid change."""
+    """Looks at a rules file and applies each valid change; the service calls :meth:`check` periodically."""
 
-    def __init__(
-        self, path: Path, apply: Callable[[RuleSet], None], *, reloads: Counter, interval: float = 2.0
-    ) -> None:
+    def __init__(self, path: Path, apply: Callable[[RuleSet], None], *, reloads: Counter) -> None:
         self.path = path
         self.apply = apply
-        self.interval = interval
         self._reloads = reloads
         self._digest = self._read_digest()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="visibility-rules-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     def check(self) -> bool | None:
         """Look at the file once: True when a change was applied, False when refused, None when unchanged."""
@@ -71,14 +55,6 @@ class RulesWatcher:
         self._reloads.labels("refused").inc()
         log.error("the changed rules file is invalid; the rules in force stay", file=str(self.path), problems=problems)
         return False
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.check()
-            except Exception:  # a watcher must never stop for one bad look at the file
-                log.exception("checking the rules file failed", file=str(self.path))
 
     def _read_digest(self) -> str | None:
         try:

@@ -106,12 +106,7 @@ class VisibilityService:
         self.rules_watcher = (
             None
             if settings.rules is None or rules is not None
-            else RulesWatcher(
-                settings.rules,
-                self.use_rules,
-                reloads=self.metrics.rules_reloads,
-                interval=settings.rules_check_interval,
-            )
+            else RulesWatcher(settings.rules, self.use_rules, reloads=self.metrics.rules_reloads)
         )
 
     def use_rules(self, rules: RuleSet) -> None:
@@ -136,13 +131,11 @@ class VisibilityService:
         self.background.every(self.settings.prune_interval, self._prune, name="visibility-prune")
         self.background.every(OKR_REFRESH_SECONDS, self._refresh_okr, name="visibility-okr")
         if self.rules_watcher is not None:
-            self.rules_watcher.start()
+            self.background.every(self.settings.rules_check_interval, self._check_rules, name="visibility-rules")
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Commit the events in hand (within ``timeout``), stop the timers, publish what is pending, close."""
         await self.background.stop()
-        if self.rules_watcher is not None:
-            await self.rules_watcher.stop()
         await self.detector.stop(timeout=timeout)
         await self.lifecycle.stop()
         if self.alerter is not None:
@@ -150,6 +143,10 @@ class VisibilityService:
         await self.publisher.stop()
         await self.store.close()
         await self.access.close()
+
+    async def _check_rules(self) -> None:
+        if self.rules_watcher is not None:
+            self.rules_watcher.check()
 
     async def _prune(self) -> None:
         self.detector.prune()
