@@ -12,9 +12,9 @@ from fastapi.responses import Response
 from bloodbank import cloudevents
 from candystore.api.errors import error_responses
 from candystore.api.models import EventPage
-from candystore.api.params import EVENT_FILTER_NAMES, Cursor, Timestamp, TypePatternText, event_filter, only_query
+from candystore.api.params import EVENT_FILTER_NAMES, Cursor, event_filter_query, only_query
 from candystore.conditions import CONDITION_SYNTAX, MAX_CONDITION_LENGTH
-from candystore.store import EventStore
+from candystore.store import EventFilter, EventStore
 from gumdrop.access_control import requires
 from gumdrop.http_errors import ApiError, json_response
 from gumdrop.principals import Scope
@@ -66,32 +66,12 @@ def event_routes(store: EventStore, *, catalog: Catalog | None = None) -> APIRou
         dependencies=[Depends(only_query(*_QUERY_NAMES, payload=True))],
     )
     async def list_events(
-        request: Request,
+        filters: Annotated[EventFilter, Depends(event_filter_query)],
         *,
-        event_type: Annotated[
-            TypePatternText | None,
-            Query(description="exact type, or a pattern: `*` one word, `#` zero or more words (`retail.#`)"),
-        ] = None,
-        source_app: Annotated[str | None, Query(min_length=1, description="`source.app`")] = None,
-        since: Annotated[Timestamp | None, Query(description="timestamp at or after (RFC 3339 with offset)")] = None,
-        until: Annotated[Timestamp | None, Query(description="timestamp before (RFC 3339 with offset)")] = None,
-        correlation_id: Annotated[
-            str | None, Query(min_length=1, description="events naming this id among their parents")
-        ] = None,
-        agent_name: Annotated[str | None, Query(min_length=1, description="`agent_context.name`")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[Cursor | None, Query(min_length=1)] = None,
         order: Annotated[Literal["asc", "desc"], Query(description="oldest first (asc) or newest first")] = "asc",
     ) -> Response:
-        filters = event_filter(
-            request.query_params,
-            event_type=event_type,
-            source_app=source_app,
-            since=since,
-            until=until,
-            correlation_id=correlation_id,
-            agent_name=agent_name,
-        )
         page = await store.query(filters, limit=limit, cursor=cursor, descending=order == "desc")
         return json_response(200, {"items": page.items, "next_cursor": page.next_cursor})
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Request
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import QueryParams
@@ -41,6 +41,7 @@ __all__ = [
     "Timestamp",
     "TypePatternText",
     "event_filter",
+    "event_filter_query",
     "only_query",
     "parse_stream_filter",
     "payload_conditions",
@@ -153,6 +154,33 @@ def event_filter(
         correlation_id=correlation_id,
         agent_name=agent_name,
         conditions=payload_conditions(query),
+    )
+
+
+async def event_filter_query(
+    request: Request,
+    *,
+    event_type: Annotated[
+        TypePatternText | None,
+        Query(description="exact type, or a pattern: `*` one word, `#` zero or more words (`retail.#`)"),
+    ] = None,
+    source_app: Annotated[str | None, Query(min_length=1, description="`source.app`")] = None,
+    since: Annotated[Timestamp | None, Query(description="timestamp at or after (RFC 3339 with offset)")] = None,
+    until: Annotated[Timestamp | None, Query(description="timestamp before (RFC 3339 with offset)")] = None,
+    correlation_id: Annotated[
+        str | None, Query(min_length=1, description="events naming this id among their parents")
+    ] = None,
+    agent_name: Annotated[str | None, Query(min_length=1, description="`agent_context.name`")] = None,
+) -> EventFilter:
+    """The filters of ``GET /events`` as a dependency: the routes that choose events alike declare them once."""
+    return event_filter(
+        request.query_params,
+        event_type=event_type,
+        source_app=source_app,
+        since=since,
+        until=until,
+        correlation_id=correlation_id,
+        agent_name=agent_name,
     )
 
 

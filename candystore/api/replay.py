@@ -13,15 +13,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from bloodbank import Publisher
 from candystore.api.errors import BODY_ERRORS, error_responses
-from candystore.api.params import EVENT_FILTER_NAMES, Timestamp, TypePatternText, event_filter, only_query
+from candystore.api.params import EVENT_FILTER_NAMES, event_filter_query, only_query
 from candystore.api.replay_jobs import ReplayJob, ReplayJobs, ReplayState
-from candystore.store import EventStore
+from candystore.store import EventFilter, EventStore
 from gumdrop.access_control import audit_actor, requires
 from gumdrop.http_errors import ApiError
 from gumdrop.principals import Client, Scope
@@ -115,32 +115,11 @@ def replay_routes(store: EventStore, publisher: Publisher | None) -> APIRouter:
         dependencies=[Depends(only_query(*EVENT_FILTER_NAMES, payload=True))],
     )
     async def replay(
-        request: Request,
         body: EventReplayRequest,
         client: Annotated[Client, requires(Scope.OPERATE)],
-        *,
-        event_type: Annotated[
-            TypePatternText | None,
-            Query(description="exact type, or a pattern: `*` one word, `#` zero or more words (`retail.#`)"),
-        ] = None,
-        source_app: Annotated[str | None, Query(min_length=1, description="`source.app`")] = None,
-        since: Annotated[Timestamp | None, Query(description="timestamp at or after (RFC 3339 with offset)")] = None,
-        until: Annotated[Timestamp | None, Query(description="timestamp before (RFC 3339 with offset)")] = None,
-        correlation_id: Annotated[
-            str | None, Query(min_length=1, description="events naming this id among their parents")
-        ] = None,
-        agent_name: Annotated[str | None, Query(min_length=1, description="`agent_context.name`")] = None,
+        filters: Annotated[EventFilter, Depends(event_filter_query)],
     ) -> EventReplayProgress | JSONResponse:
         actor = audit_actor(client, body.actor, path="$.actor")
-        filters = event_filter(
-            request.query_params,
-            event_type=event_type,
-            source_app=source_app,
-            since=since,
-            until=until,
-            correlation_id=correlation_id,
-            agent_name=agent_name,
-        )
         if body.dry_run:
             counted = EventReplayCount(matched=await store.count(filters))
             return JSONResponse(counted.model_dump(mode="json"), status_code=200)

@@ -1670,6 +1670,10 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
+                limit?: number;
+                cursor?: string | null;
+                /** @description oldest first (asc) or newest first */
+                order?: "asc" | "desc";
                 /** @description exact type, or a pattern: `*` one word, `#` zero or more words (`retail.#`) */
                 event_type?: string | null;
                 /** @description `source.app` */
@@ -1682,10 +1686,6 @@ export interface operations {
                 correlation_id?: string | null;
                 /** @description `agent_context.name` */
                 agent_name?: string | null;
-                limit?: number;
-                cursor?: string | null;
-                /** @description oldest first (asc) or newest first */
-                order?: "asc" | "desc";
             };
             header?: never;
             path?: never;
