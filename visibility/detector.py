@@ -122,6 +122,7 @@ class Detector:
         self.engine = DetectionEngine(rules)
         self._first = {rule.id: rule.escalation[0].after for rule in rules.rules}
         self._alerted = {rule.id for rule in rules.rules if rule.routing.alert is Alert.SLACK}
+        self._event_counters = {kind: metrics.events.labels(kind) for kind in self.engine.event_types}
         self._batch: _Batch | None = None
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
@@ -160,6 +161,7 @@ class Detector:
         self.engine.configure(rules)
         self._first = {rule.id: rule.escalation[0].after for rule in rules.rules}
         self._alerted = {rule.id for rule in rules.rules if rule.routing.alert is Alert.SLACK}
+        self._event_counters = {kind: self.metrics.events.labels(kind) for kind in self.engine.event_types}
         log.info("detecting with changed rules", rules=list(rules.ids))
 
     async def restore(self) -> None:
@@ -199,8 +201,9 @@ class Detector:
         return _tracer.start_as_current_span(f"detect {event.event_type}", attributes=attributes)
 
     def _count(self, event: Event) -> None:
-        if event.event_type in self.engine.event_types:
-            self.metrics.events.labels(event.event_type).inc()
+        counter = self._event_counters.get(event.event_type)
+        if counter is not None:
+            counter.inc()
 
     def _evaluate(self, event: Event) -> list[Finding]:
         try:

@@ -85,15 +85,13 @@ class RulesError(ValueError):
 
 
 def parse_duration(value: Any) -> Any:
-    """``"250ms"``, ``"30s"``, ``"15m"``, ``"24h"``, ``"2d"``, ISO 8601 or a number of seconds → a timedelta."""
+    """``"250ms"``, ``"30s"``, ``"15m"``, ``"24h"``, ``"2d"`` or a number of seconds → a timedelta."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as '15m' or '24h', got {value!r}")  # noqa: TRY004 - pydantic reports ValueErrors
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     if isinstance(value, str) and (match := _DURATION.match(value)):
         return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-    if isinstance(value, str) and value.startswith("P"):
-        return value  # ISO 8601 (P1DT2H), read by pydantic
     if isinstance(value, str):
         raise ValueError(f"expected a duration such as '250ms', '30s', '15m', '24h' or '2d', got {value!r}")  # noqa: TRY004
     return value
@@ -372,33 +370,33 @@ def percent_apart(a: float, b: float) -> float:
 # --- checking a parsed file against the event types it names -----------------------------
 
 
-def _fields_of(source: Source) -> tuple[set[str], set[str]] | None:
-    """The payload fields a source's observations have (element fields first), and those of the list's elements."""
+def _source_properties(source: Source) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """The schema properties of a source's event and of its ``each`` list's elements (empty without one)."""
     document = default_catalog().get(source.event_type)
     if document is None:
         return None
     schema = document.content
-    top = _properties(schema, schema)
-    element: set[str] = set()
+    element: Mapping[str, Any] = {}
     if source.each is not None:
         items = _resolve(schema, schema.get("properties", {}).get(source.each, {})).get("items", {})
-        element = set(_properties(schema, _resolve(schema, items)))
-    return set(top) | element, element
+        element = _properties(schema, _resolve(schema, items))
+    return _properties(schema, schema), element
+
+
+def _fields_of(source: Source) -> tuple[set[str], set[str]] | None:
+    """The payload fields a source's observations have (element fields first), and those of the list's elements."""
+    properties = _source_properties(source)
+    if properties is None:
+        return None
+    top, element = properties
+    return set(top) | set(element), set(element)
 
 
 def field_defaults(source: Source) -> dict[str, Any]:
     """The schema defaults of the fields a source's observations have: an absent field reads as its default."""
-    document = default_catalog().get(source.event_type)
-    if document is None:
-        return {}
-    schema = document.content
-    nodes = [_properties(schema, schema)]
-    if source.each is not None:
-        items = _resolve(schema, schema.get("properties", {}).get(source.each, {})).get("items", {})
-        nodes.append(_properties(schema, _resolve(schema, items)))
     return {
         name: definition["default"]
-        for properties in nodes
+        for properties in _source_properties(source) or ()
         for name, definition in properties.items()
         if isinstance(definition, Mapping) and "default" in definition
     }

@@ -69,7 +69,7 @@ def streaming_rules(rules: RuleSet) -> RuleSet:
 
 def many_rules(rules: RuleSet, count: int = MANY_RULES) -> RuleSet:
     """``count`` rules in the shapes of the default ones, with other ids and parameters."""
-    data = rules.model_dump(mode="json")
+    data = rules.model_dump()
     shapes = data["rules"]
     made = []
     for index in range(count):
