@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from gumdrop.access_control import audit_actor, requires
 from gumdrop.http_errors import ApiError
@@ -50,25 +51,31 @@ is 200 whatever the mix of outcomes; `applied` counts the ones applied.
 
 BulkAction = Literal["acknowledge", "accept", "dispute"]
 
+Actor = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="who acts, e.g. an e-mail address or a team; with API keys, the client (leave it out)",
+    ),
+]
+_NOTE_TO_RESOLVE: JsonDict = {
+    "if": {"required": ["action"], "properties": {"action": {"enum": ["accept", "dispute"]}}},
+    "then": {"required": ["note"], "properties": {"note": {"type": "string", "pattern": r"\S"}}},
+}
+"""The note an accept or a dispute requires (its reason), as the document says it: checked by the lifecycle."""
+
 
 class ActionRequest(BaseModel):
     """What a person does to a conflict."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "if": {"required": ["action"], "properties": {"action": {"enum": ["accept", "dispute"]}}},
-            "then": {"required": ["note"], "properties": {"note": {"type": "string", "pattern": r"\S"}}},
-        },
+        json_schema_extra=_NOTE_TO_RESOLVE,
     )
 
     action: Action = Field(description="acknowledge, then fix, accept or dispute")
-    actor: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=128,
-        description="who acts, e.g. an e-mail address or a team; with API keys, the client (leave it out)",
-    )
+    actor: Actor = None
     note: str | None = Field(
         default=None, max_length=4000, description="what was done; required (the reason) to accept or dispute"
     )
@@ -79,10 +86,7 @@ class BulkActionRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "if": {"required": ["action"], "properties": {"action": {"enum": ["accept", "dispute"]}}},
-            "then": {"required": ["note"], "properties": {"note": {"type": "string", "pattern": r"\S"}}},
-        },
+        json_schema_extra=_NOTE_TO_RESOLVE,
     )
 
     conflict_ids: list[uuid.UUID] = Field(
@@ -92,12 +96,7 @@ class BulkActionRequest(BaseModel):
         description=f"the conflicts to act on, each once (1 to {MAX_BULK})",
     )
     action: BulkAction = Field(description="acknowledge open conflicts, or accept or dispute acknowledged ones")
-    actor: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=128,
-        description="who acts, e.g. an e-mail address or a team; with API keys, the client (leave it out)",
-    )
+    actor: Actor = None
     note: str | None = Field(
         default=None, max_length=4000, description="what was done, recorded on each; required to accept or dispute"
     )
