@@ -29,6 +29,7 @@ fields that the source's event type does not have (checked against its schema).
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -305,10 +306,7 @@ class Rule(_Frozen):
         if form == "exclusive" and self.scope != (Scope.TEAMS,):
             raise ValueError("exclusive compares teams with each other: scope [teams]")
         if self.label is not None:
-            try:
-                self.label.format_map(dict.fromkeys(self.entity, ""))
-            except (KeyError, ValueError, IndexError) as exc:
-                raise ValueError(f"label may only name the entity's fields in braces: {exc}") from None
+            _check_label(self.label, self.entity)
         return self
 
     # The routing's parts, read where only they matter (escalation, alerts).
@@ -323,6 +321,18 @@ class Rule(_Frozen):
     @property
     def escalation(self) -> tuple[EscalationStep, ...]:
         return self.routing.escalation
+
+
+def _check_label(label: str, entity: tuple[str, ...]) -> None:
+    """A label names entity fields in plain braces: no attribute, index, conversion or format spec (``{a:>9999}``)."""
+    try:
+        parts = list(string.Formatter().parse(label))
+    except ValueError as exc:
+        raise ValueError(f"label may only name the entity's fields in braces: {exc}") from None
+    for _, name, spec, conversion in parts:
+        if name is not None and (name not in entity or spec or conversion):
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"label may only name the entity's fields in braces, e.g. {{{entity[0]}}}; got {shown}")
 
 
 class RuleSet(_Frozen):

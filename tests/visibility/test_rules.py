@@ -198,10 +198,13 @@ def test_a_contradiction_table_can_compare_any_truth_field():
     assert engine.counts.unverifiable == {}
 
 
-def test_a_label_may_only_name_entity_fields():
-    """The summary's name of the entity is checked when the file is read."""
+@pytest.mark.parametrize(
+    "label", ["product {sku}", "{product_id.__class__}", "{product_id:>99999999}", "{store_id!r}", "{"]
+)
+def test_a_label_may_only_name_entity_fields(label):
+    """The summary's name of the entity is checked when the file is read: plain entity fields, nothing else."""
     with pytest.raises(RulesError, match="label may only name the entity's fields"):
-        parse_rules(with_rule(label="product {sku}"))
+        parse_rules(with_rule(label=label))
 
 
 def test_version_1_files_are_refused_with_where_to_look(tmp_path):
